@@ -1,0 +1,1 @@
+"""Deterministic generator for the inventory source database (the seed contract)."""
