@@ -1,0 +1,177 @@
+"""Typed, validated pipeline configuration (``include/pipelines/*.yaml``).
+
+A broken file raises :class:`PipelineConfigError` naming the file and the field, which Airflow
+shows as a DAG import error; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
+_SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
+
+
+class PipelineConfigError(ValueError):
+    """The pipeline file is unreadable or invalid; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    conn_id: str = Field(min_length=1)
+    database: str = Field(min_length=1)
+    schema_name: str = Field(alias="schema", pattern=IDENTIFIER)
+    system: str = Field(min_length=1)
+
+
+class LakehouseConfig(_Strict):
+    root: str | None = None
+    bronze_schema: str = Field(default="inventory_bronze", pattern=IDENTIFIER)
+    silver_schema: str = Field(default="inventory_silver", pattern=IDENTIFIER)
+    gold_schema: str = Field(default="inventory_gold", pattern=IDENTIFIER)
+    audit_table: str = Field(default="bz_audit_log", pattern=IDENTIFIER)
+
+
+class SparkConfig(_Strict):
+    conn_id: str = "spark_local"
+
+
+class TableDefaults(_Strict):
+    load_mode: Literal["full"] = "full"
+    fetch_size: int = Field(default=10_000, ge=1)
+    num_partitions: int = Field(default=2, ge=1, le=64)
+
+
+class TableConfig(_Strict):
+    name: str = Field(pattern=IDENTIFIER)
+    priority: int = Field(ge=1)
+    source: str = Field(pattern=IDENTIFIER)
+    primary_key: tuple[str, ...] = Field(min_length=1)
+    load_mode: Literal["full"]
+    partition_column: str | None = None
+    num_partitions: int = Field(ge=1, le=64)
+    fetch_size: int = Field(ge=1)
+    pii: tuple[str, ...] = ()
+    allow_empty: bool = False
+    columns: dict[str, str] = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _column_types(cls, columns: dict[str, str]) -> dict[str, str]:
+        for col, typ in columns.items():
+            if not re.match(IDENTIFIER, col):
+                raise ValueError(f"column name {col!r} is not a lower-case identifier")
+            if not _SPARK_TYPE.match(typ):
+                raise ValueError(f"column {col!r} has unsupported type {typ!r}")
+        return columns
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> TableConfig:
+        for field_name in ("primary_key", "pii"):
+            unknown = [c for c in getattr(self, field_name) if c not in self.columns]
+            if unknown:
+                raise ValueError(f"{field_name} names columns not in columns: {unknown}")
+        if self.partition_column and self.partition_column not in self.columns:
+            raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
+        return self
+
+
+class PipelineConfig(_Strict):
+    dag_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    owner: str = Field(min_length=1)
+    tags: tuple[str, ...] = ()
+    schedule: str | None = None
+    timezone: str = "UTC"
+    start_date: dt.date
+    catchup: bool = False
+    max_active_runs: int = Field(default=1, ge=1)
+    retries: int = Field(default=2, ge=0)
+    retry_delay_seconds: int = Field(default=60, ge=0)
+    max_retry_delay_seconds: int = Field(default=900, ge=0)
+    source: SourceConfig
+    lakehouse: LakehouseConfig = LakehouseConfig()
+    spark: SparkConfig = SparkConfig()
+    defaults: TableDefaults = TableDefaults()
+    tables: dict[str, TableConfig] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_table_defaults(cls, data: Any) -> Any:
+        """Fill each table's unset settings from ``defaults`` and its name from its key."""
+        if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
+            return data
+        defaults = data.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            return data
+        merged = {}
+        for name, table in data["tables"].items():
+            if not isinstance(table, dict):
+                merged[name] = table
+                continue
+            base = {k: v for k, v in defaults.items() if k in TableDefaults.model_fields}
+            merged[name] = {**base, "name": name, "source": name, **table}
+        return {**data, "tables": merged}
+
+    @model_validator(mode="after")
+    def _unique_priorities(self) -> PipelineConfig:
+        seen: dict[int, str] = {}
+        for table in self.tables.values():
+            if table.priority in seen:
+                raise ValueError(f"tables {seen[table.priority]!r} and {table.name!r} share priority {table.priority}")
+            seen[table.priority] = table.name
+        return self
+
+    def ordered_tables(self) -> list[TableConfig]:
+        """Tables in run order: configured priority, then name (stable, deterministic)."""
+        return sorted(self.tables.values(), key=lambda t: (t.priority, t.name))
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Parse and validate one pipeline file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PipelineConfigError(f"{path}: cannot read pipeline config: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PipelineConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise PipelineConfigError(f"{path}: {_describe(exc)}") from None
+
+
+def load_pipelines(directory: str | Path) -> list[PipelineConfig]:
+    """Every ``*.yaml``/``*.yml`` in ``directory`` (sorted by file name); dag ids must be unique."""
+    directory = Path(directory)
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    configs: list[PipelineConfig] = []
+    owners: dict[str, Path] = {}
+    for f in files:
+        cfg = load_pipeline(f)
+        if cfg.dag_id in owners:
+            raise PipelineConfigError(f"{f}: dag_id: {cfg.dag_id!r} is already defined in {owners[cfg.dag_id]}")
+        owners[cfg.dag_id] = f
+        configs.append(cfg)
+    return configs

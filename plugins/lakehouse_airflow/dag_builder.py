@@ -1,0 +1,66 @@
+"""Pipeline config -> Airflow DAG: one task group per source table, in configured priority."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
+
+from lakehouse_airflow.config import PipelineConfig, load_pipelines
+from lakehouse_airflow.factory import build_operator
+from lakehouse_airflow.specs import pipeline_specs
+
+
+def _doc(cfg: PipelineConfig) -> str:
+    rows = "\n".join(
+        f"| {t.priority} | `{t.name}` | `{cfg.source.schema_name}.{t.source}` | {t.load_mode} | "
+        f"{', '.join(t.primary_key)} | {', '.join(t.pii) or '-'} |"
+        for t in cfg.ordered_tables()
+    )
+    return (
+        f"### {cfg.dag_id}\n\n{cfg.description}\n\n"
+        f"Source connection `{cfg.source.conn_id}` (database `{cfg.source.database}`), bronze schema "
+        f"`{cfg.lakehouse.bronze_schema}`, audit table `{cfg.lakehouse.audit_table}`.\n\n"
+        "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n" + rows
+    )
+
+
+def build_dag(cfg: PipelineConfig) -> DAG:
+    tz = pendulum.timezone(cfg.timezone)
+    schedule = CronDataIntervalTimetable(cfg.schedule, timezone=tz) if cfg.schedule else None
+    default_args = {
+        "owner": cfg.owner,
+        "retries": cfg.retries,
+        "retry_delay": dt.timedelta(seconds=cfg.retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(seconds=cfg.max_retry_delay_seconds),
+    }
+    with DAG(
+        dag_id=cfg.dag_id,
+        description=cfg.description or None,
+        schedule=schedule,
+        start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
+        catchup=cfg.catchup,
+        max_active_runs=cfg.max_active_runs,
+        default_args=default_args,
+        tags=list(cfg.tags),
+        doc_md=_doc(cfg),
+    ) as dag:
+        specs = pipeline_specs(cfg)
+        groups: dict[str, TaskGroup] = {}
+        tasks = {}
+        for spec in specs:
+            if spec.group not in groups:
+                groups[spec.group] = TaskGroup(group_id=spec.group, tooltip=f"{spec.group}: source -> bronze")
+            with groups[spec.group]:
+                tasks[spec.full_id] = build_operator(spec, cfg)
+        for spec in specs:
+            for up in spec.upstream:
+                tasks[up] >> tasks[spec.full_id]
+    return dag
+
+
+def build_all(directory: str) -> dict[str, DAG]:
+    """One DAG per pipeline file in ``directory``."""
+    return {cfg.dag_id: build_dag(cfg) for cfg in load_pipelines(directory)}

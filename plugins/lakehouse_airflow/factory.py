@@ -1,0 +1,40 @@
+"""The one place task specs become Airflow operators (the backend switch lives here)."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
+from lakehouse_airflow.paths import SPARK_ENTRYPOINT
+from lakehouse_airflow.specs import TaskSpec
+from lakehouse_airflow.spark_env import spark_submit_settings
+from lakehouse_airflow.validate import ValidateSourceOperator
+
+
+def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
+    common: dict[str, object] = {"task_id": spec.task_id, "trigger_rule": spec.trigger_rule}
+    if spec.retries is not None:
+        common["retries"] = spec.retries
+    if spec.kind == "validate":
+        return ValidateSourceOperator(
+            postgres_conn_id=cfg.source.conn_id,
+            schema=str(spec.extra["schema"]),
+            table=str(spec.extra["table"]),
+            columns=tuple(spec.extra["columns"]),  # type: ignore[arg-type]
+            allow_empty=bool(spec.extra["allow_empty"]),
+            **common,  # type: ignore[arg-type]
+        )
+    if spec.kind == "spark":
+        settings = spark_submit_settings()
+        return LakehouseSparkSubmitOperator(
+            application=str(SPARK_ENTRYPOINT),
+            application_args=[str(spec.job), *spec.args],
+            conn_id=cfg.spark.conn_id,
+            name=f"{cfg.dag_id}.{spec.full_id}",
+            source_conn_id=spec.source_conn_id,
+            collect_upstream_states=spec.collect_upstream_states,
+            **settings,
+            **common,  # type: ignore[arg-type]
+        )
+    raise ValueError(f"unknown task kind {spec.kind!r} for {spec.full_id}")

@@ -1,0 +1,62 @@
+"""Operators built on the provider's SparkSubmitOperator (secrets by reference, upstream states)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import BaseHook, Context
+
+from lakehouse_airflow.specs import JDBC_SECRET_PREFIX
+
+
+def jdbc_env(conn_id: str) -> dict[str, str]:
+    """JDBC URL/user/password of an Airflow connection as the job's secret environment."""
+    conn = BaseHook.get_connection(conn_id)
+    port = conn.port or 5432
+    return {
+        f"{JDBC_SECRET_PREFIX}_URL": f"jdbc:postgresql://{conn.host}:{port}/{conn.schema}",
+        f"{JDBC_SECRET_PREFIX}_USER": conn.login or "",
+        f"{JDBC_SECRET_PREFIX}_PASSWORD": conn.password or "",
+    }
+
+
+class LakehouseSparkSubmitOperator(SparkSubmitOperator):
+    """SparkSubmitOperator that resolves secrets at execute time (after templates are rendered,
+    so they never reach the rendered-template view) and can pass upstream task states to its job."""
+
+    def __init__(
+        self,
+        *,
+        source_conn_id: str | None = None,
+        collect_upstream_states: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_conn_id = source_conn_id
+        self.collect_upstream_states = collect_upstream_states
+
+    def execute(self, context: Context) -> None:
+        if self.source_conn_id:
+            self.env_vars = {**(self.env_vars or {}), **jdbc_env(self.source_conn_id)}
+        if self.collect_upstream_states:
+            self.application_args = [*(self.application_args or []), "--upstream-states", self._upstream_states(context)]
+        super().execute(context)
+
+    def _upstream_states(self, context: Context) -> str:
+        ti = context["ti"]
+        chain = _topological(self)
+        found = ti.get_task_states(dag_id=ti.dag_id, task_ids=chain, run_ids=[ti.run_id])
+        states = found.get(ti.run_id, {})
+        return ",".join(f"{t.rsplit('.', 1)[-1]}={states.get(t, 'unknown')}" for t in chain)
+
+
+def _topological(task: Any) -> list[str]:
+    """Upstream task ids of the same group, farthest first (validate -> extract -> write)."""
+    chain: list[str] = []
+    current = [t for t in task.upstream_list if t.task_group is task.task_group]
+    while current:
+        t = current[0]
+        chain.insert(0, t.task_id)
+        current = [u for u in t.upstream_list if u.task_group is task.task_group]
+    return chain

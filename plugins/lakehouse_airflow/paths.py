@@ -1,0 +1,17 @@
+"""Project-relative locations resolved once (no I/O beyond reading environment variables)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PIPELINES_DIR = Path(os.environ.get("LAKEHOUSE_PIPELINES_DIR", PROJECT_ROOT / "include" / "pipelines"))
+SPARK_ENTRYPOINT = PROJECT_ROOT / "spark_jobs" / "run.py"
+
+
+def lakehouse_root(configured: str | None) -> str:
+    """Configured root (relative paths are under the project), else $LAKEHOUSE_ROOT, else .local/lakehouse."""
+    value = configured or os.environ.get("LAKEHOUSE_ROOT") or str(PROJECT_ROOT / ".local" / "lakehouse")
+    path = Path(value)
+    return str(path if path.is_absolute() else PROJECT_ROOT / path)

@@ -1,0 +1,32 @@
+"""spark-submit settings for the local backend.
+
+With ``LAKEHOUSE_SPARK_REMOTE`` (the default set up by ``make``) jobs are thin Spark Connect
+clients of the project's warm local Spark server: the submitted JVM only hosts the Python
+process, so it runs with a small, fast-starting JIT and needs no packages. Without it, every job
+starts its own local Spark with Delta and the PostgreSQL driver from ``--packages``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lakehouse_airflow.paths import PROJECT_ROOT
+
+DEFAULT_PACKAGES = "io.delta:delta-spark_4.2_2.13:4.4.0,org.postgresql:postgresql:42.7.8"
+_CLIENT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+
+
+def spark_submit_settings() -> dict[str, object]:
+    conf = {"spark.ui.enabled": "false", "spark.sql.session.timeZone": "UTC"}
+    if os.environ.get("LAKEHOUSE_SPARK_REMOTE", "").strip():
+        conf["spark.driver.extraJavaOptions"] = _CLIENT_JVM
+        return {"conf": conf}
+    conf.update(
+        {
+            "spark.jars.ivy": os.environ.get("LAKEHOUSE_IVY_DIR", str(PROJECT_ROOT / ".cache" / "ivy")),
+            "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "spark.sql.shuffle.partitions": "4",
+        }
+    )
+    return {"conf": conf, "packages": os.environ.get("LAKEHOUSE_SPARK_PACKAGES", DEFAULT_PACKAGES)}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Local Spark Connect server owned by the project: one warm JVM (local[N]) with Delta Lake and the
+# PostgreSQL JDBC driver, shared by every job that spark-submit starts (LAKEHOUSE_SPARK_REMOTE).
+# Jars are resolved from Maven Central by Spark's --packages and cached in .cache/ivy.
+#   scripts/localspark.sh up | down | status
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${LAKEHOUSE_STATE_DIR:-$ROOT/.local}/spark"
+PORT="${LAKEHOUSE_SPARK_PORT:-15102}"
+CORES="${LAKEHOUSE_SPARK_CORES:-2}"
+MEMORY="${LAKEHOUSE_SPARK_MEMORY:-6g}"
+PIDFILE="$STATE/connect.pid"
+LOG="$STATE/connect.log"
+export PATH="$ROOT/.venv/bin:$PATH"
+SPARK_SUBMIT="${SPARK_SUBMIT:-spark-submit}"
+# shellcheck source=scripts/spark_packages.sh
+source "$ROOT/scripts/spark_packages.sh"
+
+is_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
+cmd_up() {
+  mkdir -p "$STATE"
+  if is_up; then echo "localspark: Spark Connect already on 127.0.0.1:$PORT"; return; fi
+  export SPARK_LOCAL_IP=127.0.0.1
+  nohup "$SPARK_SUBMIT" \
+    --class org.apache.spark.sql.connect.service.SparkConnectServer \
+    --name lakehouse-connect --master "local[$CORES]" --driver-memory "$MEMORY" \
+    --packages "$LAKEHOUSE_SPARK_PACKAGES" --conf "spark.jars.ivy=$LAKEHOUSE_IVY_DIR" \
+    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+    --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+    --conf spark.connect.grpc.binding.address=127.0.0.1 \
+    --conf "spark.connect.grpc.binding.port=$PORT" \
+    --conf spark.ui.enabled=false \
+    --conf spark.sql.session.timeZone=UTC \
+    --conf spark.sql.shuffle.partitions=4 \
+    --conf spark.databricks.delta.snapshotPartitions=2 \
+    --conf spark.sql.sources.partitionOverwriteMode=static \
+    --conf "spark.local.dir=$STATE/tmp" \
+    >"$LOG" 2>&1 &
+  echo $! >"$PIDFILE"
+  for _ in $(seq 1 300); do
+    if is_up; then echo "localspark: Spark Connect on 127.0.0.1:$PORT (log $LOG)"; return; fi
+    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+      echo "localspark: server exited during start-up; last log lines:" >&2; tail -30 "$LOG" >&2; exit 1
+    fi
+    sleep 1
+  done
+  echo "localspark: server did not open port $PORT within 300s (log $LOG)" >&2; exit 1
+}
+
+cmd_down() {
+  if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    pid="$(cat "$PIDFILE")"
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    echo "localspark: stopped"
+  fi
+  rm -f "$PIDFILE"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) is_up ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

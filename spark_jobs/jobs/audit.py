@@ -1,0 +1,65 @@
+"""audit: append one row to ``bz_audit_log`` for the table's load in this run, then reconcile.
+
+Runs whatever happened upstream. Exits non-zero when the load failed or the source and bronze
+row counts disagree, so the Airflow run ends failed and alerts fire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+from pyspark.sql import functions as F
+
+from spark_jobs.lib import logs
+from spark_jobs.lib.audit import AUDIT_SCHEMA, AuditInputs, build_record, parse_states
+from spark_jobs.lib.context import add_context_args, context_from
+from spark_jobs.lib.results import read_result
+from spark_jobs.lib.session import get_spark
+from spark_jobs.lib.tables import audit_table, bronze_table
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="audit")
+    add_context_args(p)
+    p.add_argument("--source", required=True)
+    p.add_argument("--audit-table", default="bz_audit_log")
+    p.add_argument("--upstream-states", default="", help="task=state,... as Airflow saw them")
+    p.add_argument("--upstream-error", default="", help="error reported by validate_connection")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    ctx = context_from(args)
+    log = logs.configure(ctx.correlation(), "audit")
+    spark = get_spark(f"audit-{ctx.table}")
+    target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
+    bronze_rows = None
+    if target.exists():
+        bronze_rows = target.read(spark).where(F.col("_batch_id") == ctx.run_id).count()
+    error = args.upstream_error.strip()
+    record = build_record(
+        AuditInputs(
+            source_table=args.source,
+            target_table=f"{ctx.bronze_schema}.{target.name}",
+            dag_id=ctx.dag_id,
+            run_id=ctx.run_id,
+            logical_date=ctx.logical_date,
+            processed_by=f"{ctx.dag_id}.{ctx.task_id}@{socket.gethostname()}",
+            upstream_states=parse_states(args.upstream_states),
+            upstream_error=None if error in ("", "None") else error,
+            extract=read_result(ctx, "extract"),
+            write=read_result(ctx, "write_bronze"),
+            bronze_rows=bronze_rows,
+        )
+    )
+    audit = audit_table(ctx.lakehouse_root, ctx.bronze_schema, args.audit_table)
+    row = spark.createDataFrame([tuple(record[f.name] for f in AUDIT_SCHEMA.fields)], AUDIT_SCHEMA)
+    audit.save(row.write.mode("append"))
+    fields = {k: record[k] for k in ("status", "row_count", "source_row_count", "error_details")}
+    if record["status"] != "SUCCESS":
+        log.error("audit recorded FAILED: %s", record["error_details"], extra={"fields": fields})
+        return 1
+    log.info("audit recorded SUCCESS", extra={"fields": fields})
+    return 0

@@ -1,0 +1,1 @@
+"""Library for the Spark jobs: session, table resolution, readers/writers, pure transforms."""

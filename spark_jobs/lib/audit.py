@@ -1,0 +1,130 @@
+"""Audit rows for ``bz_audit_log``: one per table per audit attempt (pure decision + schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from pyspark.sql.types import (
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from spark_jobs.lib.results import StepResult
+
+AUDIT_SCHEMA = StructType(
+    [
+        StructField("record_id", StringType(), False),
+        StructField("source_table", StringType(), False),
+        StructField("target_table", StringType(), False),
+        StructField("load_timestamp", TimestampType(), False),
+        StructField("processed_by", StringType(), False),
+        StructField("processing_time", DoubleType(), True),
+        StructField("status", StringType(), False),
+        StructField("row_count", LongType(), True),
+        StructField("source_row_count", LongType(), True),
+        StructField("error_details", StringType(), True),
+        StructField("job_run_id", StringType(), False),
+        StructField("try_number", IntegerType(), True),
+        StructField("dag_id", StringType(), False),
+        StructField("logical_date", DateType(), False),
+        StructField("rows_read", LongType(), True),
+        StructField("rows_written", LongType(), True),
+        StructField("extract_seconds", DoubleType(), True),
+        StructField("write_seconds", DoubleType(), True),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class AuditInputs:
+    """Everything the audit decides from; ``upstream_states`` come from Airflow (task -> state)."""
+
+    source_table: str
+    target_table: str
+    dag_id: str
+    run_id: str
+    logical_date: dt.date
+    processed_by: str
+    upstream_states: dict[str, str]
+    upstream_error: str | None
+    extract: StepResult | None
+    write: StepResult | None
+    bronze_rows: int | None
+
+
+def _failure_reason(inp: AuditInputs) -> str | None:
+    """Why the load is not a success, naming the first step that failed; None when it succeeded.
+
+    Airflow's view of the upstream tasks decides which step failed (results on disk may be left
+    over from an earlier attempt); the step's own result supplies the error text.
+    """
+    results = {"extract": inp.extract, "write_bronze": inp.write}
+    for task, state in inp.upstream_states.items():
+        if state == "success":
+            continue
+        result = results.get(task)
+        if result is not None and result.status == "FAILED":
+            return f"{task} failed: {result.error}"
+        if task == "validate_connection" and inp.upstream_error:
+            return f"validate_connection failed: {inp.upstream_error}"
+        return f"{task} ended {state}"
+    if not inp.upstream_states:
+        for task, result in results.items():
+            if result is not None and result.status == "FAILED":
+                return f"{task} failed: {result.error}"
+    if inp.write is None or inp.write.status != "SUCCESS":
+        state = "no result" if inp.write is None else inp.write.status
+        return f"write_bronze did not complete ({state})"
+    source = inp.extract.metrics.get("source_row_count") if inp.extract else None
+    if inp.bronze_rows != source:
+        return f"row count mismatch: source has {source} rows, bronze has {inp.bronze_rows} for this batch"
+    return None
+
+
+def build_record(inp: AuditInputs, now: dt.datetime | None = None) -> dict[str, object]:
+    """The audit row for ``inp``; status SUCCESS only when every step succeeded and counts match."""
+    reason = _failure_reason(inp)
+    seconds = [r.seconds for r in (inp.extract, inp.write) if r is not None and r.seconds is not None]
+    latest = inp.write or inp.extract
+
+    def metric(r: StepResult | None, key: str) -> int | None:
+        value = r.metrics.get(key) if r is not None else None
+        return None if value is None else int(value)
+
+    return {
+        "record_id": str(uuid.uuid4()),
+        "source_table": inp.source_table,
+        "target_table": inp.target_table,
+        "load_timestamp": now or dt.datetime.now(dt.UTC),
+        "processed_by": inp.processed_by,
+        "processing_time": round(sum(seconds), 3) if seconds else None,
+        "status": "FAILED" if reason else "SUCCESS",
+        "row_count": inp.bronze_rows,
+        "source_row_count": metric(inp.extract, "source_row_count"),
+        "error_details": reason,
+        "job_run_id": inp.run_id,
+        "try_number": latest.try_number if latest else None,
+        "dag_id": inp.dag_id,
+        "logical_date": inp.logical_date,
+        "rows_read": metric(inp.extract, "rows_read"),
+        "rows_written": metric(inp.write, "rows_written") if inp.write and inp.write.status == "SUCCESS" else None,
+        "extract_seconds": inp.extract.seconds if inp.extract else None,
+        "write_seconds": inp.write.seconds if inp.write else None,
+    }
+
+
+def parse_states(text: str | None) -> dict[str, str]:
+    """``validate_connection=success,extract=failed`` -> ordered dict."""
+    states: dict[str, str] = {}
+    for item in filter(None, (text or "").split(",")):
+        task, _, state = item.partition("=")
+        states[task.strip()] = state.strip()
+    return states

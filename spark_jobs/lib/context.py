@@ -1,0 +1,65 @@
+"""Run context shared by every job: who runs (dag/run/task/try), which table, where the lake is."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunContext:
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    logical_date: dt.date
+    table: str
+    lakehouse_root: str
+    bronze_schema: str
+
+    @property
+    def run_key(self) -> str:
+        """File-system-safe form of the run id (run ids contain ':' and '+')."""
+        return re.sub(r"[^A-Za-z0-9._-]", "_", self.run_id)
+
+    def landing_path(self) -> str:
+        return str(Path(self.lakehouse_root) / "landing" / self.table / f"logical_date={self.logical_date}")
+
+    def results_dir(self) -> Path:
+        return Path(self.lakehouse_root) / "_control" / "step_results" / self.dag_id / self.run_key / self.table
+
+    def correlation(self) -> dict[str, object]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "try_number": self.try_number,
+            "table": self.table,
+        }
+
+
+def add_context_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dag-id", required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--task-id", required=True)
+    parser.add_argument("--try-number", type=int, default=1)
+    parser.add_argument("--logical-date", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--lakehouse-root", required=True)
+    parser.add_argument("--bronze-schema", default="inventory_bronze")
+
+
+def context_from(args: argparse.Namespace) -> RunContext:
+    return RunContext(
+        dag_id=args.dag_id,
+        run_id=args.run_id,
+        task_id=args.task_id,
+        try_number=args.try_number,
+        logical_date=args.logical_date,
+        table=args.table,
+        lakehouse_root=args.lakehouse_root,
+        bronze_schema=args.bronze_schema,
+    )

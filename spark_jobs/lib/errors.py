@@ -1,0 +1,21 @@
+"""Domain errors raised by the jobs; their messages are shown in the Airflow task log and audit."""
+
+
+class JobError(RuntimeError):
+    """A job failed for a reason it can name (bad input, missing dependency, mismatch)."""
+
+
+class SecretNotFoundError(JobError):
+    """A secret reference could not be resolved (the value itself is never in the message)."""
+
+
+class EmptySourceError(JobError):
+    """The source returned no rows and the table does not allow empty loads."""
+
+
+class ReconciliationError(JobError):
+    """Row counts between two layers disagree."""
+
+
+class MissingStepResultError(JobError):
+    """An upstream step left no usable result for this run."""

@@ -1,0 +1,59 @@
+"""Resolve JDBC credentials from a secret *reference*; the values are never logged.
+
+Reference forms:
+* ``env:PREFIX``        -> ``PREFIX_URL``, ``PREFIX_USER``, ``PREFIX_PASSWORD`` environment variables
+                           (set by the Airflow operator at execute time from the connection).
+* ``dbsecrets:SCOPE``   -> Databricks secret scope keys ``jdbc-url``, ``jdbc-user``, ``jdbc-password``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from spark_jobs.lib.errors import SecretNotFoundError
+
+
+@dataclass(frozen=True)
+class JdbcCredentials:
+    url: str
+    user: str
+    password: str = field(repr=False)
+
+
+def _from_env(prefix: str) -> JdbcCredentials:
+    values = {}
+    for part in ("URL", "USER", "PASSWORD"):
+        name = f"{prefix}_{part}"
+        value = os.environ.get(name)
+        if not value:
+            raise SecretNotFoundError(f"secret reference env:{prefix}: environment variable {name} is not set")
+        values[part] = value
+    return JdbcCredentials(values["URL"], values["USER"], values["PASSWORD"])
+
+
+def _from_databricks(scope: str) -> JdbcCredentials:  # pragma: no cover - needs a Databricks runtime
+    try:
+        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+
+        from spark_jobs.lib.session import get_spark
+
+        dbutils = DBUtils(get_spark("secrets"))
+        return JdbcCredentials(
+            dbutils.secrets.get(scope, "jdbc-url"),
+            dbutils.secrets.get(scope, "jdbc-user"),
+            dbutils.secrets.get(scope, "jdbc-password"),
+        )
+    except Exception as exc:
+        raise SecretNotFoundError(f"secret reference dbsecrets:{scope}: {type(exc).__name__}") from None
+
+
+def resolve_jdbc(reference: str) -> JdbcCredentials:
+    kind, _, name = reference.partition(":")
+    if not name:
+        raise SecretNotFoundError(f"malformed secret reference {reference!r} (expected env:NAME or dbsecrets:SCOPE)")
+    if kind == "env":
+        return _from_env(name)
+    if kind == "dbsecrets":
+        return _from_databricks(name)
+    raise SecretNotFoundError(f"unknown secret reference kind {kind!r} in {reference!r}")
