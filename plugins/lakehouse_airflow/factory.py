@@ -13,7 +13,13 @@ from lakehouse_airflow.validate import ValidateSourceOperator
 
 
 def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
-    common: dict[str, object] = {"task_id": spec.task_id, "trigger_rule": spec.trigger_rule}
+    common: dict[str, object] = {
+        "task_id": spec.task_id,
+        "trigger_rule": spec.trigger_rule,
+        # earlier-priority tables are picked first when slots are scarce
+        "priority_weight": spec.priority_weight,
+        "weight_rule": "absolute",
+    }
     if spec.retries is not None:
         common["retries"] = spec.retries
     if spec.kind == "validate":

@@ -6,7 +6,7 @@ local (spark-submit) and the Databricks backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lakehouse_airflow.config import PipelineConfig, TableConfig
 from lakehouse_airflow.paths import lakehouse_root
@@ -27,6 +27,7 @@ class TaskSpec:
     retries: int | None = None
     source_conn_id: str | None = None  # connection whose secret the job needs (by reference)
     collect_upstream_states: bool = False
+    priority_weight: int = 1
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -92,4 +93,9 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
 
 def pipeline_specs(cfg: PipelineConfig) -> list[TaskSpec]:
     """All task specs of the pipeline, groups in configured priority order."""
-    return [spec for table in cfg.ordered_tables() for spec in bronze_specs(cfg, table)]
+    tables = cfg.ordered_tables()
+    return [
+        replace(spec, priority_weight=len(tables) - rank)
+        for rank, table in enumerate(tables)
+        for spec in bronze_specs(cfg, table)
+    ]

@@ -1,0 +1,60 @@
+"""Shared fixtures. Services are real: the project's embedded PostgreSQL and local Spark server."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IT_SCHEMA = "it_src"
+IT_SF = 0.002
+
+
+def project_env() -> dict[str, str]:
+    """The environment scripts/env.sh defines (connections, Airflow home, Spark remote)."""
+    out = subprocess.run([str(ROOT / "scripts" / "env.sh")], check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    script = out + "\nenv -0"
+    dumped = subprocess.run(["bash", "-c", script], check=True, capture_output=True, env=env).stdout
+    for item in dumped.split(b"\0"):
+        if b"=" in item:
+            k, v = item.decode().split("=", 1)
+            env[k] = v
+    return env
+
+
+def sh(cmd: str | list[str], env: dict[str, str] | None = None, check: bool = True, timeout: int = 900):
+    args = shlex.split(cmd) if isinstance(cmd, str) else cmd
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[dict[str, str]]:
+    """PostgreSQL + Spark Connect up, Airflow DB migrated, integration schema seeded."""
+    sh("scripts/localpg.sh up")
+    sh("scripts/localspark.sh up")
+    env = project_env()
+    sh("airflow db migrate", env=env)
+    sh(["python", "-m", "seed", "--schema", IT_SCHEMA, "--sf", str(IT_SF)], env=env)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("LAKEHOUSE_", "AIRFLOW_CONN_"))})
+    yield env
+
+
+@pytest.fixture(scope="session")
+def spark(stack: dict[str, str]):
+    from spark_jobs.lib.session import get_spark
+
+    return get_spark("tests")
+
+
+@pytest.fixture(scope="session")
+def source_dsn(stack: dict[str, str]) -> str:
+    return stack["AIRFLOW_CONN_INVENTORY_SOURCE"]

@@ -1,0 +1,84 @@
+"""Pipeline config: the shipped file loads; invalid files fail naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lakehouse_airflow.config import PipelineConfigError, load_pipeline, load_pipelines
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
+SEED_ORDER = [
+    "products", "suppliers", "warehouses", "customers", "inventory",
+    "orders", "order_details", "shipments", "returns", "stock_levels",
+]  # fmt: skip
+
+
+def test_shipped_config_loads_in_seed_priority_order() -> None:
+    cfg = load_pipeline(SHIPPED)
+    assert [t.name for t in cfg.ordered_tables()] == SEED_ORDER
+    assert cfg.source.database == "DE" and cfg.source.schema_name == "tests"
+    assert cfg.tables["customers"].pii == ("customer_name", "email", "phone")
+    assert all(t.load_mode == "full" for t in cfg.tables.values())
+    # defaults flow into tables unless overridden
+    assert cfg.tables["products"].fetch_size == cfg.defaults.fetch_size
+    assert cfg.tables["order_details"].fetch_size == 50_000
+
+
+def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
+    raw = yaml.safe_load(SHIPPED.read_text())
+    mutate(raw)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r["tables"]["orders"].update(colour="blue"), "tables.orders.colour: unknown key"),
+        (lambda r: r["tables"]["orders"].pop("primary_key"), "tables.orders.primary_key: Field required"),
+        (lambda r: r["tables"]["orders"].update(load_mode="sometimes"), "tables.orders.load_mode: Input should be 'full'"),
+        (lambda r: r.update(owner_team="x"), "owner_team: unknown key"),
+        (lambda r: r["tables"]["orders"].update(primary_key=["nope"]), "primary_key names columns not in columns: ['nope']"),
+        (lambda r: r["tables"]["orders"]["columns"].update(order_id="uuid"), "column 'order_id' has unsupported type 'uuid'"),
+        (lambda r: r["tables"]["orders"].update(priority=1), "share priority 1"),
+        (lambda r: r["source"].pop("conn_id"), "source.conn_id: Field required"),
+    ],
+)
+def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:  # noqa: ANN001
+    path = _write(tmp_path, mutate)
+    with pytest.raises(PipelineConfigError) as err:
+        load_pipeline(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert expected in str(err.value)
+
+
+def test_unparseable_yaml_is_a_named_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("dag_id: [unclosed\n")
+    with pytest.raises(PipelineConfigError, match=rf"^{path}: cannot read pipeline config"):
+        load_pipeline(path)
+
+
+def test_duplicate_dag_ids_across_files(tmp_path: Path) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(SHIPPED.read_text())
+    with pytest.raises(PipelineConfigError, match="b.yaml: dag_id: 'inventory_lakehouse' is already defined"):
+        load_pipelines(tmp_path)
+
+
+def test_eleventh_table_is_config_only(tmp_path: Path) -> None:
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["tables"]["categories"] = {
+        "priority": 11,
+        "primary_key": ["category_id"],
+        "columns": {"category_id": "bigint", "label": "string"},
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    (cfg,) = load_pipelines(tmp_path)
+    assert cfg.ordered_tables()[-1].name == "categories"
+    assert cfg.tables["categories"].num_partitions == cfg.defaults.num_partitions
