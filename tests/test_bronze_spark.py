@@ -1,0 +1,93 @@
+"""Bronze transform and jobs on the real local Spark (Connect) with Delta."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from pyspark.sql import Row
+from pyspark.testing import assertDataFrameEqual
+
+from spark_jobs.jobs import dispatch
+from spark_jobs.lib.bronze import METADATA_COLUMNS, with_bronze_metadata
+from spark_jobs.lib.tables import bronze_table
+
+pytestmark = pytest.mark.spark
+LOAD_TS = dt.datetime(2026, 11, 23, 1, 2, 3)
+
+
+def test_metadata_columns_appended_source_untouched(spark) -> None:  # noqa: ANN001
+    df = spark.createDataFrame([Row(id=1, name=" a "), Row(id=2, name=None)])
+    out = with_bronze_metadata(
+        df, source_system="pg", batch_id="run-1", logical_date=dt.date(2026, 11, 23), load_timestamp=LOAD_TS
+    )
+    assert out.columns == ["id", "name", *METADATA_COLUMNS]
+    expected = spark.createDataFrame(
+        [
+            (1, " a ", LOAD_TS, "pg", "run-1", dt.date(2026, 11, 23), "ACTIVE"),
+            (2, None, LOAD_TS, "pg", "run-1", dt.date(2026, 11, 23), "ACTIVE"),
+        ],
+        "id long, name string, _load_timestamp timestamp, _source_system string, _batch_id string, "
+        "_logical_date date, _record_status string",
+    )
+    assertDataFrameEqual(out.drop("_processing_timestamp"), expected)
+    assert out.where("_processing_timestamp IS NULL").count() == 0
+
+
+def _ctx(tmp_path, table: str, run: str) -> list[str]:  # noqa: ANN001
+    return ["--dag-id", "t", "--run-id", run, "--task-id", f"{table}.x", "--logical-date", "2026-11-23",
+            "--table", table, "--lakehouse-root", str(tmp_path)]  # fmt: skip
+
+
+def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
+    from lakehouse_airflow.operators import jdbc_env
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    cols = "warehouse_id,warehouse_name,city,capacity,updated_at"
+    src = ["--source", "it_src.warehouses", "--columns", cols, "--jdbc-secret", "env:LAKEHOUSE_JDBC"]
+    assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r1"), *src, "--partition-column", "warehouse_id",
+                     "--num-partitions", "2"]) == 0  # fmt: skip
+    assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg"]) == 0
+    target = bronze_table(str(tmp_path), "inventory_bronze", "warehouses")
+    first = target.read(spark)
+    assert first.count() == 5 and {r["_batch_id"] for r in first.collect()} == {"r1"}
+    version = target.latest_version(spark)
+
+    # a second run whose landing was tampered with (row count no longer matches) must not write
+    assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r2"), *src]) == 0
+    result = tmp_path / "_control/step_results/t/r2/warehouses/extract.json"
+    doc = json.loads(result.read_text())
+    doc["metrics"]["rows_read"] = 999
+    result.write_text(json.dumps(doc))
+    with pytest.raises(Exception, match="landing has 5 rows but extract recorded 999"):
+        dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r2"), "--source-system", "pg"])
+    assert target.latest_version(spark) == version
+    assertDataFrameEqual(target.read(spark), first)
+    failed = json.loads((tmp_path / "_control/step_results/t/r2/warehouses/write_bronze.json").read_text())
+    assert failed["status"] == "FAILED" and "999" in failed["error"]
+
+
+def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
+    from lakehouse_airflow.operators import jdbc_env
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("LAKEHOUSE_JDBC_PASSWORD", "definitely-wrong-pw")
+    with pytest.raises(Exception) as err:
+        dispatch(["extract", *_ctx(tmp_path, "products", "r1"), "--source", "it_src.products", "--columns",
+                  "product_id", "--jdbc-secret", "env:LAKEHOUSE_JDBC"])  # fmt: skip
+    assert "password authentication failed" in str(err.value)
+    stored = (tmp_path / "_control/step_results/t/r1/products/extract.json").read_text()
+    assert json.loads(stored)["status"] == "FAILED"
+    assert "definitely-wrong-pw" not in stored and "definitely-wrong-pw" not in str(err.value)
+
+
+def test_missing_secret_is_a_named_error(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from spark_jobs.lib.errors import SecretNotFoundError
+    from spark_jobs.lib.secrets import resolve_jdbc
+
+    monkeypatch.delenv("NOPE_URL", raising=False)
+    with pytest.raises(SecretNotFoundError, match="environment variable NOPE_URL is not set"):
+        resolve_jdbc("env:NOPE")
