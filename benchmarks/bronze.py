@@ -19,12 +19,12 @@ from pathlib import Path
 
 import psycopg
 import yaml
-
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.operators import jdbc_env
 from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from lakehouse_airflow.spark_env import spark_submit_settings
 from lakehouse_airflow.specs import bronze_specs
+
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"

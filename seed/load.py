@@ -102,7 +102,7 @@ def seed_database(req: SeedRequest, force: bool = False) -> dict[str, int]:
         conn.commit()
         with conn.cursor() as cur:
             conn.autocommit = True
-            cur.execute(f"ANALYZE")
+            cur.execute("ANALYZE")
         log.info("seeded %s in %.1fs (generation %.1fs)", req.schema, time.monotonic() - started, gen_s)
         return counts
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline, load_pipelines
 
 ROOT = Path(__file__).resolve().parents[1]

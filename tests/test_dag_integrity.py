@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.dag_builder import build_dag
 

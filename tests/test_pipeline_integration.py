@@ -7,9 +7,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from conftest import IT_SCHEMA, ROOT, sh
 from pyspark.sql import functions as F
 
-from conftest import IT_SCHEMA, ROOT, sh
 from spark_jobs.lib.bronze import METADATA_COLUMNS
 
 pytestmark = pytest.mark.integration
