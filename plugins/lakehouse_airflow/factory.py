@@ -7,8 +7,8 @@ from airflow.sdk import BaseOperator
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
 from lakehouse_airflow.paths import SPARK_ENTRYPOINT
-from lakehouse_airflow.specs import TaskSpec
 from lakehouse_airflow.spark_env import spark_submit_settings
+from lakehouse_airflow.specs import TaskSpec
 from lakehouse_airflow.validate import ValidateSourceOperator
 
 
