@@ -36,6 +36,10 @@ ensure_credentials() {
       echo "LAKEHOUSE_AIRFLOW_DB_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
     } > "$CREDS"
   fi
+  # the HMAC key for PII in silver (added to credential files created before it existed)
+  if ! grep -q '^LAKEHOUSE_PII_KEY=' "$CREDS"; then
+    echo "LAKEHOUSE_PII_KEY=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)" >> "$CREDS"
+  fi
 }
 
 psql_super() {
@@ -107,6 +111,7 @@ cmd_env() {
   echo "export LAKEHOUSE_PG_SOCKET_DIR=$RUN"
   echo "export LAKEHOUSE_SOURCE_PASSWORD=$LAKEHOUSE_SOURCE_PASSWORD"
   echo "export LAKEHOUSE_AIRFLOW_DB_PASSWORD=$LAKEHOUSE_AIRFLOW_DB_PASSWORD"
+  echo "export LAKEHOUSE_PII_KEY=$LAKEHOUSE_PII_KEY"
 }
 
 case "${1:-}" in

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lakehouse_airflow.layers import ACTIONS, CONTROL_INPUTS, GoldConfig, MaskKind, PrivacyConfig, SilverConfig
+
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
 _SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
 
@@ -60,9 +62,10 @@ class TableConfig(_Strict):
     partition_column: str | None = None
     num_partitions: int = Field(ge=1, le=64)
     fetch_size: int = Field(ge=1)
-    pii: tuple[str, ...] = ()
+    pii: dict[str, MaskKind] = {}  # column -> display mask; raw value stays in bronze only
     allow_empty: bool = False
     columns: dict[str, str] = Field(min_length=1)
+    silver: SilverConfig = SilverConfig()
 
     @field_validator("columns")
     @classmethod
@@ -76,10 +79,28 @@ class TableConfig(_Strict):
 
     @model_validator(mode="after")
     def _columns_known(self) -> TableConfig:
-        for field_name in ("primary_key", "pii"):
-            unknown = [c for c in getattr(self, field_name) if c not in self.columns]
+        named = {
+            "primary_key": self.primary_key,
+            "pii": tuple(self.pii),
+            "silver.required": self.silver.required,
+            "silver.lowercase": self.silver.lowercase,
+            "silver.foreign_keys": tuple(self.silver.foreign_keys),
+        }
+        for field_name, cols in named.items():
+            unknown = [c for c in cols if c not in self.columns]
             if unknown:
                 raise ValueError(f"{field_name} names columns not in columns: {unknown}")
+        if self.silver.hashed_id and len(self.primary_key) != 1:
+            raise ValueError("silver.hashed_id needs a single-column primary key")
+        generated = {f"{c}_not_null" for c in (*self.primary_key, *self.silver.required)}
+        generated |= {f"fk_{c}" for c in self.silver.foreign_keys}
+        clash = sorted(generated & {name for action in ACTIONS for name in getattr(self.silver, action)})
+        if clash:
+            raise ValueError(f"silver rule names {clash} collide with generated rules (required/foreign_keys)")
+        for action in ACTIONS:
+            for name, expr in getattr(self.silver, action).items():
+                if any(marker in expr for marker in ("{{", "{%", "{#")):
+                    raise ValueError(f"silver.{action}.{name}: Jinja markers are not allowed in expressions")
         if self.partition_column and self.partition_column not in self.columns:
             raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
         return self
@@ -102,7 +123,10 @@ class PipelineConfig(_Strict):
     lakehouse: LakehouseConfig = LakehouseConfig()
     spark: SparkConfig = SparkConfig()
     defaults: TableDefaults = TableDefaults()
+    privacy: PrivacyConfig = PrivacyConfig()
     tables: dict[str, TableConfig] = Field(min_length=1)
+    gold: GoldConfig = GoldConfig()
+    base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +155,47 @@ class PipelineConfig(_Strict):
             seen[table.priority] = table.name
         return self
 
+    @model_validator(mode="after")
+    def _layer_references(self) -> PipelineConfig:
+        silver = {t.name for t in self.silver_tables()}
+        for table in self.silver_tables():
+            for col, fk in table.silver.fks().items():
+                if fk.parent not in silver or fk.parent == table.name:
+                    raise ValueError(
+                        f"tables.{table.name}.silver.foreign_keys.{col}: parent {fk.parent!r} is not another "
+                        "table with a silver layer"
+                    )
+                if len(self.tables[fk.parent].primary_key) != 1:
+                    raise ValueError(f"tables.{table.name}.silver.foreign_keys.{col}: parent key must be one column")
+        self._check_fk_cycles()
+        for name, model in self.gold.models.items():
+            unknown = [i for i in model.inputs if i not in silver and i not in CONTROL_INPUTS]
+            if unknown:
+                raise ValueError(f"gold.models.{name}.inputs: {unknown} are not silver tables of this pipeline")
+        return self
+
+    def _check_fk_cycles(self) -> None:
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                raise ValueError(f"silver foreign keys form a cycle: {' -> '.join((*path, name))}")
+            state[name] = 1
+            for fk in self.tables[name].silver.fks().values():
+                visit(fk.parent, (*path, name))
+            state[name] = 2
+
+        for t in self.silver_tables():
+            visit(t.name, ())
+
+    def silver_tables(self) -> list[TableConfig]:
+        return [t for t in self.ordered_tables() if t.silver.enabled]
+
+    def gold_sql_path(self, model: str) -> Path:
+        return (self.base_dir / self.gold.models[model].sql_file).resolve()
+
     def ordered_tables(self) -> list[TableConfig]:
         """Tables in run order: configured priority, then name (stable, deterministic)."""
         return sorted(self.tables.values(), key=lambda t: (t.priority, t.name))
@@ -156,10 +221,16 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         raise PipelineConfigError(f"{path}: cannot read pipeline config: {exc}") from exc
     if not isinstance(raw, dict):
         raise PipelineConfigError(f"{path}: expected a mapping at the top level")
+    if "base_dir" in raw:
+        raise PipelineConfigError(f"{path}: base_dir: unknown key")
     try:
-        return PipelineConfig.model_validate(raw)
+        cfg = PipelineConfig.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise PipelineConfigError(f"{path}: {_describe(exc)}") from None
+    for model in cfg.gold.models:
+        if not cfg.gold_sql_path(model).is_file():
+            raise PipelineConfigError(f"{path}: gold.models.{model}.sql_file: {cfg.gold_sql_path(model)} not found")
+    return cfg
 
 
 def load_pipelines(directory: str | Path) -> list[PipelineConfig]:

@@ -23,7 +23,19 @@ def _doc(cfg: PipelineConfig) -> str:
         f"Source connection `{cfg.source.conn_id}` (database `{cfg.source.database}`), bronze schema "
         f"`{cfg.lakehouse.bronze_schema}`, audit table `{cfg.lakehouse.audit_table}`.\n\n"
         "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n" + rows
+        + f"\n\nSilver: `{cfg.lakehouse.silver_schema}` ({len(cfg.silver_tables())} tables, expectations in the "
+        f"pipeline file). Gold: `{cfg.lakehouse.gold_schema}` models "
+        + ", ".join(f"`{m}`" for m in cfg.gold.models)
+        + "."
     )
+
+
+def _tooltip(cfg: PipelineConfig, group: str) -> str:
+    if group == cfg.lakehouse.silver_schema:
+        return "bronze -> silver: contract, expectations, PII protection, MERGE by key"
+    if group == cfg.lakehouse.gold_schema:
+        return "silver -> gold models (Spark SQL)"
+    return f"{group}: source -> bronze"
 
 
 def build_dag(cfg: PipelineConfig) -> DAG:
@@ -52,7 +64,7 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         tasks = {}
         for spec in specs:
             if spec.group not in groups:
-                groups[spec.group] = TaskGroup(group_id=spec.group, tooltip=f"{spec.group}: source -> bronze")
+                groups[spec.group] = TaskGroup(group_id=spec.group, tooltip=_tooltip(cfg, spec.group))
             with groups[spec.group]:
                 tasks[spec.full_id] = build_operator(spec, cfg)
         for spec in specs:

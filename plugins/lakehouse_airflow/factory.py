@@ -39,6 +39,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
             conn_id=cfg.spark.conn_id,
             name=f"{cfg.dag_id}.{spec.full_id}",
             source_conn_id=spec.source_conn_id,
+            pii_key_conn_id=spec.pii_key_conn_id,
             collect_upstream_states=spec.collect_upstream_states,
             **settings,
             **common,  # type: ignore[arg-type]

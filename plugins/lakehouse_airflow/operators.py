@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import BaseHook, Context
 
-from lakehouse_airflow.specs import JDBC_SECRET_PREFIX
+from lakehouse_airflow.specs import JDBC_SECRET_PREFIX, PII_KEY_ENV
 
 
 def jdbc_env(conn_id: str) -> dict[str, str]:
@@ -21,6 +22,14 @@ def jdbc_env(conn_id: str) -> dict[str, str]:
     }
 
 
+def pii_key_env(conn_id: str) -> dict[str, str]:
+    """The PII hashing key (the connection's password) as the job's secret environment."""
+    conn = BaseHook.get_connection(conn_id)
+    if not conn.password:
+        raise AirflowFailException(f"connection {conn_id!r} has no password; it must hold the PII hashing key")
+    return {PII_KEY_ENV: conn.password}
+
+
 class LakehouseSparkSubmitOperator(SparkSubmitOperator):
     """SparkSubmitOperator that resolves secrets at execute time (after templates are rendered,
     so they never reach the rendered-template view) and can pass upstream task states to its job."""
@@ -29,16 +38,20 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
         self,
         *,
         source_conn_id: str | None = None,
+        pii_key_conn_id: str | None = None,
         collect_upstream_states: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.source_conn_id = source_conn_id
+        self.pii_key_conn_id = pii_key_conn_id
         self.collect_upstream_states = collect_upstream_states
 
     def execute(self, context: Context) -> None:
         if self.source_conn_id:
             self.env_vars = {**(self.env_vars or {}), **jdbc_env(self.source_conn_id)}
+        if self.pii_key_conn_id:
+            self.env_vars = {**(self.env_vars or {}), **pii_key_env(self.pii_key_conn_id)}
         if self.collect_upstream_states:
             self.application_args = [*(self.application_args or []), "--upstream-states", self._upstream_states(context)]
         super().execute(context)

@@ -6,13 +6,16 @@ local (spark-submit) and the Databricks backend.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 
 from lakehouse_airflow.config import PipelineConfig, TableConfig
+from lakehouse_airflow.layers import CONTROL_INPUTS
 from lakehouse_airflow.paths import lakehouse_root
 
 BRONZE_STEPS = ("validate_connection", "extract", "write_bronze", "audit")
 JDBC_SECRET_PREFIX = "LAKEHOUSE_JDBC"  # env:LAKEHOUSE_JDBC -> _URL/_USER/_PASSWORD at execute time
+PII_KEY_ENV = "LAKEHOUSE_PII_KEY"  # env:LAKEHOUSE_PII_KEY <- password of the privacy key connection
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class TaskSpec:
     trigger_rule: str = "all_success"
     retries: int | None = None
     source_conn_id: str | None = None  # connection whose secret the job needs (by reference)
+    pii_key_conn_id: str | None = None  # connection whose password is the PII hashing key
     collect_upstream_states: bool = False
     priority_weight: int = 1
     extra: dict[str, object] = field(default_factory=dict)
@@ -35,17 +39,24 @@ class TaskSpec:
         return f"{self.group}.{self.task_id}"
 
 
-def _context_args(cfg: PipelineConfig, table: TableConfig, task_id: str) -> list[str]:
+def _run_args(cfg: PipelineConfig, full_task_id: str, table: str) -> list[str]:
+    lh = cfg.lakehouse
     return [
         "--dag-id", "{{ dag.dag_id }}",
         "--run-id", "{{ run_id }}",
-        "--task-id", f"{table.name}.{task_id}",
+        "--task-id", full_task_id,
         "--try-number", "{{ ti.try_number }}",
         "--logical-date", "{{ ds }}",
-        "--table", table.name,
-        "--lakehouse-root", lakehouse_root(cfg.lakehouse.root),
-        "--bronze-schema", cfg.lakehouse.bronze_schema,
+        "--table", table,
+        "--lakehouse-root", lakehouse_root(lh.root),
+        "--bronze-schema", lh.bronze_schema,
+        "--silver-schema", lh.silver_schema,
+        "--gold-schema", lh.gold_schema,
     ]  # fmt: skip
+
+
+def _context_args(cfg: PipelineConfig, table: TableConfig, task_id: str) -> list[str]:
+    return _run_args(cfg, f"{table.name}.{task_id}", table.name)
 
 
 def source_name(cfg: PipelineConfig, table: TableConfig) -> str:
@@ -91,11 +102,90 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     ]  # fmt: skip
 
 
+def silver_rules(cfg: PipelineConfig, table: TableConfig) -> list[dict[str, str | None]]:
+    """The table's expectations in evaluation order; primary-key and ``required`` columns get a
+    generated ``<col>_not_null`` quarantine rule, foreign keys an ``fk_<col>`` rule."""
+    sv = table.silver
+    required = dict.fromkeys([*table.primary_key, *sv.required])
+    rules: list[dict[str, str | None]] = [
+        {"name": f"{c}_not_null", "action": "expect_or_quarantine", "expr": f"{c} IS NOT NULL"} for c in required
+    ]
+    for action in ("expect_or_fail", "expect_or_quarantine", "expect_or_drop", "expect"):
+        rules += [{"name": n, "action": action, "expr": e} for n, e in getattr(sv, action).items()]
+    for col, fk in sv.fks().items():
+        parent_key = cfg.tables[fk.parent].primary_key[0]
+        rules.append({"name": f"fk_{col}", "action": fk.action, "fk_column": col,
+                      "fk_parent": fk.parent, "fk_parent_key": parent_key})  # fmt: skip
+    names = [str(r["name"]) for r in rules]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"tables.{table.name}.silver: rule names {dupes} collide with generated rules")
+    return rules
+
+
+def silver_spec_json(cfg: PipelineConfig, table: TableConfig) -> str:
+    """The table's silver spec as compact JSON (passed to the job as one argument)."""
+    spec = {
+        "table": table.name,
+        "primary_key": list(table.primary_key),
+        "columns": table.columns,
+        "required": list(dict.fromkeys([*table.primary_key, *table.silver.required])),
+        "lowercase": list(table.silver.lowercase),
+        "pii": table.pii,
+        "hashed_id": table.silver.hashed_id,
+        "rules": silver_rules(cfg, table),
+    }
+    text = json.dumps(spec, separators=(",", ":"), sort_keys=False)
+    if any(marker in text for marker in ("{{", "{%", "{#")):
+        raise ValueError(f"tables.{table.name}.silver: rules must not contain Jinja markers {{{{, {{%, {{#")
+    return text
+
+
+def silver_specs(cfg: PipelineConfig) -> list[TaskSpec]:
+    """One task per silver table, after its bronze group and the silver tables it checks keys against."""
+    group = cfg.lakehouse.silver_schema
+    specs = []
+    for table in cfg.silver_tables():
+        needs_key = bool(table.pii or table.silver.hashed_id)
+        args = [
+            *_run_args(cfg, f"{group}.{table.name}", table.name),
+            "--spec-json", silver_spec_json(cfg, table),
+            "--audit-table", cfg.lakehouse.audit_table,
+            *(["--pii-key-secret", f"env:{PII_KEY_ENV}"] if needs_key else []),
+        ]  # fmt: skip
+        parents = [f"{group}.{fk.parent}" for fk in table.silver.fks().values()]
+        specs.append(TaskSpec(group, table.name, "spark", "silver", tuple(args),
+                              (f"{table.name}.audit", *dict.fromkeys(parents)),
+                              pii_key_conn_id=cfg.privacy.key_conn_id if needs_key else None))  # fmt: skip
+    return specs
+
+
+def gold_specs(cfg: PipelineConfig) -> list[TaskSpec]:
+    """One task per gold model, after the silver tables it reads (``dq_results``: all of them)."""
+    silver_group, group = cfg.lakehouse.silver_schema, cfg.lakehouse.gold_schema
+    all_silver = [f"{silver_group}.{t.name}" for t in cfg.silver_tables()]
+    specs = []
+    for name, model in cfg.gold.models.items():
+        args = [
+            *_run_args(cfg, f"{group}.{name}", name),
+            "--sql-file", str(cfg.gold_sql_path(name)),
+            "--inputs", ",".join(model.inputs),
+            "--audit-table", cfg.lakehouse.audit_table,
+            *(["--partition-by", ",".join(model.partition_by)] if model.partition_by else []),
+        ]  # fmt: skip
+        upstream: list[str] = []
+        for item in model.inputs:
+            upstream += all_silver if item in CONTROL_INPUTS else [f"{silver_group}.{item}"]
+        specs.append(TaskSpec(group, name, "spark", "gold", tuple(args), tuple(dict.fromkeys(upstream))))
+    return specs
+
+
 def pipeline_specs(cfg: PipelineConfig) -> list[TaskSpec]:
-    """All task specs of the pipeline, groups in configured priority order."""
+    """All task specs: bronze groups in configured priority order, then silver, then gold."""
     tables = cfg.ordered_tables()
-    return [
+    bronze = [
         replace(spec, priority_weight=len(tables) - rank)
         for rank, table in enumerate(tables)
         for spec in bronze_specs(cfg, table)
     ]
+    return [*bronze, *silver_specs(cfg), *gold_specs(cfg)]

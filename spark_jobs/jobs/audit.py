@@ -12,7 +12,7 @@ import socket
 from pyspark.sql import functions as F
 
 from spark_jobs.lib import logs
-from spark_jobs.lib.audit import AUDIT_SCHEMA, AuditInputs, build_record, parse_states
+from spark_jobs.lib.audit import AuditInputs, append_audit, build_record, parse_states
 from spark_jobs.lib.context import add_context_args, context_from
 from spark_jobs.lib.results import read_result
 from spark_jobs.lib.session import get_spark
@@ -54,9 +54,7 @@ def main(argv: list[str]) -> int:
             bronze_rows=bronze_rows,
         )
     )
-    audit = audit_table(ctx.lakehouse_root, ctx.bronze_schema, args.audit_table)
-    row = spark.createDataFrame([tuple(record[f.name] for f in AUDIT_SCHEMA.fields)], AUDIT_SCHEMA)
-    audit.save(row.write.mode("append"))
+    append_audit(spark, audit_table(ctx.lakehouse_root, ctx.bronze_schema, args.audit_table), record)
     fields = {k: record[k] for k in ("status", "row_count", "source_row_count", "error_details")}
     if record["status"] != "SUCCESS":
         log.error("audit recorded FAILED: %s", record["error_details"], extra={"fields": fields})

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     DateType,
     DoubleType,
@@ -18,6 +19,7 @@ from pyspark.sql.types import (
 )
 
 from spark_jobs.lib.results import StepResult
+from spark_jobs.lib.tables import TableRef
 
 AUDIT_SCHEMA = StructType(
     [
@@ -39,6 +41,10 @@ AUDIT_SCHEMA = StructType(
         StructField("rows_written", LongType(), True),
         StructField("extract_seconds", DoubleType(), True),
         StructField("write_seconds", DoubleType(), True),
+        StructField("layer", StringType(), True),
+        StructField("dq_score", DoubleType(), True),
+        StructField("rows_quarantined", LongType(), True),
+        StructField("rows_dropped", LongType(), True),
     ]
 )
 
@@ -118,6 +124,50 @@ def build_record(inp: AuditInputs, now: dt.datetime | None = None) -> dict[str, 
         "rows_written": metric(inp.write, "rows_written") if inp.write and inp.write.status == "SUCCESS" else None,
         "extract_seconds": inp.extract.seconds if inp.extract else None,
         "write_seconds": inp.write.seconds if inp.write else None,
+        "layer": "bronze",
+        "dq_score": None,
+        "rows_quarantined": None,
+        "rows_dropped": None,
+    }
+
+
+def layer_record(
+    *, layer: str, source_table: str, target_table: str, processed_by: str, result: StepResult | None,
+    dag_id: str, run_id: str, logical_date: dt.date, now: dt.datetime | None = None,
+) -> dict[str, object]:
+    """Audit row for a silver or gold step, from its step result (metrics or error)."""
+    m = result.metrics if result is not None else {}
+
+    def num(key: str) -> int | None:
+        value = m.get(key)
+        return None if value is None else int(value)
+
+    ok = result is not None and result.status == "SUCCESS"
+    error = None if ok else (result.error if result is not None else "step left no result")
+    score = m.get("dq_score")
+    return {
+        "record_id": str(uuid.uuid4()),
+        "source_table": source_table,
+        "target_table": target_table,
+        "load_timestamp": now or dt.datetime.now(dt.UTC),
+        "processed_by": processed_by,
+        "processing_time": result.seconds if result is not None else None,
+        "status": "SUCCESS" if ok else "FAILED",
+        "row_count": num("table_rows"),
+        "source_row_count": num("rows_read"),
+        "error_details": error,
+        "job_run_id": run_id,
+        "try_number": result.try_number if result is not None else None,
+        "dag_id": dag_id,
+        "logical_date": logical_date,
+        "rows_read": num("rows_read"),
+        "rows_written": num("rows_written"),
+        "extract_seconds": None,
+        "write_seconds": result.seconds if result is not None else None,
+        "layer": layer,
+        "dq_score": None if score is None else float(score),
+        "rows_quarantined": num("rows_quarantined"),
+        "rows_dropped": num("rows_dropped"),
     }
 
 
@@ -128,3 +178,9 @@ def parse_states(text: str | None) -> dict[str, str]:
         task, _, state = item.partition("=")
         states[task.strip()] = state.strip()
     return states
+
+
+def append_audit(spark: SparkSession, table: TableRef, record: dict[str, object]) -> None:
+    """Append one audit row (the log predating new columns gains them: mergeSchema)."""
+    row = spark.createDataFrame([tuple(record[f.name] for f in AUDIT_SCHEMA.fields)], AUDIT_SCHEMA)
+    table.save(row.write.mode("append").option("mergeSchema", "true"))

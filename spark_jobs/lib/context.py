@@ -19,6 +19,8 @@ class RunContext:
     table: str
     lakehouse_root: str
     bronze_schema: str
+    silver_schema: str = "inventory_silver"
+    gold_schema: str = "inventory_gold"
 
     @property
     def run_key(self) -> str:
@@ -50,6 +52,8 @@ def add_context_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", required=True)
     parser.add_argument("--lakehouse-root", required=True)
     parser.add_argument("--bronze-schema", default="inventory_bronze")
+    parser.add_argument("--silver-schema", default="inventory_silver")
+    parser.add_argument("--gold-schema", default="inventory_gold")
 
 
 def context_from(args: argparse.Namespace) -> RunContext:
@@ -62,4 +66,6 @@ def context_from(args: argparse.Namespace) -> RunContext:
         table=args.table,
         lakehouse_root=args.lakehouse_root,
         bronze_schema=args.bronze_schema,
+        silver_schema=args.silver_schema,
+        gold_schema=args.gold_schema,
     )

@@ -19,3 +19,11 @@ class ReconciliationError(JobError):
 
 class MissingStepResultError(JobError):
     """An upstream step left no usable result for this run."""
+
+
+class ExpectationFailedError(JobError):
+    """An ``expect_or_fail`` data-quality rule was violated; nothing was written."""
+
+
+class SchemaContractError(JobError):
+    """Input columns do not satisfy the declared contract."""

@@ -43,3 +43,19 @@ def bronze_table(root: str, schema: str, table: str) -> TableRef:
 
 def audit_table(root: str, schema: str, name: str = "bz_audit_log") -> TableRef:
     return TableRef(schema, name, root)
+
+
+def silver_table(root: str, schema: str, table: str) -> TableRef:
+    return TableRef(schema, table, root)
+
+
+def quarantine_table(root: str, schema: str, table: str) -> TableRef:
+    return TableRef(schema, f"{table}_quarantine", root)
+
+
+def dq_results_table(root: str, schema: str) -> TableRef:
+    return TableRef(schema, "dq_results", root)
+
+
+def gold_table(root: str, schema: str, model: str) -> TableRef:
+    return TableRef(schema, model, root)

@@ -1,0 +1,129 @@
+"""silver: bronze ``bz_<table>`` -> silver ``<table>`` (contract, cleaning, expectations, PII, MERGE).
+
+Order: standardise -> deduplicate -> evaluate expectations on the clean values -> record the DQ
+results -> stop if an ``expect_or_fail`` rule broke (silver untouched) -> protect PII -> write the
+quarantine slice of this batch -> MERGE the valid rows by primary key (one commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs.lib import logs
+from spark_jobs.lib.context import RunContext, add_context_args, context_from
+from spark_jobs.lib.contracts import SilverSpec
+from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, replace_slice
+from spark_jobs.lib.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
+from spark_jobs.lib.errors import MissingStepResultError
+from spark_jobs.lib.layer_step import run_layer_step
+from spark_jobs.lib.pii import resolve_key
+from spark_jobs.lib.session import get_spark
+from spark_jobs.lib.silver import dedupe_latest, protect_pii, standardize, to_contract
+from spark_jobs.lib.steps import Metrics
+from spark_jobs.lib.tables import bronze_table, dq_results_table, quarantine_table, silver_table
+
+DQ_COLUMNS = (
+    "dag_id string, run_id string, logical_date date, table_name string, rule string, action string, "
+    "failed_rows bigint, total_rows bigint, dq_score double, bronze_batch_id string, recorded_at timestamp"
+)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="silver")
+    add_context_args(p)
+    p.add_argument("--spec-json", required=True, help="the table's silver spec (rendered from the pipeline config)")
+    p.add_argument("--pii-key-secret", default="", help="reference to the PII hashing key, e.g. env:LAKEHOUSE_PII_KEY")
+    p.add_argument("--audit-table", default="bz_audit_log")
+    return p.parse_args(argv)
+
+
+def _parents(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> dict[str, DataFrame]:
+    parents = {}
+    for rule in spec.rules:
+        if rule.fk_column:
+            ref = silver_table(ctx.lakehouse_root, ctx.silver_schema, str(rule.fk_parent))
+            if not ref.exists():
+                raise MissingStepResultError(f"parent silver table {ref.schema}.{ref.name} does not exist yet")
+            parents[rule.name] = ref.read(spark)
+    return parents
+
+
+def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> list[tuple]:
+    now = dt.datetime.now(dt.UTC)
+    base = (ctx.dag_id, ctx.run_id, ctx.logical_date, spec.table)
+    rows = [
+        (*base, r.name, r.action, counts.per_rule[r.name], counts.total, counts.score, batch, now) for r in spec.rules
+    ]
+    rows.append((*base, "_table", "summary", counts.failed_any, counts.total, counts.score, batch, now))
+    return rows
+
+
+def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> None:
+    frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch), DQ_COLUMNS)
+    run_and_table = f"run_id = '{ctx.run_id}' AND table_name = '{spec.table}'"
+    writer = frame.write.mode("overwrite").option("replaceWhere", run_and_table)
+    dq_results_table(ctx.lakehouse_root, ctx.silver_schema).save(writer)
+
+
+def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:
+    contract = spec.contract()
+    cols = [F.col(f.name).cast(f.dataType).alias(f.name) for f in contract.fields if f.name != "_row_hash"]
+    return rows.select(*cols, F.col("_dq_failed_rules"))
+
+
+def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> Metrics:
+    bronze_ref = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, spec.table)
+    if not bronze_ref.exists():
+        raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
+    bronze = bronze_ref.read(spark)
+    rows_read = bronze.count()
+    batch = bronze.select(F.max("_batch_id")).first()[0] or ctx.run_id
+    flagged = with_rule_flags(dedupe_latest(standardize(bronze, spec), spec.primary_key), spec.rules,
+                              _parents(spark, ctx, spec)).persist()  # fmt: skip
+    try:
+        counts = count_failures(flagged, spec.rules)
+        _write_dq(spark, ctx, spec, counts, batch)
+        check_fail_rules(counts, spec.rules)
+        keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
+        replace_slice(quarantine_table(ctx.lakehouse_root, ctx.silver_schema, spec.table),
+                      _quarantine_frame(quarantine, spec), "_batch_id", batch)  # fmt: skip
+        valid = to_contract(keep, spec)
+        target = silver_table(ctx.lakehouse_root, ctx.silver_schema, spec.table)
+        create_if_missing(spark, target, spec.contract())
+        merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
+    finally:
+        flagged.unpersist()
+    return {
+        "rows_read": rows_read,
+        "rows_deduplicated": rows_read - counts.total,
+        "rows_written": counts.kept,
+        "rows_quarantined": counts.quarantined,
+        "rows_dropped": counts.dropped,
+        "dq_score": counts.score,
+        "table_rows": target.read(spark).count(),
+        "rows_inserted": merged.get("num_inserted_rows"),
+        "rows_updated": merged.get("num_updated_rows"),
+        "rows_deleted": merged.get("num_deleted_rows"),
+        "silver_version": target.latest_version(spark),
+        "target": target.path,
+    }
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    ctx = context_from(args)
+    log = logs.configure(ctx.correlation(), "silver")
+    spec = SilverSpec.from_json(args.spec_json)
+
+    def body() -> Metrics:
+        key = resolve_key(args.pii_key_secret) if (spec.pii or spec.hashed_id) else b""
+        return transform(get_spark(f"silver-{ctx.table}"), ctx, spec, key)
+
+    return run_layer_step(
+        ctx, layer="silver", body=body, log=log, audit_name=args.audit_table,
+        source=f"{ctx.bronze_schema}.bz_{ctx.table}", target=f"{ctx.silver_schema}.{ctx.table}",
+    )  # fmt: skip

@@ -1,0 +1,184 @@
+"""Silver transforms, DQ actions, PII protection, MERGE and a gold model on tiny inline DataFrames."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from decimal import Decimal
+
+import pytest
+from pathlib import Path
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from spark_jobs.jobs.gold import build_model
+from spark_jobs.lib.context import RunContext
+from spark_jobs.lib.contracts import Rule, SilverSpec
+from spark_jobs.lib.delta_io import create_if_missing, merge_by_key
+from spark_jobs.lib.dq import FAILED_RULES, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
+from spark_jobs.lib.errors import ExpectationFailedError
+from spark_jobs.lib.pii import hmac_sha256, mask
+from spark_jobs.lib.silver import dedupe_latest, protect_pii, standardize, to_contract
+from spark_jobs.lib.tables import TableRef
+
+pytestmark = pytest.mark.spark
+KEY = b"test-key-not-a-secret"
+T1, T2 = dt.datetime(2026, 1, 1, 10), dt.datetime(2026, 1, 2, 10)
+D = dt.date(2026, 11, 23)
+
+CUSTOMERS = SilverSpec(
+    table="customers",
+    primary_key=("customer_id",),
+    columns={"customer_id": "bigint", "customer_name": "string", "email": "string", "city": "string",
+             "updated_at": "timestamp"},
+    lowercase=("email",),
+    pii={"customer_name": "name", "email": "email"},
+    hashed_id="customer_key",
+)  # fmt: skip
+
+
+def _bronze(spark, rows):  # noqa: ANN001, ANN202
+    return spark.createDataFrame(
+        [(*r, "run-1", D) for r in rows],
+        "customer_id int, customer_name string, email string, city string, updated_at timestamp, "
+        "_batch_id string, _logical_date date",
+    )
+
+
+def test_standardize_trims_blanks_lowercases_and_casts(spark) -> None:  # noqa: ANN001
+    bronze = _bronze(spark, [(1, "  Ann  Lee ", " Ann@X.COM ", "  ", T1), (2, None, None, "Pune", T2)])
+    out = standardize(bronze, CUSTOMERS)
+    expected = spark.createDataFrame(
+        [(1, "Ann  Lee", "ann@x.com", None, T1, "run-1", D), (2, None, None, "Pune", T2, "run-1", D)],
+        "customer_id bigint, customer_name string, email string, city string, updated_at timestamp, "
+        "_batch_id string, _logical_date date",
+    )
+    assertDataFrameEqual(out, expected)
+
+
+def test_dedupe_keeps_latest_updated_at(spark) -> None:  # noqa: ANN001
+    df = spark.createDataFrame([(1, "old", T1), (1, "new", T2), (2, "only", T1)], "id int, v string, updated_at timestamp")
+    assertDataFrameEqual(dedupe_latest(df, ("id",)), spark.createDataFrame([(1, "new", T2), (2, "only", T1)], df.schema))
+
+
+def test_hmac_equals_python_hmac_and_masks(spark) -> None:  # noqa: ANN001
+    values = ["ann.lee@mail.example.com", "+1-555-0001234", "x" * 300]
+    df = spark.createDataFrame([(v,) for v in values] + [(None,)], "v string")
+    got = [r[0] for r in df.select(hmac_sha256(F.col("v"), KEY)).collect()]
+    assert got == [hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest() for v in values] + [None]
+    long_key = b"k" * 100  # keys longer than a block are hashed first (RFC 2104)
+    (row,) = df.limit(1).select(hmac_sha256(F.col("v"), long_key)).collect()
+    assert row[0] == hmac.new(long_key, values[0].encode(), hashlib.sha256).hexdigest()
+
+    people = spark.createDataFrame(
+        [("Ann Lee", "ann.lee@mail.example.com", "+1-555-0001234"), (None, "no-at-sign", None)], "n string, e string, p string"
+    )
+    masked = people.select(mask(F.col("n"), "name"), mask(F.col("e"), "email"), mask(F.col("p"), "phone")).collect()
+    assert [tuple(r) for r in masked] == [("A*** L***", "a***@mail.example.com", "***-1234"), (None, "***", None)]
+
+
+RULES = (
+    Rule("email_not_null", "expect_or_quarantine", "email IS NOT NULL"),
+    Rule("qty_not_negative", "expect_or_quarantine", "qty >= 0"),
+    Rule("sane_date", "expect_or_drop", "d >= DATE'2000-01-01'"),
+    Rule("qty_small", "expect", "qty < 100"),
+    Rule("fk_parent_id", "expect_or_quarantine", fk_column="parent_id", fk_parent="parents", fk_parent_key="pid"),
+)
+
+
+def _dq_input(spark):  # noqa: ANN001, ANN202
+    return spark.createDataFrame(
+        [
+            (1, "a@x.io", 5, D, 10),  # clean
+            (2, None, 5, D, 10),  # quarantine: email
+            (3, "c@x.io", -1, D, 99),  # quarantine: qty + orphan
+            (4, "d@x.io", 500, D, 10),  # warn only
+            (5, "e@x.io", 5, dt.date(1900, 1, 1), 10),  # dropped
+            (6, "f@x.io", None, None, None),  # NULLs pass every rule (SQL CHECK semantics)
+            (7, None, 5, dt.date(1900, 1, 1), 10),  # quarantine wins over drop
+        ],
+        "id int, email string, qty int, d date, parent_id int",
+    )
+
+
+def test_dq_actions_split_rows_and_count_each_rule(spark) -> None:  # noqa: ANN001
+    parents = {"fk_parent_id": spark.createDataFrame([(10,), (11,)], "pid int")}
+    flagged = with_rule_flags(_dq_input(spark), RULES, parents)
+    counts = count_failures(flagged, RULES)
+    assert counts.per_rule == {"email_not_null": 2, "qty_not_negative": 1, "sane_date": 2, "qty_small": 1, "fk_parent_id": 1}
+    assert (counts.total, counts.failed_any, counts.quarantined, counts.dropped, counts.kept) == (7, 5, 3, 1, 3)
+    assert counts.score == round(1 - 5 / 7, 6)
+    check_fail_rules(counts, RULES)  # no expect_or_fail rule: no error
+
+    keep, quarantine = split(with_outcome(flagged, RULES))
+    assert sorted(r["id"] for r in keep.collect()) == [1, 4, 6]
+    assert {r["id"]: r[FAILED_RULES] for r in keep.collect()}[4] == ["qty_small"]
+    got = {r["id"]: sorted(r[FAILED_RULES]) for r in quarantine.collect()}
+    assert got == {2: ["email_not_null"], 3: ["fk_parent_id", "qty_not_negative"], 7: ["email_not_null", "sane_date"]}
+
+
+def test_expect_or_fail_raises_naming_rule_and_rows(spark) -> None:  # noqa: ANN001
+    rules = (Rule("id_small", "expect_or_fail", "id < 3"),)
+    counts = count_failures(with_rule_flags(_dq_input(spark), rules, {}), rules)
+    with pytest.raises(ExpectationFailedError, match=r"id_small \(5 rows\); silver left unchanged"):
+        check_fail_rules(counts, rules)
+
+
+def test_pii_protected_and_contract_exact(spark) -> None:  # noqa: ANN001
+    bronze = _bronze(spark, [(1, "Ann Lee", "Ann@X.com", "Pune", T1)])
+    out = to_contract(protect_pii(standardize(bronze, CUSTOMERS), CUSTOMERS, KEY), CUSTOMERS)
+    assert out.schema.fieldNames() == [
+        "customer_key", "customer_id", "customer_name_hash", "customer_name_masked", "email_hash", "email_masked",
+        "city", "updated_at", "_batch_id", "_logical_date", "_row_hash",
+    ]  # fmt: skip
+    row = out.first()
+    h = lambda v: hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest()  # noqa: E731
+    assert (row["customer_key"], row["email_hash"], row["customer_name_hash"]) == (h("1"), h("ann@x.com"), h("Ann Lee"))
+    assert (row["customer_name_masked"], row["email_masked"]) == ("A*** L***", "a***@x.com")
+    assert "Ann Lee" not in str(row.asDict().values()) and "ann@x.com" not in str(row.asDict().values())
+
+
+def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:  # noqa: ANN001
+    bronze = _bronze(spark, [(1, "Ann Lee", "a@x.io", "Pune", T1), (2, "Bo Li", "b@x.io", "Goa", T1)])
+    batch = to_contract(protect_pii(standardize(bronze, CUSTOMERS), CUSTOMERS, KEY), CUSTOMERS)
+    target = TableRef("s", "customers", str(tmp_path))
+    create_if_missing(spark, target, CUSTOMERS.contract())
+    merge_by_key(spark, target, batch, ("customer_id",), delete_missing=True)
+    first = target.read(spark).collect()
+    again = merge_by_key(spark, target, batch, ("customer_id",), delete_missing=True)
+    assert again.get("num_updated_rows", 0) == again.get("num_inserted_rows", 0) == again.get("num_deleted_rows", 0) == 0
+    assert sorted(target.read(spark).collect()) == sorted(first)
+
+    changed = _bronze(spark, [(1, "Ann Lee", "a@x.io", "Delhi", T2), (3, "Cy Do", "c@x.io", "Goa", T2)])
+    batch2 = to_contract(protect_pii(standardize(changed, CUSTOMERS), CUSTOMERS, KEY), CUSTOMERS)
+    m = merge_by_key(spark, target, batch2, ("customer_id",), delete_missing=True)
+    assert (m["num_updated_rows"], m["num_inserted_rows"], m["num_deleted_rows"]) == (1, 1, 1)
+    rows = {r["customer_id"]: r["city"] for r in target.read(spark).collect()}
+    assert rows == {1: "Delhi", 3: "Goa"}
+    nullable = {f.name: f.nullable for f in target.read(spark).schema.fields}
+    assert nullable["customer_id"] is False and nullable["city"] is True
+
+
+def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:  # noqa: ANN001
+    root = str(tmp_path)
+    tables = {
+        "orders": spark.createDataFrame([(1, D, "DELIVERED"), (2, D, "CANCELLED"), (3, D, "SHIPPED")],
+                                        "order_id bigint, order_date date, status string"),
+        "order_details": spark.createDataFrame(
+            [(i, o, p, q, Decimal(u), Decimal(d)) for i, o, p, q, u, d in
+             [(1, 1, 10, 2, "5", "0"), (2, 1, 11, 1, "10", "0.5"), (3, 2, 10, 9, "5", "0"), (4, 3, 10, 1, "5", "0.1")]],
+            "order_detail_id bigint, order_id bigint, product_id bigint, quantity int, unit_price decimal(12,2), "
+            "discount decimal(5,2)"),
+        "products": spark.createDataFrame([(10, "Toys"), (11, "Books")], "product_id bigint, category string"),
+    }  # fmt: skip
+    for name, frame in tables.items():
+        TableRef("inventory_silver", name, root).save(frame.write.mode("overwrite"))
+    ctx = RunContext("d", "r", "t", 1, D, "daily_sales", root, "inventory_bronze")
+    sql = (Path(__file__).parents[1] / "include/sql/gold/daily_sales.sql").read_text()
+    out = build_model(spark, ctx, sql, list(tables))
+    expected = spark.createDataFrame(
+        [(D, "Toys", Decimal("14.50"), 3, 2), (D, "Books", Decimal("5.00"), 1, 1)],
+        "sales_date date, category string, revenue decimal(18,2), units long, orders long",
+    )
+    assertDataFrameEqual(out, expected)
