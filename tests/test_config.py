@@ -20,7 +20,12 @@ def test_shipped_config_loads_in_seed_priority_order() -> None:
     cfg = load_pipeline(SHIPPED)
     assert [t.name for t in cfg.ordered_tables()] == SEED_ORDER
     assert cfg.source.database == "DE" and cfg.source.schema_name == "tests"
-    assert cfg.tables["customers"].pii == ("customer_name", "email", "phone")
+    assert cfg.tables["customers"].pii == {"customer_name": "name", "email": "email", "phone": "phone"}
+    assert [t.name for t in cfg.silver_tables()] == SEED_ORDER
+    assert list(cfg.gold.models) == [
+        "daily_sales", "inventory_health", "returns_by_reason", "supplier_performance", "customer_summary",
+        "executive_summary"]  # fmt: skip
+    assert all(cfg.gold_sql_path(m).is_file() for m in cfg.gold.models)
     assert all(t.load_mode == "full" for t in cfg.tables.values())
     # defaults flow into tables unless overridden
     assert cfg.tables["products"].fetch_size == cfg.defaults.fetch_size
@@ -29,6 +34,8 @@ def test_shipped_config_loads_in_seed_priority_order() -> None:
 
 def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
     raw = yaml.safe_load(SHIPPED.read_text())
+    for model in raw["gold"]["models"].values():  # the copy lives elsewhere: keep its SQL reachable
+        model["sql_file"] = str((SHIPPED.parent / model["sql_file"]).resolve())
     mutate(raw)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -46,6 +53,23 @@ def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
         (lambda r: r["tables"]["orders"]["columns"].update(order_id="uuid"), "column 'order_id' has unsupported type 'uuid'"),
         (lambda r: r["tables"]["orders"].update(priority=1), "share priority 1"),
         (lambda r: r["source"].pop("conn_id"), "source.conn_id: Field required"),
+        (lambda r: r["tables"]["orders"]["silver"]["foreign_keys"].update(customer_id="nobody"),
+         "tables.orders.silver.foreign_keys.customer_id: parent 'nobody' is not another table with a silver layer"),
+        (lambda r: r["tables"]["suppliers"]["silver"].update(foreign_keys={"supplier_id": "products"}),
+         "silver foreign keys form a cycle: products -> suppliers -> products"),
+        (lambda r: r["tables"]["orders"]["silver"].update(expect={"order_id_not_null": "true"}),
+         "silver rule names ['order_id_not_null'] collide with generated rules"),
+        (lambda r: r["tables"]["orders"]["silver"].update(expect_sometimes={"x": "true"}),
+         "tables.orders.silver.expect_sometimes: unknown key"),
+        (lambda r: r["tables"]["orders"]["silver"].update(expect={"Bad Name": "true"}),
+         "rule name 'Bad Name' is not a lower-case identifier"),
+        (lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "{{ var.value.x }}"}),
+         "silver.expect.x: Jinja markers are not allowed"),
+        (lambda r: r["tables"]["customers"].update(pii={"email": "blur"}), "tables.customers.pii.email: Input should be"),
+        (lambda r: r["gold"]["models"]["daily_sales"].update(inputs=["orders", "nope"]),
+         "gold.models.daily_sales.inputs: ['nope'] are not silver tables of this pipeline"),
+        (lambda r: r["gold"]["models"]["daily_sales"].update(sql_file="missing.sql"),
+         "gold.models.daily_sales.sql_file: "),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:  # noqa: ANN001
@@ -64,20 +88,23 @@ def test_unparseable_yaml_is_a_named_error(tmp_path: Path) -> None:
 
 
 def test_duplicate_dag_ids_across_files(tmp_path: Path) -> None:
+    text = _write(tmp_path, lambda r: None).read_text()
     for name in ("a.yaml", "b.yaml"):
-        (tmp_path / name).write_text(SHIPPED.read_text())
+        (tmp_path / "dup").mkdir(exist_ok=True)
+        (tmp_path / "dup" / name).write_text(text)
     with pytest.raises(PipelineConfigError, match="b.yaml: dag_id: 'inventory_lakehouse' is already defined"):
-        load_pipelines(tmp_path)
+        load_pipelines(tmp_path / "dup")
 
 
 def test_eleventh_table_is_config_only(tmp_path: Path) -> None:
-    raw = yaml.safe_load(SHIPPED.read_text())
+    raw = yaml.safe_load(_write(tmp_path, lambda r: None).read_text())
     raw["tables"]["categories"] = {
         "priority": 11,
         "primary_key": ["category_id"],
         "columns": {"category_id": "bigint", "label": "string"},
     }
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
-    (cfg,) = load_pipelines(tmp_path)
+    (tmp_path / "eleven").mkdir()
+    (tmp_path / "eleven" / "p.yaml").write_text(yaml.safe_dump(raw))
+    (cfg,) = load_pipelines(tmp_path / "eleven")
     assert cfg.ordered_tables()[-1].name == "categories"
     assert cfg.tables["categories"].num_partitions == cfg.defaults.num_partitions

@@ -31,15 +31,18 @@ def test_dagbag_imports_without_errors(dagbag) -> None:  # noqa: ANN001
 def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None:  # noqa: ANN001
     dag = dagbag.dags["inventory_lakehouse"]
     groups = list(dag.task_group.children)
-    assert groups == [t.name for t in CFG.ordered_tables()]
+    # the grid reads like the pipeline: bronze groups in priority order, then silver, then gold
+    assert groups == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold"]
+    groups = groups[:-2]
     for group in groups:
         ids = [t.task_id for t in dag.task_group.children[group].children.values()]
         assert ids == [f"{group}.{s}" for s in ("validate_connection", "extract", "write_bronze", "audit")]
         assert dag.get_task(f"{group}.extract").upstream_task_ids == {f"{group}.validate_connection"}
         assert dag.get_task(f"{group}.audit").trigger_rule == "all_done"
-    # tables are independent: no edge crosses a group (error isolation)
+    # bronze tables are independent: no edge crosses a bronze group (error isolation)
     for task in dag.tasks:
-        assert all(up.split(".")[0] == task.task_id.split(".")[0] for up in task.upstream_task_ids)
+        if task.task_id.split(".")[0] in groups:
+            assert all(up.split(".")[0] == task.task_id.split(".")[0] for up in task.upstream_task_ids)
     weights = [dag.get_task(f"{g}.extract").priority_weight for g in groups]
     assert weights == sorted(weights, reverse=True)
 
@@ -50,11 +53,11 @@ def test_schedule_and_defaults(dagbag) -> None:  # noqa: ANN001
     assert dag.timetable.expression == "0 2 * * *"
     assert str(dag.timetable.timezone.name) == "Asia/Kolkata"
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"  # runs carry a data interval
-    assert set(dag.tags) == {"inventory", "lakehouse", "bronze"}
+    assert set(dag.tags) == {"inventory", "lakehouse", "bronze", "silver", "gold"}
     assert "order_details" in dag.doc_md
     for task in dag.tasks:
         assert task.owner == "data-platform"
-        if not task.task_id.endswith(".audit"):
+        if not task.task_id.endswith(".audit"):  # audit runs once, whatever happened upstream
             assert task.retries >= 2
             assert task.retry_exponential_backoff
 
@@ -119,3 +122,46 @@ def test_time_budget_sanity() -> None:
     start = time.perf_counter()
     build_dag(CFG)
     assert time.perf_counter() - start < 1.0
+
+
+def test_layer_dependencies_derived_from_declarations(dagbag) -> None:  # noqa: ANN001
+    dag = dagbag.dags["inventory_lakehouse"]
+    up = lambda task_id: dag.get_task(task_id).upstream_task_ids  # noqa: E731
+    # silver: its own bronze group, plus the parents its foreign keys are checked against
+    assert up("inventory_silver.suppliers") == {"suppliers.audit"}
+    assert up("inventory_silver.order_details") == {
+        "order_details.audit", "inventory_silver.orders", "inventory_silver.products"}
+    # gold: the silver tables it reads (dq_results = every silver table)
+    assert up("inventory_gold.daily_sales") == {
+        "inventory_silver.orders", "inventory_silver.order_details", "inventory_silver.products"}
+    assert up("inventory_gold.executive_summary") == {f"inventory_silver.{t.name}" for t in CFG.silver_tables()}
+    # a failing bronze table blocks only what reads it (directly or through a foreign key)
+    returns_dependants = dag.get_task("returns.audit").get_flat_relative_ids(upstream=False)
+    assert returns_dependants == {
+        "inventory_silver.returns", "inventory_gold.returns_by_reason", "inventory_gold.customer_summary",
+        "inventory_gold.executive_summary"}
+    for task_id in ("inventory_silver.returns", "inventory_gold.daily_sales"):
+        assert dag.get_task(task_id).trigger_rule == "all_success"
+
+
+def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> None:  # noqa: ANN001
+    import json
+
+    dag = dagbag.dags["inventory_lakehouse"]
+    silver = dag.get_task("inventory_silver.customers")
+    args = silver.application_args
+    assert args[0] == "silver" and args[args.index("--pii-key-secret") + 1] == "env:LAKEHOUSE_PII_KEY"
+    spec = json.loads(args[args.index("--spec-json") + 1])
+    assert spec["pii"] == {"customer_name": "name", "email": "email", "phone": "phone"}
+    assert spec["hashed_id"] == "customer_key"
+    assert silver.pii_key_conn_id == "pii_hash_key"
+    names = [r["name"] for r in spec["rules"]]
+    assert names[0] == "customer_id_not_null" and "email_well_formed" in names
+    orders = json.loads(dag.get_task("inventory_silver.orders").application_args[2 + dag.get_task(
+        "inventory_silver.orders").application_args[1:].index("--spec-json")])
+    assert {"name": "fk_customer_id", "action": "expect_or_quarantine", "fk_column": "customer_id",
+            "fk_parent": "customers", "fk_parent_key": "customer_id"} in orders["rules"]
+    assert "--pii-key-secret" not in dag.get_task("inventory_silver.orders").application_args
+    gold = dag.get_task("inventory_gold.daily_sales").application_args
+    assert gold[0] == "gold" and Path(gold[gold.index("--sql-file") + 1]).is_file()
+    assert gold[gold.index("--inputs") + 1] == "orders,order_details,products"

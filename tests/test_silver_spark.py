@@ -6,9 +6,9 @@ import datetime as dt
 import hashlib
 import hmac
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 

@@ -70,10 +70,8 @@ class SilverConfig(_Strict):
         return self
 
     def rule_names(self) -> list[tuple[str, str]]:
-        names = [(action, name) for action in ACTIONS for name in getattr(self, action)]
-        names += [("expect_or_quarantine", f"{col}_not_null") for col in self.required]
-        names += [(fk.action, f"fk_{col}") for col, fk in self.fks().items()]
-        return names
+        """(action, name) of the explicitly declared rules."""
+        return [(action, name) for action in ACTIONS for name in getattr(self, action)]
 
     def fks(self) -> dict[str, ForeignKey]:
         return {c: fk for c, fk in self.foreign_keys.items() if isinstance(fk, ForeignKey)}

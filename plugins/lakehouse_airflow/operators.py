@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import BaseHook, Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from lakehouse_airflow.specs import JDBC_SECRET_PREFIX, PII_KEY_ENV
 

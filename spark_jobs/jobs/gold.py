@@ -1,7 +1,8 @@
 """gold: one model = Spark SQL over named silver inputs -> Delta ``<gold_schema>.<model>``.
 
 Each input is exposed as a temporary view of its name; ``dq_results`` is the silver DQ results
-of this run. The SQL may use the named parameters ``:logical_date`` and ``:run_id``. The model is
+of this run. A one-row view ``run_context`` (``logical_date``, ``run_id``, ``dag_id``) gives the
+SQL the run's context (plain SQL: no parameter markers, the same on every backend). The model is
 recomputed in full and written with one overwrite commit, so a rerun gives the same table.
 """
 
@@ -48,7 +49,11 @@ def build_model(spark: SparkSession, ctx: RunContext, sql: str, inputs: list[str
     """Register the inputs as views and run the model's SQL (pure apart from the reads)."""
     for name in inputs:
         _input_frame(spark, ctx, name).createOrReplaceTempView(name)
-    return spark.sql(sql, args={"logical_date": ctx.logical_date.isoformat(), "run_id": ctx.run_id})
+    run_context = spark.createDataFrame(
+        [(ctx.logical_date, ctx.run_id, ctx.dag_id)], "logical_date date, run_id string, dag_id string"
+    )
+    run_context.createOrReplaceTempView("run_context")
+    return spark.sql(sql)
 
 
 def main(argv: list[str]) -> int:

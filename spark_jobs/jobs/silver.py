@@ -80,8 +80,8 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)
-    rows_read = bronze.count()
-    batch = bronze.select(F.max("_batch_id")).first()[0] or ctx.run_id
+    stats = bronze.agg(F.count(F.lit(1)).alias("n"), F.max("_batch_id").alias("batch")).first()
+    rows_read, batch = int(stats["n"]), stats["batch"] or ctx.run_id
     flagged = with_rule_flags(dedupe_latest(standardize(bronze, spec), spec.primary_key), spec.rules,
                               _parents(spark, ctx, spec)).persist()  # fmt: skip
     try:
@@ -104,11 +104,10 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         "rows_quarantined": counts.quarantined,
         "rows_dropped": counts.dropped,
         "dq_score": counts.score,
-        "table_rows": target.read(spark).count(),
+        "table_rows": counts.kept,  # full mode: the MERGE makes silver exactly the kept rows
         "rows_inserted": merged.get("num_inserted_rows"),
         "rows_updated": merged.get("num_updated_rows"),
         "rows_deleted": merged.get("num_deleted_rows"),
-        "silver_version": target.latest_version(spark),
         "target": target.path,
     }
 

@@ -27,3 +27,10 @@ class ExpectationFailedError(JobError):
 
 class SchemaContractError(JobError):
     """Input columns do not satisfy the declared contract."""
+
+
+def describe(exc: BaseException, limit: int = 2000) -> str:
+    """``Type: message`` without the JVM stack trace Spark appends (first line of the message)."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.lstrip().startswith("at ")]
+    message = lines[0].strip() if lines else ""
+    return f"{type(exc).__name__}: {message}".strip()[:limit]

@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from spark_jobs.lib.errors import describe
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, correlation: dict[str, object]) -> None:
@@ -24,8 +26,8 @@ class JsonFormatter(logging.Formatter):
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             payload.update(extra)
-        if record.exc_info:
-            payload["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info and record.exc_info[1] is not None:
+            payload["error"] = describe(record.exc_info[1])
         return json.dumps(payload, default=str)
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from spark_jobs.lib.context import RunContext
+from spark_jobs.lib.errors import describe
 from spark_jobs.lib.results import StepResult, write_result
 
 Metrics = dict[str, float | int | str | None]
@@ -21,7 +22,7 @@ def run_step(ctx: RunContext, step: str, body: Callable[[], Metrics], log: loggi
         result.metrics = body()
     except Exception as exc:
         result.status, result.finished_at = "FAILED", time.time()
-        result.error = f"{type(exc).__name__}: {exc}".strip()[:4000]
+        result.error = describe(exc)
         write_result(ctx, result)
         log.exception("%s failed", step, extra={"fields": {"status": "FAILED"}})
         raise

@@ -1,4 +1,4 @@
--- inventory_health: per product x warehouse, as of the run's logical date (:logical_date).
+-- inventory_health: per product x warehouse, as of the run's logical date (view run_context).
 -- Threshold = latest stock_levels row for the pair, else the product's reorder_level.
 -- Velocity = units shipped from the warehouse in the trailing 30 days / 30 (cancelled orders excluded).
 WITH on_hand AS (
@@ -20,9 +20,10 @@ velocity AS (
     FROM order_details AS d
     JOIN orders AS o ON o.order_id = d.order_id
     JOIN shipments AS sh ON sh.order_id = d.order_id
+    CROSS JOIN run_context AS rc
     WHERE o.status <> 'CANCELLED'
-      AND o.order_date > date_sub(CAST(:logical_date AS DATE), 30)
-      AND o.order_date <= CAST(:logical_date AS DATE)
+      AND o.order_date > date_sub(rc.logical_date, 30)
+      AND o.order_date <= rc.logical_date
     GROUP BY d.product_id, sh.warehouse_id
 )
 SELECT
@@ -37,8 +38,9 @@ SELECT
     CAST(COALESCE(v.units_per_day, 0) AS DECIMAL(12, 4))                   AS units_per_day_30d,
     CASE WHEN v.units_per_day > 0
          THEN CAST(GREATEST(h.quantity_on_hand, 0) / v.units_per_day AS DECIMAL(12, 1)) END AS days_of_cover,
-    CAST(:logical_date AS DATE)                                            AS as_of_date
+    rc.logical_date                                                        AS as_of_date
 FROM on_hand AS h
+CROSS JOIN run_context AS rc
 JOIN products AS p ON p.product_id = h.product_id
 LEFT JOIN threshold AS t ON t.product_id = h.product_id AND t.warehouse_id = h.warehouse_id
 LEFT JOIN velocity AS v ON v.product_id = h.product_id AND v.warehouse_id = h.warehouse_id
