@@ -47,8 +47,10 @@ test: venv ## run the test suite (starts PostgreSQL and Spark itself)
 test-unit: venv ## fast tests only (no services)
 	$(RUN) python -m pytest -m "not spark and not integration" $(PYTEST_ARGS)
 
-bench: seed airflow-db ## benchmark at SF (default 1 for the bench): COPY vs extract + write_bronze
-	$(RUN) python -m benchmarks.bronze --sf $(if $(filter command line,$(origin SF)),$(SF),1)
+BENCH_SF = $(if $(filter command line,$(origin SF)),$(SF),1)
+bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, then the whole DAG per layer
+	$(RUN) python -m benchmarks.bronze --sf $(BENCH_SF)
+	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF)
 
 lint: venv ## ruff + mypy
 	$(RUN) ruff check .

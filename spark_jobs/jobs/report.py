@@ -30,23 +30,32 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"no audit log at {table.path}\n")
         return 1
     audit = table.read(spark).where(F.col("dag_id") == args.dag_id)
+    if "layer" not in audit.columns:  # an audit log written before silver/gold existed
+        audit = audit.withColumn("layer", F.lit("bronze"))
+    for col in ("dq_score", "rows_quarantined"):
+        if col not in audit.columns:
+            audit = audit.withColumn(col, F.lit(None))
     run_id = args.run_id or audit.orderBy(F.col("load_timestamp").desc()).first()["job_run_id"]
-    latest = Window.partitionBy("source_table").orderBy(F.col("load_timestamp").desc())
+    latest = Window.partitionBy("layer", "target_table").orderBy(F.col("load_timestamp").desc())
+    rank = F.when(F.col("layer") == "bronze", 0).when(F.col("layer") == "silver", 1).otherwise(2)
     rows = (
         audit.where(F.col("job_run_id") == run_id)
         .withColumn("rn", F.row_number().over(latest))
         .where("rn = 1")
-        .orderBy("load_timestamp")
+        .orderBy(rank, "load_timestamp")
         .collect()
     )
     out = sys.stdout
     out.write(f"\nRun {run_id} ({args.dag_id})\n")
-    out.write(f"{'table':<28}{'rows read':>12}{'rows written':>14}{'status':>9}{'seconds':>9}  error\n")
+    out.write(f"{'layer':<7}{'table':<38}{'rows read':>11}{'written':>10}{'quarant.':>9}{'DQ':>7}"
+              f"{'status':>9}{'secs':>7}  error\n")  # fmt: skip
     for r in rows:
         secs = f"{r['processing_time']:.1f}" if r["processing_time"] is not None else "-"
+        dq = f"{r['dq_score']:.3f}" if r["dq_score"] is not None else ""
+        quarantined = f"{r['rows_quarantined']:,}" if r["rows_quarantined"] is not None else ""
         out.write(
-            f"{r['source_table']:<28}{r['rows_read'] or 0:>12,}{r['rows_written'] or 0:>14,}"
-            f"{r['status']:>9}{secs:>9}  {(r['error_details'] or '')[:80]}\n"
+            f"{r['layer']:<7}{r['target_table']:<38}{r['rows_read'] or 0:>11,}{r['rows_written'] or 0:>10,}"
+            f"{quarantined:>9}{dq:>7}{r['status']:>9}{secs:>7}  {(r['error_details'] or '')[:70]}\n"
         )
     failed = sum(1 for r in rows if r["status"] != "SUCCESS")
     out.write(f"{len(rows)} tables, {len(rows) - failed} succeeded, {failed} failed\n")

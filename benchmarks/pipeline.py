@@ -1,0 +1,110 @@
+"""Whole-DAG benchmark: the shipped pipeline through ``airflow dags test`` at a scale factor.
+
+Reports the wall time of the run and, per layer (bronze / silver / gold), the sum of task
+durations as Airflow measured them (whole tasks: process start-up included) and the sum of
+in-job seconds from the audit log, so the README can say where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import yaml
+from lakehouse_airflow.paths import PROJECT_ROOT
+
+from seed.load import SeedRequest, seed_database
+
+SCHEMA = "bench_src"
+DAG_ID = "inventory_lakehouse"
+
+
+def _pipelines_dir(root: Path) -> Path:
+    shipped = PROJECT_ROOT / "include/pipelines/inventory.yaml"
+    raw = yaml.safe_load(shipped.read_text())
+    raw["source"]["schema"] = SCHEMA
+    raw["retries"] = 0
+    for model in raw["gold"]["models"].values():
+        model["sql_file"] = str((shipped.parent / model["sql_file"]).resolve())
+    folder = root / "bench-pipelines"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "inventory.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return folder
+
+
+def _layer(task_id: str) -> str:
+    group = task_id.split(".")[0]
+    return {"inventory_silver": "silver", "inventory_gold": "gold"}.get(group, "bronze")
+
+
+def _task_seconds(run_id: str) -> dict[str, float]:
+    dsn = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT task_id, extract(epoch FROM end_date - start_date) FROM task_instance WHERE run_id = %s",
+            (run_id,),
+        ).fetchall()
+    totals: dict[str, float] = {}
+    for task_id, seconds in rows:
+        totals[_layer(task_id)] = totals.get(_layer(task_id), 0.0) + float(seconds or 0)
+    return totals
+
+
+def _audit_seconds(lake: Path) -> tuple[str, dict[str, float], dict[str, int]]:
+    from spark_jobs.lib.session import get_spark
+
+    spark = get_spark("bench-report")
+    audit = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+    rows = audit.groupBy("job_run_id", "layer", "status").agg({"processing_time": "sum", "*": "count"}).collect()
+    run_id = rows[0]["job_run_id"]
+    seconds = {r["layer"]: float(r["sum(processing_time)"] or 0) for r in rows}
+    failed = {r["layer"]: int(r["count(1)"]) for r in rows if r["status"] != "SUCCESS"}
+    return run_id, seconds, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline")
+    p.add_argument("--sf", type=float, default=1.0)
+    p.add_argument("--date", default="2026-11-20")
+    args = p.parse_args(argv)
+    seed_database(SeedRequest(os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"], SCHEMA, args.sf, 42))
+    state = PROJECT_ROOT / ".local"
+    lake = state / "bench-dag-lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    env = {**os.environ, "LAKEHOUSE_PIPELINES_DIR": str(_pipelines_dir(state)), "LAKEHOUSE_ROOT": str(lake)}
+    log = state / "logs" / f"bench-dag-sf{args.sf}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with log.open("w") as out:
+        rc = subprocess.run(["airflow", "dags", "test", DAG_ID, args.date], env=env, stdout=out, stderr=out).returncode
+    wall = time.perf_counter() - start
+    run_id, in_job, failed = _audit_seconds(lake)
+    whole = _task_seconds(run_id)
+    report = {
+        "sf": args.sf, "dag_rc": rc, "dag_wall_s": round(wall, 1), "run_id": run_id,
+        **{f"{layer}_tasks_s": round(whole.get(layer, 0), 1) for layer in ("bronze", "silver", "gold")},
+        **{f"{layer}_in_job_s": round(in_job.get(layer, 0), 1) for layer in ("bronze", "silver", "gold")},
+        "startup_and_orchestration_s": round(wall - sum(in_job.values()), 1),
+        "failed_audit_rows": failed,
+        "spark_mode": "connect" if os.environ.get("LAKEHOUSE_SPARK_REMOTE") else "classic",
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+    }  # fmt: skip
+    out_dir = PROJECT_ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"pipeline-sf{args.sf}.json").write_text(json.dumps(report, indent=2))
+    for k, v in report.items():
+        sys.stdout.write(f"{k:>28}: {v}\n")
+    return 0 if rc == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
