@@ -108,3 +108,11 @@ def test_eleventh_table_is_config_only(tmp_path: Path) -> None:
     (cfg,) = load_pipelines(tmp_path / "eleven")
     assert cfg.ordered_tables()[-1].name == "categories"
     assert cfg.tables["categories"].num_partitions == cfg.defaults.num_partitions
+
+
+def test_second_pipeline_without_defaults_block_loads() -> None:
+    cfg = load_pipeline(ROOT / "tests" / "fixtures" / "pipelines" / "catalog.yaml")
+    assert [t.name for t in cfg.ordered_tables()] == ["vendors", "items"]
+    assert cfg.tables["items"].source == "products" and cfg.tables["items"].load_mode == "full"
+    assert cfg.tables["items"].fetch_size == 10_000  # TableDefaults applies when the file has no defaults
+    assert cfg.lakehouse.silver_schema == "catalog_silver"
