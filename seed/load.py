@@ -71,7 +71,8 @@ def current_seed(conn: psycopg.Connection, schema: str) -> dict | None:
         f"SELECT scale_factor, seed, row_counts FROM {MANIFEST_SCHEMA}.seed_runs WHERE schema_name = %s",
         (schema,),
     ).fetchone()
-    if rec is None or conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone()[0] is None:
+    exists = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (schema,)).fetchone()
+    if rec is None or not (exists and exists[0]):
         return None
     return {"scale_factor": float(rec[0]), "seed": int(rec[1]), "row_counts": rec[2]}
 

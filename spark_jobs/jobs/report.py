@@ -35,7 +35,11 @@ def main(argv: list[str]) -> int:
     for col in ("dq_score", "rows_quarantined"):
         if col not in audit.columns:
             audit = audit.withColumn(col, F.lit(None))
-    run_id = args.run_id or audit.orderBy(F.col("load_timestamp").desc()).first()["job_run_id"]
+    newest = audit.orderBy(F.col("load_timestamp").desc()).first()
+    if newest is None:
+        sys.stderr.write(f"no audit rows for {args.dag_id}\n")
+        return 1
+    run_id = args.run_id or newest["job_run_id"]
     latest = Window.partitionBy("layer", "target_table").orderBy(F.col("load_timestamp").desc())
     rank = F.when(F.col("layer") == "bronze", 0).when(F.col("layer") == "silver", 1).otherwise(2)
     rows = (

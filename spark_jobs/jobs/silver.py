@@ -81,7 +81,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)
     stats = bronze.agg(F.count(F.lit(1)).alias("n"), F.max("_batch_id").alias("batch")).first()
-    rows_read, batch = int(stats["n"]), stats["batch"] or ctx.run_id
+    rows_read, batch = (int(stats["n"]), stats["batch"] or ctx.run_id) if stats else (0, ctx.run_id)
     flagged = with_rule_flags(dedupe_latest(standardize(bronze, spec), spec.primary_key), spec.rules,
                               _parents(spark, ctx, spec)).persist()  # fmt: skip
     try:

@@ -31,7 +31,7 @@ def with_rule_flags(df: DataFrame, rules: tuple[Rule, ...], parents: dict[str, D
     """
     out = df
     for rule in rules:
-        if rule.fk_column:
+        if rule.fk_column and rule.fk_parent_key:
             keys = parents[rule.name].select(F.col(rule.fk_parent_key).alias(_fk_key(rule))).distinct()
             out = out.join(keys, out[rule.fk_column] == keys[_fk_key(rule)], how="left")
             failed: Column = out[rule.fk_column].isNotNull() & F.col(_fk_key(rule)).isNull()
