@@ -98,9 +98,7 @@ def shipments(n: int, orders: pd.DataFrame, n_warehouses: int, seed: int) -> Gen
 
 def returns(n: int, orders: pd.DataFrame, details: pd.DataFrame, seed: int) -> Generated:
     rng = _rng(seed, "returns")
-    clean_lines = np.flatnonzero(
-        (details["quantity"].to_numpy() > 0) & (details["order_id"].to_numpy() <= len(orders))
-    )
+    clean_lines = np.flatnonzero((details["quantity"].to_numpy() > 0) & (details["order_id"].to_numpy() <= len(orders)))
     n = min(n, len(clean_lines))
     line = np.sort(rng.choice(clean_lines, n, replace=False))
     order_id = details["order_id"].to_numpy()[line]

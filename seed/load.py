@@ -62,9 +62,7 @@ def _copy(cur: psycopg.Cursor, schema: str, table: str, gen: Generated) -> None:
 
 def current_seed(conn: psycopg.Connection, schema: str) -> dict | None:
     """The recorded seed of ``schema`` (scale factor, seed, counts) or None when unseeded."""
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{MANIFEST_SCHEMA}.seed_runs",)
-    ).fetchone()
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{MANIFEST_SCHEMA}.seed_runs",)).fetchone()
     if not row or not row[0]:
         return None
     rec = conn.execute(
@@ -81,12 +79,7 @@ def seed_database(req: SeedRequest, force: bool = False) -> dict[str, int]:
     """(Re)create ``req.schema`` with generated data; a no-op when the same seed is present."""
     with psycopg.connect(req.dsn, autocommit=False) as conn:
         existing = current_seed(conn, req.schema)
-        if (
-            not force
-            and existing
-            and existing["scale_factor"] == req.scale_factor
-            and existing["seed"] == req.seed
-        ):
+        if not force and existing and existing["scale_factor"] == req.scale_factor and existing["seed"] == req.seed:
             log.info("schema %s already seeded at SF=%s seed=%s", req.schema, req.scale_factor, req.seed)
             return dict(existing["row_counts"])
         started = time.monotonic()

@@ -47,29 +47,57 @@ def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
     [
         (lambda r: r["tables"]["orders"].update(colour="blue"), "tables.orders.colour: unknown key"),
         (lambda r: r["tables"]["orders"].pop("primary_key"), "tables.orders.primary_key: Field required"),
-        (lambda r: r["tables"]["orders"].update(load_mode="sometimes"), "tables.orders.load_mode: Input should be 'full'"),
+        (
+            lambda r: r["tables"]["orders"].update(load_mode="sometimes"),
+            "tables.orders.load_mode: Input should be 'full'",
+        ),
         (lambda r: r.update(owner_team="x"), "owner_team: unknown key"),
-        (lambda r: r["tables"]["orders"].update(primary_key=["nope"]), "primary_key names columns not in columns: ['nope']"),
-        (lambda r: r["tables"]["orders"]["columns"].update(order_id="uuid"), "column 'order_id' has unsupported type 'uuid'"),
+        (
+            lambda r: r["tables"]["orders"].update(primary_key=["nope"]),
+            "primary_key names columns not in columns: ['nope']",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["columns"].update(order_id="uuid"),
+            "column 'order_id' has unsupported type 'uuid'",
+        ),
         (lambda r: r["tables"]["orders"].update(priority=1), "share priority 1"),
         (lambda r: r["source"].pop("conn_id"), "source.conn_id: Field required"),
-        (lambda r: r["tables"]["orders"]["silver"]["foreign_keys"].update(customer_id="nobody"),
-         "tables.orders.silver.foreign_keys.customer_id: parent 'nobody' is not another table with a silver layer"),
-        (lambda r: r["tables"]["suppliers"]["silver"].update(foreign_keys={"supplier_id": "products"}),
-         "silver foreign keys form a cycle: products -> suppliers -> products"),
-        (lambda r: r["tables"]["orders"]["silver"].update(expect={"order_id_not_null": "true"}),
-         "silver rule names ['order_id_not_null'] collide with generated rules"),
-        (lambda r: r["tables"]["orders"]["silver"].update(expect_sometimes={"x": "true"}),
-         "tables.orders.silver.expect_sometimes: unknown key"),
-        (lambda r: r["tables"]["orders"]["silver"].update(expect={"Bad Name": "true"}),
-         "rule name 'Bad Name' is not a lower-case identifier"),
-        (lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "{{ var.value.x }}"}),
-         "silver.expect.x: Jinja markers are not allowed"),
-        (lambda r: r["tables"]["customers"].update(pii={"email": "blur"}), "tables.customers.pii.email: Input should be"),
-        (lambda r: r["gold"]["models"]["daily_sales"].update(inputs=["orders", "nope"]),
-         "gold.models.daily_sales.inputs: ['nope'] are not silver tables of this pipeline"),
-        (lambda r: r["gold"]["models"]["daily_sales"].update(sql_file="missing.sql"),
-         "gold.models.daily_sales.sql_file: "),
+        (
+            lambda r: r["tables"]["orders"]["silver"]["foreign_keys"].update(customer_id="nobody"),
+            "tables.orders.silver.foreign_keys.customer_id: parent 'nobody' is not another table with a silver layer",
+        ),
+        (
+            lambda r: r["tables"]["suppliers"]["silver"].update(foreign_keys={"supplier_id": "products"}),
+            "silver foreign keys form a cycle: products -> suppliers -> products",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"order_id_not_null": "true"}),
+            "silver rule names ['order_id_not_null'] collide with generated rules",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect_sometimes={"x": "true"}),
+            "tables.orders.silver.expect_sometimes: unknown key",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"Bad Name": "true"}),
+            "rule name 'Bad Name' is not a lower-case identifier",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "{{ var.value.x }}"}),
+            "silver.expect.x: Jinja markers are not allowed",
+        ),
+        (
+            lambda r: r["tables"]["customers"].update(pii={"email": "blur"}),
+            "tables.customers.pii.email: Input should be",
+        ),
+        (
+            lambda r: r["gold"]["models"]["daily_sales"].update(inputs=["orders", "nope"]),
+            "gold.models.daily_sales.inputs: ['nope'] are not silver tables of this pipeline",
+        ),
+        (
+            lambda r: r["gold"]["models"]["daily_sales"].update(sql_file="missing.sql"),
+            "gold.models.daily_sales.sql_file: ",
+        ),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:  # noqa: ANN001

@@ -130,16 +130,25 @@ def test_layer_dependencies_derived_from_declarations(dagbag) -> None:  # noqa: 
     # silver: its own bronze group, plus the parents its foreign keys are checked against
     assert up("inventory_silver.suppliers") == {"suppliers.audit"}
     assert up("inventory_silver.order_details") == {
-        "order_details.audit", "inventory_silver.orders", "inventory_silver.products"}
+        "order_details.audit",
+        "inventory_silver.orders",
+        "inventory_silver.products",
+    }
     # gold: the silver tables it reads (dq_results = every silver table)
     assert up("inventory_gold.daily_sales") == {
-        "inventory_silver.orders", "inventory_silver.order_details", "inventory_silver.products"}
+        "inventory_silver.orders",
+        "inventory_silver.order_details",
+        "inventory_silver.products",
+    }
     assert up("inventory_gold.executive_summary") == {f"inventory_silver.{t.name}" for t in CFG.silver_tables()}
     # a failing bronze table blocks only what reads it (directly or through a foreign key)
     returns_dependants = dag.get_task("returns.audit").get_flat_relative_ids(upstream=False)
     assert returns_dependants == {
-        "inventory_silver.returns", "inventory_gold.returns_by_reason", "inventory_gold.customer_summary",
-        "inventory_gold.executive_summary"}
+        "inventory_silver.returns",
+        "inventory_gold.returns_by_reason",
+        "inventory_gold.customer_summary",
+        "inventory_gold.executive_summary",
+    }
     for task_id in ("inventory_silver.returns", "inventory_gold.daily_sales"):
         assert dag.get_task(task_id).trigger_rule == "all_success"
 
@@ -157,10 +166,18 @@ def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> Non
     assert silver.pii_key_conn_id == "pii_hash_key"
     names = [r["name"] for r in spec["rules"]]
     assert names[0] == "customer_id_not_null" and "email_well_formed" in names
-    orders = json.loads(dag.get_task("inventory_silver.orders").application_args[2 + dag.get_task(
-        "inventory_silver.orders").application_args[1:].index("--spec-json")])
-    assert {"name": "fk_customer_id", "action": "expect_or_quarantine", "fk_column": "customer_id",
-            "fk_parent": "customers", "fk_parent_key": "customer_id"} in orders["rules"]
+    orders = json.loads(
+        dag.get_task("inventory_silver.orders").application_args[
+            2 + dag.get_task("inventory_silver.orders").application_args[1:].index("--spec-json")
+        ]
+    )
+    assert {
+        "name": "fk_customer_id",
+        "action": "expect_or_quarantine",
+        "fk_column": "customer_id",
+        "fk_parent": "customers",
+        "fk_parent_key": "customer_id",
+    } in orders["rules"]
     assert "--pii-key-secret" not in dag.get_task("inventory_silver.orders").application_args
     gold = dag.get_task("inventory_gold.daily_sales").application_args
     assert gold[0] == "gold" and Path(gold[gold.index("--sql-file") + 1]).is_file()

@@ -106,7 +106,10 @@ def test_bronze_loaded_and_audited(first, spark) -> None:  # noqa: ANN001
     assert all(r["row_count"] == r["source_row_count"] == counts[r["source_table"].split(".")[1]] for r in audit1)
     layers = _audit(spark, lake).where(F.col("job_run_id") == run1).groupBy("layer", "status").count().collect()
     assert {(r["layer"], r["status"]): r["count"] for r in layers} == {
-        ("bronze", "SUCCESS"): 10, ("silver", "SUCCESS"): 10, ("gold", "SUCCESS"): 6}
+        ("bronze", "SUCCESS"): 10,
+        ("silver", "SUCCESS"): 10,
+        ("gold", "SUCCESS"): 6,
+    }
 
 
 def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) -> None:  # noqa: ANN001
@@ -348,6 +351,7 @@ def _bad_input_dir(tmp: Path) -> Path:
             spec["source"] = source
             raw["tables"] = {table: spec}
             raw["gold"] = {"models": {}}
+
         return mutate
 
     _pipeline_dir(tmp, "auth", one_table("it_bad_auth", "bad_password_source", "warehouses"))
@@ -408,7 +412,10 @@ def test_second_pipeline_from_config_only(stack, spark, source_dsn, tmp_path) ->
     assert result.returncode == 0, result.stdout[-4000:]
     audit = spark.read.format("delta").load(str(lake / "catalog_bronze" / "bz_audit_log"))
     assert {(r["layer"], r["status"]) for r in audit.collect()} == {
-        ("bronze", "SUCCESS"), ("silver", "SUCCESS"), ("gold", "SUCCESS")}
+        ("bronze", "SUCCESS"),
+        ("silver", "SUCCESS"),
+        ("gold", "SUCCESS"),
+    }
     assert audit.count() == 2 + 2 + 1
     gold = spark.read.format("delta").load(str(lake / "catalog_gold" / "items_per_vendor"))
     assert sorted((r["supplier_id"], r["items"]) for r in gold.collect()) == sorted(expected)

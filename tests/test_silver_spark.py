@@ -58,8 +58,12 @@ def test_standardize_trims_blanks_lowercases_and_casts(spark) -> None:  # noqa: 
 
 
 def test_dedupe_keeps_latest_updated_at(spark) -> None:  # noqa: ANN001
-    df = spark.createDataFrame([(1, "old", T1), (1, "new", T2), (2, "only", T1)], "id int, v string, updated_at timestamp")
-    assertDataFrameEqual(dedupe_latest(df, ("id",)), spark.createDataFrame([(1, "new", T2), (2, "only", T1)], df.schema))
+    df = spark.createDataFrame(
+        [(1, "old", T1), (1, "new", T2), (2, "only", T1)], "id int, v string, updated_at timestamp"
+    )
+    assertDataFrameEqual(
+        dedupe_latest(df, ("id",)), spark.createDataFrame([(1, "new", T2), (2, "only", T1)], df.schema)
+    )
 
 
 def test_hmac_equals_python_hmac_and_masks(spark) -> None:  # noqa: ANN001
@@ -72,7 +76,8 @@ def test_hmac_equals_python_hmac_and_masks(spark) -> None:  # noqa: ANN001
     assert row[0] == hmac.new(long_key, values[0].encode(), hashlib.sha256).hexdigest()
 
     people = spark.createDataFrame(
-        [("Ann Lee", "ann.lee@mail.example.com", "+1-555-0001234"), (None, "no-at-sign", None)], "n string, e string, p string"
+        [("Ann Lee", "ann.lee@mail.example.com", "+1-555-0001234"), (None, "no-at-sign", None)],
+        "n string, e string, p string",
     )
     masked = people.select(mask(F.col("n"), "name"), mask(F.col("e"), "email"), mask(F.col("p"), "phone")).collect()
     assert [tuple(r) for r in masked] == [("A*** L***", "a***@mail.example.com", "***-1234"), (None, "***", None)]
@@ -106,7 +111,13 @@ def test_dq_actions_split_rows_and_count_each_rule(spark) -> None:  # noqa: ANN0
     parents = {"fk_parent_id": spark.createDataFrame([(10,), (11,)], "pid int")}
     flagged = with_rule_flags(_dq_input(spark), RULES, parents)
     counts = count_failures(flagged, RULES)
-    assert counts.per_rule == {"email_not_null": 2, "qty_not_negative": 1, "sane_date": 2, "qty_small": 1, "fk_parent_id": 1}
+    assert counts.per_rule == {
+        "email_not_null": 2,
+        "qty_not_negative": 1,
+        "sane_date": 2,
+        "qty_small": 1,
+        "fk_parent_id": 1,
+    }
     assert (counts.total, counts.failed_any, counts.quarantined, counts.dropped, counts.kept) == (7, 5, 3, 1, 3)
     assert counts.score == round(1 - 5 / 7, 6)
     check_fail_rules(counts, RULES)  # no expect_or_fail rule: no error
@@ -147,7 +158,9 @@ def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:  # no
     merge_by_key(spark, target, batch, ("customer_id",), delete_missing=True)
     first = target.read(spark).collect()
     again = merge_by_key(spark, target, batch, ("customer_id",), delete_missing=True)
-    assert again.get("num_updated_rows", 0) == again.get("num_inserted_rows", 0) == again.get("num_deleted_rows", 0) == 0
+    assert (
+        again.get("num_updated_rows", 0) == again.get("num_inserted_rows", 0) == again.get("num_deleted_rows", 0) == 0
+    )
     assert sorted(target.read(spark).collect()) == sorted(first)
 
     changed = _bronze(spark, [(1, "Ann Lee", "a@x.io", "Delhi", T2), (3, "Cy Do", "c@x.io", "Goa", T2)])

@@ -142,7 +142,10 @@ class PipelineConfig(_Strict):
             if not isinstance(table, dict):
                 merged[name] = table
                 continue
-            base = {**TableDefaults().model_dump(), **{k: v for k, v in defaults.items() if k in TableDefaults.model_fields}}
+            base = {
+                **TableDefaults().model_dump(),
+                **{k: v for k, v in defaults.items() if k in TableDefaults.model_fields},
+            }
             merged[name] = {**base, "name": name, "source": name, **table}
         return {**data, "tables": merged}
 

@@ -22,7 +22,8 @@ def _doc(cfg: PipelineConfig) -> str:
         f"### {cfg.dag_id}\n\n{cfg.description}\n\n"
         f"Source connection `{cfg.source.conn_id}` (database `{cfg.source.database}`), bronze schema "
         f"`{cfg.lakehouse.bronze_schema}`, audit table `{cfg.lakehouse.audit_table}`.\n\n"
-        "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n" + rows
+        "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n"
+        + rows
         + f"\n\nSilver: `{cfg.lakehouse.silver_schema}` ({len(cfg.silver_tables())} tables, expectations in the "
         f"pipeline file). Gold: `{cfg.lakehouse.gold_schema}` models "
         + ", ".join(f"`{m}`" for m in cfg.gold.models)

@@ -53,7 +53,11 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
         if self.pii_key_conn_id:
             self.env_vars = {**(self.env_vars or {}), **pii_key_env(self.pii_key_conn_id)}
         if self.collect_upstream_states:
-            self.application_args = [*(self.application_args or []), "--upstream-states", self._upstream_states(context)]
+            self.application_args = [
+                *(self.application_args or []),
+                "--upstream-states",
+                self._upstream_states(context),
+            ]
         super().execute(context)
 
     def _upstream_states(self, context: Context) -> str:

@@ -132,8 +132,16 @@ def build_record(inp: AuditInputs, now: dt.datetime | None = None) -> dict[str, 
 
 
 def layer_record(
-    *, layer: str, source_table: str, target_table: str, processed_by: str, result: StepResult | None,
-    dag_id: str, run_id: str, logical_date: dt.date, now: dt.datetime | None = None,
+    *,
+    layer: str,
+    source_table: str,
+    target_table: str,
+    processed_by: str,
+    result: StepResult | None,
+    dag_id: str,
+    run_id: str,
+    logical_date: dt.date,
+    now: dt.datetime | None = None,
 ) -> dict[str, object]:
     """Audit row for a silver or gold step, from its step result (metrics or error)."""
     m = result.metrics if result is not None else {}

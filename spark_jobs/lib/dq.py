@@ -105,7 +105,9 @@ def count_failures(flagged: DataFrame, rules: tuple[Rule, ...]) -> DqCounts:
 
 def check_fail_rules(counts: DqCounts, rules: tuple[Rule, ...]) -> None:
     """Raise when an ``expect_or_fail`` rule has failures (the caller writes nothing to silver)."""
-    broken = {r.name: counts.per_rule[r.name] for r in rules if r.action == "expect_or_fail" and counts.per_rule[r.name]}
+    broken = {
+        r.name: counts.per_rule[r.name] for r in rules if r.action == "expect_or_fail" and counts.per_rule[r.name]
+    }
     if broken:
         detail = ", ".join(f"{name} ({n} rows)" for name, n in broken.items())
         raise ExpectationFailedError(f"expect_or_fail violated: {detail}; silver left unchanged")

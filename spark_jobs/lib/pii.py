@@ -49,7 +49,9 @@ def mask(col: Column, kind: str) -> Column:
     if kind == "email":
         return (
             F.when(col.isNull(), F.lit(None))
-            .when(F.instr(col, "@") > 1, F.concat(F.substring(col, 1, 1), F.lit("***@"), F.substring_index(col, "@", -1)))
+            .when(
+                F.instr(col, "@") > 1, F.concat(F.substring(col, 1, 1), F.lit("***@"), F.substring_index(col, "@", -1))
+            )
             .otherwise(F.lit("***"))
         )
     if kind == "phone":
