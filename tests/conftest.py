@@ -58,3 +58,18 @@ def spark(stack: dict[str, str]):
 @pytest.fixture(scope="session")
 def source_dsn(stack: dict[str, str]) -> str:
     return stack["AIRFLOW_CONN_INVENTORY_SOURCE"]
+
+
+@pytest.fixture(scope="session")
+def first(stack, spark, source_dsn, tmp_path_factory):  # noqa: ANN001, ANN201
+    """One full run of the shipped pipeline (bronze, silver, gold) shared by the integration suites.
+
+    test_integration_rerun.py changes this lakehouse and therefore runs last (file order)."""
+    from dagrun import FirstRun, dags_test, pipeline_dir, runs, source_counts
+
+    tmp = tmp_path_factory.mktemp("full")
+    pipelines = pipeline_dir(tmp, "inventory")
+    result = dags_test(stack, pipelines, tmp / "lake", "inventory_lakehouse")
+    assert result.returncode == 0, result.stdout[-4000:]
+    (run_id,) = runs(spark, tmp / "lake")
+    return FirstRun(tmp / "lake", pipelines, run_id, source_counts(source_dsn), result.stdout + result.stderr)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lakehouse_airflow.config import PipelineConfigError, load_pipeline, load_pipelines
+from lakehouse_airflow.config import PipelineConfigError, load_pipeline, load_pipelines, with_absolute_sql_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
@@ -33,9 +33,7 @@ def test_shipped_config_loads_in_seed_priority_order() -> None:
 
 
 def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
-    raw = yaml.safe_load(SHIPPED.read_text())
-    for model in raw["gold"]["models"].values():  # the copy lives elsewhere: keep its SQL reachable
-        model["sql_file"] = str((SHIPPED.parent / model["sql_file"]).resolve())
+    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
     mutate(raw)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(raw))

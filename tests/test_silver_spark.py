@@ -15,7 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 from spark_jobs.jobs.gold import build_model
 from spark_jobs.lib.context import RunContext
 from spark_jobs.lib.contracts import Rule, SilverSpec
-from spark_jobs.lib.delta_io import create_if_missing, merge_by_key
+from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, replace_slice
 from spark_jobs.lib.dq import FAILED_RULES, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
 from spark_jobs.lib.errors import ExpectationFailedError
 from spark_jobs.lib.pii import hmac_sha256, mask
@@ -195,3 +195,17 @@ def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:  # noqa: ANN
         "sales_date date, category string, revenue decimal(18,2), units long, orders long",
     )
     assertDataFrameEqual(out, expected)
+
+
+def test_replace_slice_replaces_only_its_slice_even_with_quotes_in_values(spark, tmp_path) -> None:  # noqa: ANN001
+    target = TableRef("s", "dq", str(tmp_path))
+    schema = "run_id string, table_name string, n int"
+    runs = ("manual__2026-11-20T00:00:00+00:00", "it's a run")
+    for run in runs:
+        frame = spark.createDataFrame([(run, "orders", 1), (run, "orders", 2)], schema)
+        replace_slice(target, frame, {"run_id": run, "table_name": "orders"})
+    replace_slice(
+        target, spark.createDataFrame([(runs[1], "orders", 3)], schema), {"run_id": runs[1], "table_name": "orders"}
+    )
+    got = sorted((r["run_id"], r["n"]) for r in target.read(spark).collect())
+    assert got == sorted([(runs[0], 1), (runs[0], 2), (runs[1], 3)])

@@ -236,6 +236,17 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     return cfg
 
 
+def with_absolute_sql_paths(raw: dict[str, Any], pipeline_file: Path) -> dict[str, Any]:
+    """A copy of a raw pipeline mapping whose ``gold`` SQL paths no longer depend on where the file
+    lives (for writing a modified copy of a pipeline elsewhere: tests, benchmarks)."""
+    models = (raw.get("gold") or {}).get("models") or {}
+    fixed = {
+        name: {**model, "sql_file": str((pipeline_file.parent / model["sql_file"]).resolve())}
+        for name, model in models.items()
+    }
+    return {**raw, "gold": {**(raw.get("gold") or {}), "models": fixed}} if models else dict(raw)
+
+
 def load_pipelines(directory: str | Path) -> list[PipelineConfig]:
     """Every ``*.yaml``/``*.yml`` in ``directory`` (sorted by file name); dag ids must be unique."""
     directory = Path(directory)

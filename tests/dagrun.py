@@ -1,0 +1,97 @@
+"""Helpers for the integration suites: run the DAG with `airflow dags test` and read what it wrote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import yaml
+from conftest import IT_SCHEMA, ROOT, sh
+from lakehouse_airflow.config import with_absolute_sql_paths
+from pyspark.sql import functions as F
+
+SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
+DATE = "2026-11-20"
+
+
+@dataclass
+class FirstRun:
+    """The shared full run of the shipped pipeline (see the `first` fixture in conftest)."""
+
+    lake: Path
+    pipelines: Path
+    run_id: str
+    counts: dict[str, int]
+    output: str
+
+
+def pipeline_dir(tmp: Path, name: str, mutate=None) -> Path:  # noqa: ANN001
+    """The shipped pipeline pointed at the integration schema, with retries off (fast failures)."""
+    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
+    raw["source"]["schema"] = IT_SCHEMA
+    raw["retries"] = 0
+    if mutate:
+        mutate(raw)
+    folder = tmp / "pipelines"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return folder
+
+
+def dags_test(env: dict[str, str], pipelines: Path, lake: Path, dag_id: str, extra_env=None, args=()):  # noqa: ANN001
+    run_env = {**env, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake), **(extra_env or {})}
+    return sh(["airflow", "dags", "test", *args, dag_id, DATE], env=run_env, check=False, timeout=1500)
+
+
+def source_counts(dsn: str) -> dict[str, int]:
+    tables = yaml.safe_load(SHIPPED.read_text())["tables"]
+    with psycopg.connect(dsn) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {IT_SCHEMA}.{t}").fetchone()[0] for t in tables}
+
+
+def read_audit(spark, lake: Path):  # noqa: ANN001
+    return spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+
+
+def read_bronze(spark, lake: Path, table: str):  # noqa: ANN001
+    return spark.read.format("delta").load(str(lake / "inventory_bronze" / f"bz_{table}"))
+
+
+def bronze_version(spark, lake: Path, table: str) -> int:  # noqa: ANN001
+    path = lake / "inventory_bronze" / f"bz_{table}"
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]["version"]
+
+
+def runs(spark, lake: Path) -> list[str]:  # noqa: ANN001
+    rows = read_audit(spark, lake).groupBy("job_run_id").agg(F.min("load_timestamp").alias("t")).orderBy("t").collect()
+    return [r["job_run_id"] for r in rows]
+
+
+def ti_states(env: dict[str, str], run_id: str) -> dict[str, str]:
+    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(airflow_dsn) as conn:
+        rows = conn.execute("SELECT task_id, state FROM task_instance WHERE run_id = %s", (run_id,)).fetchall()
+    return dict(rows)
+
+
+def layer_snapshot(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+    """Full contents of every silver and gold table (quarantine: the first batch's slice)."""
+    out = {}
+    for layer in ("inventory_silver", "inventory_gold"):
+        for path in sorted((lake / layer).iterdir()):
+            if path.name == "dq_results":
+                continue
+            df = spark.read.format("delta").load(str(path))
+            if path.name.endswith("_quarantine"):
+                df = df.where(F.col("_batch_id") == runs(spark, lake)[0])
+            out[f"{layer}.{path.name}"] = sorted(df.collect())
+    return out
+
+
+def read_silver(spark, lake: Path, name: str):  # noqa: ANN001
+    return spark.read.format("delta").load(str(lake / "inventory_silver" / name))
+
+
+def read_gold(spark, lake: Path, name: str):  # noqa: ANN001
+    return spark.read.format("delta").load(str(lake / "inventory_gold" / name))

@@ -1,0 +1,112 @@
+"""Bronze through the whole DAG (`airflow dags test`): loads, audit, secrets, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import IT_SCHEMA
+from dagrun import (
+    DATE,
+    dags_test,
+    pipeline_dir,
+    read_audit,
+    read_bronze,
+)
+from pyspark.sql import functions as F
+
+from spark_jobs.lib.bronze import METADATA_COLUMNS
+
+pytestmark = pytest.mark.integration
+
+
+def test_bronze_loaded_and_audited(first, spark) -> None:  # noqa: ANN001
+    lake, run1, counts = first.lake, first.run_id, first.counts
+    assert len(counts) == 10
+    for table, n in counts.items():
+        bronze = read_bronze(spark, lake, table)
+        assert bronze.count() == n, table
+        assert bronze.where(F.col("_batch_id") != run1).count() == 0
+        nulls = bronze.select([F.sum(F.col(c).isNull().cast("int")).alias(c) for c in METADATA_COLUMNS]).first()
+        assert all(nulls[c] == 0 for c in METADATA_COLUMNS), (table, nulls)
+        assert bronze.where(F.col("_logical_date") != F.lit(DATE).cast("date")).count() == 0
+    audit1 = read_audit(spark, lake).where((F.col("job_run_id") == run1) & (F.col("layer") == "bronze")).collect()
+    assert sorted(r["source_table"] for r in audit1) == sorted(f"{IT_SCHEMA}.{t}" for t in counts)
+    assert {r["status"] for r in audit1} == {"SUCCESS"}
+    assert all(r["row_count"] == r["source_row_count"] == counts[r["source_table"].split(".")[1]] for r in audit1)
+    layers = read_audit(spark, lake).where(F.col("job_run_id") == run1).groupBy("layer", "status").count().collect()
+    assert {(r["layer"], r["status"]): r["count"] for r in layers} == {
+        ("bronze", "SUCCESS"): 10,
+        ("silver", "SUCCESS"): 10,
+        ("gold", "SUCCESS"): 6,
+    }
+
+
+def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) -> None:  # noqa: ANN001
+    password = psycopg.conninfo.conninfo_to_dict(source_dsn)["password"]
+    pii_key = json.loads(stack["AIRFLOW_CONN_PII_HASH_KEY"])["password"]
+    logs = "".join(p.read_text(errors="ignore") for p in Path(stack["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file())
+    airflow_dsn = stack["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(airflow_dsn) as conn:
+        rendered = conn.execute("SELECT rendered_fields::text FROM rendered_task_instance_fields").fetchall()
+        xcoms = conn.execute("SELECT value::text FROM xcom").fetchall()
+    assert rendered
+    for secret in (password, pii_key):
+        assert secret not in logs and secret not in first.output
+        assert not any(secret in r[0] for r in rendered)
+        assert not any(secret in (x[0] or "") for x in xcoms)
+
+
+# generator rule (lakehouse_seed.dirty_rows) -> the silver rule that must catch exactly those rows
+def _bad_input_dir(tmp: Path) -> Path:
+    def one_table(dag_id: str, conn_id: str, source: str, table: str = "warehouses"):  # noqa: ANN202
+        def mutate(raw: dict) -> None:
+            raw["dag_id"] = dag_id
+            raw["source"]["conn_id"] = conn_id
+            spec = raw["tables"][table]
+            spec["source"] = source
+            raw["tables"] = {table: spec}
+            raw["gold"] = {"models": {}}
+
+        return mutate
+
+    pipeline_dir(tmp, "auth", one_table("it_bad_auth", "bad_password_source", "warehouses"))
+    pipeline_dir(tmp, "host", one_table("it_bad_host", "unreachable_source", "warehouses"))
+    pipeline_dir(tmp, "missing", one_table("it_missing", "inventory_source", "no_such_table"))
+    return pipeline_dir(tmp, "empty", one_table("it_empty", "inventory_source", "empty_warehouses"))
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "message"),
+    [
+        ("it_bad_auth", "check 'connect' failed for connection 'bad_password_source': "),
+        ("it_bad_host", "check 'connect' failed for connection 'unreachable_source': "),
+        ("it_missing", "check 'table exists' failed: it_src.no_such_table not found"),
+        ("it_empty", "check 'not empty' failed: it_src.empty_warehouses has no rows"),
+    ],
+)
+def test_bad_input_gives_clear_error_audit_row_and_no_table(stack, spark, source_dsn, tmp_path, dag_id, message):  # noqa: ANN001
+    lake = tmp_path / "lake"
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {IT_SCHEMA}.empty_warehouses (LIKE {IT_SCHEMA}.warehouses)")
+    good = psycopg.conninfo.conninfo_to_dict(source_dsn)
+    wrong = f"postgresql://{good['user']}:not-the-password@{good['host']}:{good['port']}/{good['dbname']}"
+    extra = {
+        "AIRFLOW_CONN_BAD_PASSWORD_SOURCE": wrong,
+        "AIRFLOW_CONN_UNREACHABLE_SOURCE": f"postgresql://u:secret-unused@127.0.0.1:1/{good['dbname']}",
+    }
+    try:
+        result = dags_test(stack, _bad_input_dir(tmp_path), lake, dag_id, extra)
+    finally:
+        with psycopg.connect(source_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {IT_SCHEMA}.empty_warehouses")
+    assert result.returncode != 0
+    (row,) = read_audit(spark, lake).collect()
+    assert row["status"] == "FAILED"
+    assert message in row["error_details"]
+    if dag_id == "it_bad_auth":
+        assert "password authentication failed" in row["error_details"]
+    assert "not-the-password" not in row["error_details"]
+    assert not (lake / "inventory_bronze" / "bz_warehouses").exists()
