@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from lakehouse_airflow.spark_env import spark_submit_settings
 from lakehouse_airflow.specs import bronze_specs
 
+from benchmarks.results import save
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"
@@ -99,14 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         **{k: round(v, 2) for k, v in med.items()},
         "bronze_whole_tasks_s": round(whole, 2), "bronze_in_job_s": round(in_job, 2),
         "ratio_whole_vs_copy": round(whole / copy_s, 2), "ratio_in_job_vs_copy": round(in_job / copy_s, 2),
-        "spark_mode": "connect" if os.environ.get("LAKEHOUSE_SPARK_REMOTE") else "classic",
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
     }  # fmt: skip
-    out = PROJECT_ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    (out / f"bronze-{args.table}-sf{args.sf}.json").write_text(json.dumps(report, indent=2))
-    for k, v in report.items():
-        sys.stdout.write(f"{k:>24}: {v}\n")
+    save(f"bronze-{args.table}-sf{args.sf}", report)
     return 0
 
 

@@ -8,9 +8,7 @@ in-job seconds from the audit log, so the README can say where the time goes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -19,8 +17,10 @@ from pathlib import Path
 
 import psycopg
 import yaml
+from lakehouse_airflow.config import with_absolute_sql_paths
 from lakehouse_airflow.paths import PROJECT_ROOT
 
+from benchmarks.results import save
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"
@@ -29,11 +29,9 @@ DAG_ID = "inventory_lakehouse"
 
 def _pipelines_dir(root: Path) -> Path:
     shipped = PROJECT_ROOT / "include/pipelines/inventory.yaml"
-    raw = yaml.safe_load(shipped.read_text())
+    raw = with_absolute_sql_paths(yaml.safe_load(shipped.read_text()), shipped)
     raw["source"]["schema"] = SCHEMA
     raw["retries"] = 0
-    for model in raw["gold"]["models"].values():
-        model["sql_file"] = str((shipped.parent / model["sql_file"]).resolve())
     folder = root / "bench-pipelines"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -95,14 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         **{f"{layer}_in_job_s": round(in_job.get(layer, 0), 1) for layer in ("bronze", "silver", "gold")},
         "startup_and_orchestration_s": round(wall - sum(in_job.values()), 1),
         "failed_audit_rows": failed,
-        "spark_mode": "connect" if os.environ.get("LAKEHOUSE_SPARK_REMOTE") else "classic",
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
     }  # fmt: skip
-    out_dir = PROJECT_ROOT / "bench-results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / f"pipeline-sf{args.sf}.json").write_text(json.dumps(report, indent=2))
-    for k, v in report.items():
-        sys.stdout.write(f"{k:>28}: {v}\n")
+    save(f"pipeline-sf{args.sf}", report)
     return 0 if rc == 0 else 1
 
 

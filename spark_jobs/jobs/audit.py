@@ -11,17 +11,16 @@ import socket
 
 from pyspark.sql import functions as F
 
-from spark_jobs.lib import logs
 from spark_jobs.lib.audit import AuditInputs, append_audit, build_record, parse_states
-from spark_jobs.lib.context import add_context_args, context_from
+from spark_jobs.lib.context import job_parser
 from spark_jobs.lib.results import read_result
 from spark_jobs.lib.session import get_spark
+from spark_jobs.lib.steps import start_job
 from spark_jobs.lib.tables import audit_table, bronze_table
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="audit")
-    add_context_args(p)
+    p = job_parser("audit")
     p.add_argument("--source", required=True)
     p.add_argument("--audit-table", default="bz_audit_log")
     p.add_argument("--upstream-states", default="", help="task=state,... as Airflow saw them")
@@ -31,8 +30,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    ctx = context_from(args)
-    log = logs.configure(ctx.correlation(), "audit")
+    ctx, log = start_job(args, "audit")
     spark = get_spark(f"audit-{ctx.table}")
     target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
     bronze_rows = None

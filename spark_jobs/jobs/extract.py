@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import argparse
 
-from spark_jobs.lib import jdbc, logs
-from spark_jobs.lib.context import add_context_args, context_from
+from spark_jobs.lib import jdbc
+from spark_jobs.lib.context import job_parser
 from spark_jobs.lib.errors import EmptySourceError
 from spark_jobs.lib.secrets import resolve_jdbc
 from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics, run_step
+from spark_jobs.lib.steps import Metrics, run_step, start_job
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="extract")
-    add_context_args(p)
+    p = job_parser("extract")
     p.add_argument("--source", required=True, help="schema.table in the source database")
     p.add_argument("--columns", required=True, help="comma-separated contract columns")
     p.add_argument("--jdbc-secret", required=True, help="secret reference, e.g. env:LAKEHOUSE_JDBC")
@@ -30,8 +29,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    ctx = context_from(args)
-    log = logs.configure(ctx.correlation(), "extract")
+    ctx, log = start_job(args, "extract")
 
     def body() -> Metrics:
         spark = get_spark(f"extract-{ctx.table}")

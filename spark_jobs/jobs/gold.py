@@ -14,18 +14,16 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.lib import logs
-from spark_jobs.lib.context import RunContext, add_context_args, context_from
+from spark_jobs.lib.context import RunContext, job_parser
 from spark_jobs.lib.errors import MissingStepResultError
 from spark_jobs.lib.layer_step import run_layer_step
 from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics
+from spark_jobs.lib.steps import Metrics, start_job
 from spark_jobs.lib.tables import TableRef, dq_results_table, gold_table, silver_table
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="gold")
-    add_context_args(p)
+    p = job_parser("gold")
     p.add_argument("--sql-file", required=True)
     p.add_argument("--inputs", required=True, help="comma-separated silver tables (and control tables) read")
     p.add_argument("--partition-by", default="")
@@ -58,8 +56,7 @@ def build_model(spark: SparkSession, ctx: RunContext, sql: str, inputs: list[str
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    ctx = context_from(args)
-    log = logs.configure(ctx.correlation(), "gold")
+    ctx, log = start_job(args, "gold")
     inputs = [i for i in args.inputs.split(",") if i]
 
     def body() -> Metrics:

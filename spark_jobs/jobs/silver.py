@@ -13,8 +13,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.lib import logs
-from spark_jobs.lib.context import RunContext, add_context_args, context_from
+from spark_jobs.lib.context import RunContext, job_parser
 from spark_jobs.lib.contracts import SilverSpec
 from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, replace_slice
 from spark_jobs.lib.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
@@ -23,7 +22,7 @@ from spark_jobs.lib.layer_step import run_layer_step
 from spark_jobs.lib.pii import resolve_key
 from spark_jobs.lib.session import get_spark
 from spark_jobs.lib.silver import dedupe_latest, protect_pii, standardize, to_contract
-from spark_jobs.lib.steps import Metrics
+from spark_jobs.lib.steps import Metrics, start_job
 from spark_jobs.lib.tables import bronze_table, dq_results_table, quarantine_table, silver_table
 
 DQ_COLUMNS = (
@@ -33,8 +32,7 @@ DQ_COLUMNS = (
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="silver")
-    add_context_args(p)
+    p = job_parser("silver")
     p.add_argument("--spec-json", required=True, help="the table's silver spec (rendered from the pipeline config)")
     p.add_argument("--pii-key-secret", default="", help="reference to the PII hashing key, e.g. env:LAKEHOUSE_PII_KEY")
     p.add_argument("--audit-table", default="bz_audit_log")
@@ -64,9 +62,8 @@ def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) ->
 
 def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> None:
     frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch), DQ_COLUMNS)
-    run_and_table = f"run_id = '{ctx.run_id}' AND table_name = '{spec.table}'"
-    writer = frame.write.mode("overwrite").option("replaceWhere", run_and_table)
-    dq_results_table(ctx.lakehouse_root, ctx.silver_schema).save(writer)
+    target = dq_results_table(ctx.lakehouse_root, ctx.silver_schema)
+    replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table})
 
 
 def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:
@@ -90,7 +87,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         check_fail_rules(counts, spec.rules)
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         replace_slice(quarantine_table(ctx.lakehouse_root, ctx.silver_schema, spec.table),
-                      _quarantine_frame(quarantine, spec), "_batch_id", batch)  # fmt: skip
+                      _quarantine_frame(quarantine, spec), {"_batch_id": batch})  # fmt: skip
         valid = to_contract(keep, spec)
         target = silver_table(ctx.lakehouse_root, ctx.silver_schema, spec.table)
         create_if_missing(spark, target, spec.contract())
@@ -114,8 +111,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    ctx = context_from(args)
-    log = logs.configure(ctx.correlation(), "silver")
+    ctx, log = start_job(args, "silver")
     spec = SilverSpec.from_json(args.spec_json)
 
     def body() -> Metrics:

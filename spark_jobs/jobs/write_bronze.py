@@ -9,19 +9,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from spark_jobs.lib import logs
 from spark_jobs.lib.bronze import with_bronze_metadata
-from spark_jobs.lib.context import add_context_args, context_from
+from spark_jobs.lib.context import job_parser
 from spark_jobs.lib.errors import EmptySourceError, MissingStepResultError, ReconciliationError
 from spark_jobs.lib.results import read_result
 from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics, run_step
+from spark_jobs.lib.steps import Metrics, run_step, start_job
 from spark_jobs.lib.tables import bronze_table
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="write_bronze")
-    add_context_args(p)
+    p = job_parser("write_bronze")
     p.add_argument("--source-system", required=True)
     p.add_argument("--allow-empty", action="store_true")
     return p.parse_args(argv)
@@ -29,8 +27,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    ctx = context_from(args)
-    log = logs.configure(ctx.correlation(), "write_bronze")
+    ctx, log = start_job(args, "write_bronze")
 
     def body() -> Metrics:
         extract = read_result(ctx, "extract")

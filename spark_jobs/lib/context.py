@@ -56,6 +56,13 @@ def add_context_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gold-schema", default="inventory_gold")
 
 
+def job_parser(prog: str) -> argparse.ArgumentParser:
+    """An argument parser for a table job, with the run-context arguments already declared."""
+    parser = argparse.ArgumentParser(prog=prog)
+    add_context_args(parser)
+    return parser
+
+
 def context_from(args: argparse.Namespace) -> RunContext:
     return RunContext(
         dag_id=args.dag_id,

@@ -51,7 +51,8 @@ def merge_by_key(
     return {k: int(v) for k, v in (row.asDict() if row else {}).items() if v is not None}
 
 
-def replace_slice(table: TableRef, df: DataFrame, column: str, value: str) -> None:
-    """Atomically replace the rows where ``column = value`` (creating the table if needed)."""
-    writer = df.write.mode("overwrite").option("replaceWhere", f"{_ident(column)} = {sql_literal(value)}")
-    table.save(writer)
+def replace_slice(table: TableRef, df: DataFrame, where: dict[str, str]) -> None:
+    """Atomically replace the rows matching every ``column = value`` of ``where`` (creating the
+    table if needed); ``df`` must hold only rows of that slice."""
+    predicate = " AND ".join(f"{_ident(col)} = {sql_literal(value)}" for col, value in where.items())
+    table.save(df.write.mode("overwrite").option("replaceWhere", predicate))

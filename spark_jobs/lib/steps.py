@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from collections.abc import Callable
 
-from spark_jobs.lib.context import RunContext
+from spark_jobs.lib import logs
+from spark_jobs.lib.context import RunContext, context_from
 from spark_jobs.lib.errors import describe
 from spark_jobs.lib.results import StepResult, write_result
 
 Metrics = dict[str, float | int | str | None]
+
+
+def start_job(args: argparse.Namespace, job: str) -> tuple[RunContext, logging.Logger]:
+    """The run context of a parsed job command line and its JSON logger (correlation fields set)."""
+    ctx = context_from(args)
+    return ctx, logs.configure(ctx.correlation(), job)
 
 
 def run_step(ctx: RunContext, step: str, body: Callable[[], Metrics], log: logging.Logger) -> int:
