@@ -92,7 +92,7 @@ class TableConfig(_Strict):
                 raise ValueError(f"{field_name} names columns not in columns: {unknown}")
         if self.silver.hashed_id and len(self.primary_key) != 1:
             raise ValueError("silver.hashed_id needs a single-column primary key")
-        generated = {f"{c}_not_null" for c in (*self.primary_key, *self.silver.required)}
+        generated = {f"{c}_not_null" for c in self.silver_required()}
         generated |= {f"fk_{c}" for c in self.silver.foreign_keys}
         clash = sorted(generated & {name for action in ACTIONS for name in getattr(self.silver, action)})
         if clash:
@@ -104,6 +104,10 @@ class TableConfig(_Strict):
         if self.partition_column and self.partition_column not in self.columns:
             raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
         return self
+
+    def silver_required(self) -> tuple[str, ...]:
+        """NOT NULL in silver: the primary key, then ``silver.required`` (each once, in order)."""
+        return tuple(dict.fromkeys([*self.primary_key, *self.silver.required]))
 
 
 class PipelineConfig(_Strict):
@@ -162,7 +166,7 @@ class PipelineConfig(_Strict):
     def _layer_references(self) -> PipelineConfig:
         silver = {t.name for t in self.silver_tables()}
         for table in self.silver_tables():
-            for col, fk in table.silver.fks().items():
+            for col, fk in table.silver.foreign_keys.items():
                 if fk.parent not in silver or fk.parent == table.name:
                     raise ValueError(
                         f"tables.{table.name}.silver.foreign_keys.{col}: parent {fk.parent!r} is not another "
@@ -186,7 +190,7 @@ class PipelineConfig(_Strict):
             if state.get(name) == 1:
                 raise ValueError(f"silver foreign keys form a cycle: {' -> '.join((*path, name))}")
             state[name] = 1
-            for fk in self.tables[name].silver.fks().values():
+            for fk in self.tables[name].silver.foreign_keys.values():
                 visit(fk.parent, (*path, name))
             state[name] = 2
 

@@ -48,17 +48,20 @@ class SilverConfig(_Strict):
     expect_or_drop: dict[str, str] = {}
     expect_or_quarantine: dict[str, str] = {}
     expect_or_fail: dict[str, str] = {}
-    foreign_keys: dict[str, ForeignKey | str] = {}  # column -> parent table (orphans quarantined)
+    foreign_keys: dict[str, ForeignKey] = {}  # column -> parent table, or {parent, action}
 
     @field_validator(*ACTIONS)
     @classmethod
     def _rules(cls, rules: dict[str, str]) -> dict[str, str]:
         return _check_rules(rules)
 
-    @field_validator("foreign_keys")
+    @field_validator("foreign_keys", mode="before")
     @classmethod
-    def _fk_objects(cls, fks: dict[str, ForeignKey | str]) -> dict[str, ForeignKey | str]:
-        return {col: ForeignKey(parent=p) if isinstance(p, str) else p for col, p in fks.items()}
+    def _fk_shorthand(cls, fks: object) -> object:
+        """``{column: parent}`` is short for ``{column: {parent: parent}}``."""
+        if isinstance(fks, dict):
+            return {col: {"parent": p} if isinstance(p, str) else p for col, p in fks.items()}
+        return fks
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> SilverConfig:
@@ -72,9 +75,6 @@ class SilverConfig(_Strict):
     def rule_names(self) -> list[tuple[str, str]]:
         """(action, name) of the explicitly declared rules."""
         return [(action, name) for action in ACTIONS for name in getattr(self, action)]
-
-    def fks(self) -> dict[str, ForeignKey]:
-        return {c: fk for c, fk in self.foreign_keys.items() if isinstance(fk, ForeignKey)}
 
 
 class GoldModel(_Strict):
