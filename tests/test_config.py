@@ -26,7 +26,10 @@ def test_shipped_config_loads_in_seed_priority_order() -> None:
         "daily_sales", "inventory_health", "returns_by_reason", "supplier_performance", "customer_summary",
         "executive_summary"]  # fmt: skip
     assert all(cfg.gold_sql_path(m).is_file() for m in cfg.gold.models)
-    assert all(t.load_mode == "full" for t in cfg.tables.values())
+    incremental = {t.name for t in cfg.tables.values() if t.load_mode == "incremental"}
+    assert incremental == {"orders", "order_details", "inventory", "shipments", "returns", "stock_levels"}
+    assert {cfg.tables[t].watermark_column for t in incremental} == {"updated_at"}
+    assert cfg.source_timezone() == "Asia/Kolkata"
     # defaults flow into tables unless overridden
     assert cfg.tables["products"].fetch_size == cfg.defaults.fetch_size
     assert cfg.tables["order_details"].fetch_size == 50_000

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,6 +34,13 @@ class SourceConfig(_Strict):
     database: str = Field(min_length=1)
     schema_name: str = Field(alias="schema", pattern=IDENTIFIER)
     system: str = Field(min_length=1)
+    # zone of the source's naive timestamps (watermark windows are converted into it); None: the DAG's timezone
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return value if value is None else _zone(value)
 
 
 class LakehouseConfig(_Strict):
@@ -47,8 +55,22 @@ class SparkConfig(_Strict):
     conn_id: str = "spark_local"
 
 
+LoadMode = Literal["full", "incremental"]
+DeleteDetection = Literal["every_run", "weekly", "never"]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 class TableDefaults(_Strict):
-    load_mode: Literal["full"] = "full"
+    load_mode: LoadMode = "full"
+    watermark_column: str = Field(default="updated_at", pattern=IDENTIFIER)
+    delete_detection: DeleteDetection = "every_run"
     fetch_size: int = Field(default=10_000, ge=1)
     num_partitions: int = Field(default=2, ge=1, le=64)
 
@@ -58,7 +80,9 @@ class TableConfig(_Strict):
     priority: int = Field(ge=1)
     source: str = Field(pattern=IDENTIFIER)
     primary_key: tuple[str, ...] = Field(min_length=1)
-    load_mode: Literal["full"]
+    load_mode: LoadMode
+    watermark_column: str = Field(pattern=IDENTIFIER)  # incremental: rows with interval start <= col < end
+    delete_detection: DeleteDetection  # incremental: when source keys are compared to find deletes
     partition_column: str | None = None
     num_partitions: int = Field(ge=1, le=64)
     fetch_size: int = Field(ge=1)
@@ -101,6 +125,8 @@ class TableConfig(_Strict):
             for name, expr in getattr(self.silver, action).items():
                 if any(marker in expr for marker in ("{{", "{%", "{#")):
                     raise ValueError(f"silver.{action}.{name}: Jinja markers are not allowed in expressions")
+        if self.load_mode == "incremental" and self.columns.get(self.watermark_column) != "timestamp":
+            raise ValueError(f"watermark_column {self.watermark_column!r} must be a timestamp column of columns")
         if self.partition_column and self.partition_column not in self.columns:
             raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
         return self
@@ -196,6 +222,14 @@ class PipelineConfig(_Strict):
 
         for t in self.silver_tables():
             visit(t.name, ())
+
+    @field_validator("timezone")
+    @classmethod
+    def _dag_zone(cls, value: str) -> str:
+        return _zone(value)
+
+    def source_timezone(self) -> str:
+        return self.source.timezone or self.timezone
 
     def silver_tables(self) -> list[TableConfig]:
         return [t for t in self.ordered_tables() if t.silver.enabled]

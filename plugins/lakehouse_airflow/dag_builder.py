@@ -7,14 +7,15 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
-from lakehouse_airflow.config import PipelineConfig, load_pipelines
+from lakehouse_airflow.config import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.factory import build_operator
+from lakehouse_airflow.params import dag_params
 from lakehouse_airflow.specs import pipeline_specs
 
 
 def _doc(cfg: PipelineConfig) -> str:
     rows = "\n".join(
-        f"| {t.priority} | `{t.name}` | `{cfg.source.schema_name}.{t.source}` | {t.load_mode} | "
+        f"| {t.priority} | `{t.name}` | `{cfg.source.schema_name}.{t.source}` | {_mode(t)} | "
         f"{', '.join(t.primary_key)} | {', '.join(t.pii) or '-'} |"
         for t in cfg.ordered_tables()
     )
@@ -29,6 +30,12 @@ def _doc(cfg: PipelineConfig) -> str:
         + ", ".join(f"`{m}`" for m in cfg.gold.models)
         + "."
     )
+
+
+def _mode(table: TableConfig) -> str:
+    if table.load_mode == "incremental":
+        return f"incremental on `{table.watermark_column}` (deletes: {table.delete_detection})"
+    return "full"
 
 
 def _tooltip(cfg: PipelineConfig, group: str) -> str:
@@ -59,6 +66,7 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         default_args=default_args,
         tags=list(cfg.tags),
         doc_md=_doc(cfg),
+        params=dag_params(cfg),
     ) as dag:
         specs = pipeline_specs(cfg)
         groups: dict[str, TaskGroup] = {}

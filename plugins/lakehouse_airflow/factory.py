@@ -19,6 +19,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
         # earlier-priority tables are picked first when slots are scarce
         "priority_weight": spec.priority_weight,
         "weight_rule": "absolute",
+        "lakehouse_tables": spec.tables,
     }
     if spec.retries is not None:
         common["retries"] = spec.retries
@@ -41,7 +42,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
             source_conn_id=spec.source_conn_id,
             pii_key_conn_id=spec.pii_key_conn_id,
             collect_upstream_states=spec.collect_upstream_states,
-            **settings,
+            **settings,  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]
         )
     raise ValueError(f"unknown task kind {spec.kind!r} for {spec.full_id}")

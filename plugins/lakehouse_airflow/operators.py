@@ -8,6 +8,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import BaseHook, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from lakehouse_airflow.params import skip_unless_selected
 from lakehouse_airflow.specs import JDBC_SECRET_PREFIX, PII_KEY_ENV
 
 
@@ -40,14 +41,17 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
         source_conn_id: str | None = None,
         pii_key_conn_id: str | None = None,
         collect_upstream_states: bool = False,
+        lakehouse_tables: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.lakehouse_tables = lakehouse_tables
         self.source_conn_id = source_conn_id
         self.pii_key_conn_id = pii_key_conn_id
         self.collect_upstream_states = collect_upstream_states
 
     def execute(self, context: Context) -> None:
+        skip_unless_selected(context, self.lakehouse_tables)
         if self.source_conn_id:
             self.env_vars = {**(self.env_vars or {}), **jdbc_env(self.source_conn_id)}
         if self.pii_key_conn_id:

@@ -16,6 +16,9 @@ from lakehouse_airflow.paths import lakehouse_root
 BRONZE_STEPS = ("validate_connection", "extract", "write_bronze", "audit")
 JDBC_SECRET_PREFIX = "LAKEHOUSE_JDBC"  # env:LAKEHOUSE_JDBC -> _URL/_USER/_PASSWORD at execute time
 PII_KEY_ENV = "LAKEHOUSE_PII_KEY"  # env:LAKEHOUSE_PII_KEY <- password of the privacy key connection
+# silver/gold run when no upstream failed: a parent table left out of the run (skipped) keeps its
+# current silver table, a failed one still stops its dependants (upstream_failed)
+LAYER_TRIGGER = "none_failed"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class TaskSpec:
     source_conn_id: str | None = None  # connection whose secret the job needs (by reference)
     pii_key_conn_id: str | None = None  # connection whose password is the PII hashing key
     collect_upstream_states: bool = False
+    tables: tuple[str, ...] = ()  # tables this task serves: it skips itself when a run selects none of them
     priority_weight: int = 1
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -70,8 +74,16 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     extract_args = [
         *_context_args(cfg, table, "extract"),
         "--source", source_name(cfg, table),
-        "--columns", ",".join(table.columns),
+        "--columns", json.dumps(table.columns, separators=(",", ":")),
         "--jdbc-secret", f"env:{JDBC_SECRET_PREFIX}",
+        "--primary-key", ",".join(table.primary_key),
+        "--load-mode", table.load_mode,
+        "--requested-mode", "{{ params.mode }}",
+        "--watermark-column", table.watermark_column,
+        "--interval-start", "{{ data_interval_start }}",
+        "--interval-end", "{{ data_interval_end }}",
+        "--source-timezone", cfg.source_timezone(),
+        "--delete-detection", table.delete_detection,
         "--num-partitions", str(table.num_partitions),
         "--fetch-size", str(table.fetch_size),
         *(["--partition-column", table.partition_column] if table.partition_column else []),
@@ -80,6 +92,7 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     write_args = [
         *_context_args(cfg, table, "write_bronze"),
         "--source-system", cfg.source.system,
+        "--watermark-column", table.watermark_column,
         *allow_empty,
     ]  # fmt: skip
     audit_args = [
@@ -89,16 +102,17 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
         "--upstream-error",
         f"{{{{ ti.xcom_pull(task_ids='{g}.validate_connection', key='error') or '' }}}}",
     ]  # fmt: skip
+    served = (table.name,)
     return [
-        TaskSpec(g, "validate_connection", "validate", source_conn_id=cfg.source.conn_id,
+        TaskSpec(g, "validate_connection", "validate", source_conn_id=cfg.source.conn_id, tables=served,
                  extra={"source": source_name(cfg, table), "columns": tuple(table.columns),
                         "schema": cfg.source.schema_name, "table": table.source,
                         "allow_empty": table.allow_empty}),
         TaskSpec(g, "extract", "spark", "extract", tuple(extract_args), (f"{g}.validate_connection",),
-                 source_conn_id=cfg.source.conn_id),
-        TaskSpec(g, "write_bronze", "spark", "write_bronze", tuple(write_args), (f"{g}.extract",)),
+                 source_conn_id=cfg.source.conn_id, tables=served),
+        TaskSpec(g, "write_bronze", "spark", "write_bronze", tuple(write_args), (f"{g}.extract",), tables=served),
         TaskSpec(g, "audit", "spark", "audit", tuple(audit_args), (f"{g}.write_bronze",),
-                 trigger_rule="all_done", retries=0, collect_upstream_states=True),
+                 trigger_rule="all_done", retries=0, collect_upstream_states=True, tables=served),
     ]  # fmt: skip
 
 
@@ -129,6 +143,8 @@ def silver_spec_json(cfg: PipelineConfig, table: TableConfig) -> str:
         "lowercase": list(table.silver.lowercase),
         "pii": table.pii,
         "hashed_id": table.silver.hashed_id,
+        "load_mode": table.load_mode,
+        "watermark_column": table.watermark_column,
         "rules": silver_rules(cfg, table),
     }
     # identifiers and expressions are validated by the config (no Jinja markers), so the argument
@@ -150,8 +166,9 @@ def silver_specs(cfg: PipelineConfig) -> list[TaskSpec]:
         ]  # fmt: skip
         parents = [f"{group}.{fk.parent}" for fk in table.silver.foreign_keys.values()]
         specs.append(TaskSpec(group, table.name, "spark", "silver", tuple(args),
-                              (f"{table.name}.audit", *dict.fromkeys(parents)),
-                              pii_key_conn_id=cfg.privacy.key_conn_id if needs_key else None))  # fmt: skip
+                              (f"{table.name}.audit", *dict.fromkeys(parents)), trigger_rule=LAYER_TRIGGER,
+                              pii_key_conn_id=cfg.privacy.key_conn_id if needs_key else None,
+                              tables=(table.name,)))  # fmt: skip
     return specs
 
 
@@ -171,7 +188,9 @@ def gold_specs(cfg: PipelineConfig) -> list[TaskSpec]:
         upstream: list[str] = []
         for item in model.inputs:
             upstream += all_silver if item in CONTROL_INPUTS else [f"{silver_group}.{item}"]
-        specs.append(TaskSpec(group, name, "spark", "gold", tuple(args), tuple(dict.fromkeys(upstream))))
+        served = tuple(u.rsplit(".", 1)[-1] for u in dict.fromkeys(upstream))
+        specs.append(TaskSpec(group, name, "spark", "gold", tuple(args), tuple(dict.fromkeys(upstream)),
+                              trigger_rule=LAYER_TRIGGER, tables=served))  # fmt: skip
     return specs
 
 

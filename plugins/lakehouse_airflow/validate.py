@@ -9,6 +9,8 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from lakehouse_airflow.params import skip_unless_selected
+
 
 class SourceCheckError(AirflowFailException):
     """A permanent source problem (auth, missing table/columns, empty table): retrying cannot help."""
@@ -35,9 +37,11 @@ class ValidateSourceOperator(BaseOperator):
         table: str,
         columns: Sequence[str],
         allow_empty: bool = False,
+        lakehouse_tables: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.lakehouse_tables = lakehouse_tables
         self.postgres_conn_id = postgres_conn_id
         self.schema = schema
         self.table = table
@@ -45,6 +49,7 @@ class ValidateSourceOperator(BaseOperator):
         self.allow_empty = allow_empty
 
     def execute(self, context: Context) -> dict[str, object]:
+        skip_unless_selected(context, self.lakehouse_tables)
         try:
             return self._checks()
         except (SourceCheckError, SourceUnreachableError) as exc:

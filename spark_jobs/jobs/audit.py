@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.lib.audit import AuditInputs, append_audit, build_record, parse_states
 from spark_jobs.lib.context import job_parser
+from spark_jobs.lib.incremental import DELETED
 from spark_jobs.lib.results import read_result
 from spark_jobs.lib.session import get_spark
 from spark_jobs.lib.steps import start_job
@@ -35,7 +36,10 @@ def main(argv: list[str]) -> int:
     target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
     bronze_rows = None
     if target.exists():
-        bronze_rows = target.read(spark).where(F.col("_batch_id") == ctx.run_id).count()
+        batch = target.read(spark).where(F.col("_batch_id") == ctx.run_id)
+        if "_record_status" in batch.columns:
+            batch = batch.where(F.col("_record_status") != DELETED)  # tombstones are not source rows
+        bronze_rows = batch.count()
     error = args.upstream_error.strip()
     record = build_record(
         AuditInputs(

@@ -2,22 +2,29 @@
 
 Order: standardise -> deduplicate -> evaluate expectations on the clean values -> record the DQ
 results -> stop if an ``expect_or_fail`` rule broke (silver untouched) -> protect PII -> write the
-quarantine slice of this batch -> MERGE the valid rows by primary key (one commit).
+quarantine -> MERGE the valid rows by primary key (one commit).
+
+Full tables: the whole bronze table, silver becomes exactly its valid rows. Incremental tables:
+the keys of the run's bronze slice, each at its newest bronze version; keys now deleted,
+quarantined or dropped leave silver, others are upserted; untouched keys stay as they are.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 from spark_jobs.lib.context import RunContext, job_parser
 from spark_jobs.lib.contracts import SilverSpec
-from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, replace_slice
+from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, merge_changes, replace_slice
 from spark_jobs.lib.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
 from spark_jobs.lib.errors import MissingStepResultError
+from spark_jobs.lib.incremental import DELETED, latest_versions
 from spark_jobs.lib.layer_step import run_layer_step
 from spark_jobs.lib.pii import resolve_key
 from spark_jobs.lib.session import get_spark
@@ -72,36 +79,79 @@ def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:
     return rows.select(*cols, F.col("_dq_failed_rules"))
 
 
-def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> Metrics:
+@dataclass(frozen=True)
+class BronzeInput:
+    live: DataFrame  # rows to validate and load
+    affected: DataFrame | None  # keys this run settles (incremental); None: a full pass over bronze
+    rows_read: int
+    cached: DataFrame | None = None
+
+
+def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput:
+    """Full tables: all of bronze. Incremental tables: for each key of this date's slice, its newest
+    version in all of bronze (tombstones win), so the result does not depend on the load order."""
     bronze_ref = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, spec.table)
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)
-    stats = bronze.agg(F.count(F.lit(1)).alias("n"), F.max("_batch_id").alias("batch")).first()
-    rows_read, batch = (int(stats["n"]), stats["batch"] or ctx.run_id) if stats else (0, ctx.run_id)
-    flagged = with_rule_flags(dedupe_latest(standardize(bronze, spec), spec.primary_key), spec.rules,
+    if spec.load_mode != "incremental":
+        return BronzeInput(bronze, None, bronze.count())
+    current = latest_versions(bronze, spec.primary_key, ctx.logical_date, spec.watermark_column).persist()
+    rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.logical_date)).count()
+    live = current.where(F.col("_record_status") != DELETED)
+    return BronzeInput(live, current.select(*spec.primary_key), rows_read, current)
+
+
+def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, rows: DataFrame,
+                      affected: DataFrame | None, batch: str) -> None:  # fmt: skip
+    """Full: replace this batch's slice. Incremental: per key, the quarantine holds the key's
+    current version when that is quarantined (keys of the slice that are now valid or deleted leave)."""
+    target = quarantine_table(ctx.lakehouse_root, ctx.silver_schema, spec.table)
+    frame = _quarantine_frame(rows, spec)
+    if affected is None:
+        replace_slice(target, frame, {"_batch_id": batch})
+        return
+    create_if_missing(spark, target, StructType([StructField(f.name, f.dataType) for f in frame.schema.fields]))
+    gone = affected.join(frame.select(*spec.primary_key), list(spec.primary_key), "left_anti")
+    merge_changes(spark, target, frame, gone, spec.primary_key, compare_hash=False)
+
+
+def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> Metrics:
+    source = _bronze_input(spark, ctx, spec)
+    live, affected, rows_read = source.live, source.affected, source.rows_read
+    batch = ctx.run_id
+    if affected is None:
+        stats = live.agg(F.max("_batch_id").alias("batch")).first()
+        batch = (stats["batch"] if stats else None) or ctx.run_id
+    flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules,
                               _parents(spark, ctx, spec)).persist()  # fmt: skip
     try:
         counts = count_failures(flagged, spec.rules)
         _write_dq(spark, ctx, spec, counts, batch)
         check_fail_rules(counts, spec.rules)
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
-        replace_slice(quarantine_table(ctx.lakehouse_root, ctx.silver_schema, spec.table),
-                      _quarantine_frame(quarantine, spec), {"_batch_id": batch})  # fmt: skip
+        _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
         valid = to_contract(keep, spec)
         target = silver_table(ctx.lakehouse_root, ctx.silver_schema, spec.table)
         create_if_missing(spark, target, spec.contract())
-        merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
+        if affected is None:
+            merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
+        else:  # keys of the slice now deleted, quarantined or dropped leave silver
+            removed = affected.join(valid.select(*spec.primary_key), list(spec.primary_key), "left_anti")
+            merged = merge_changes(spark, target, valid, removed, spec.primary_key)
     finally:
         flagged.unpersist()
+        if source.cached is not None:
+            source.cached.unpersist()
     return {
         "rows_read": rows_read,
-        "rows_deduplicated": rows_read - counts.total,
+        "rows_deduplicated": rows_read - counts.total if affected is None else None,
         "rows_written": counts.kept,
         "rows_quarantined": counts.quarantined,
         "rows_dropped": counts.dropped,
         "dq_score": counts.score,
-        "table_rows": counts.kept,  # full mode: the MERGE makes silver exactly the kept rows
+        "table_rows": counts.kept if affected is None else target.read(spark).count(),
+        "load_mode": spec.load_mode,
         "rows_inserted": merged.get("num_inserted_rows"),
         "rows_updated": merged.get("num_updated_rows"),
         "rows_deleted": merged.get("num_deleted_rows"),

@@ -45,6 +45,9 @@ AUDIT_SCHEMA = StructType(
         StructField("dq_score", DoubleType(), True),
         StructField("rows_quarantined", LongType(), True),
         StructField("rows_dropped", LongType(), True),
+        StructField("load_mode", StringType(), True),
+        StructField("rows_deleted", LongType(), True),
+        StructField("schema_changes", StringType(), True),
     ]
 )
 
@@ -128,6 +131,9 @@ def build_record(inp: AuditInputs, now: dt.datetime | None = None) -> dict[str, 
         "dq_score": None,
         "rows_quarantined": None,
         "rows_dropped": None,
+        "load_mode": inp.extract.metrics.get("load_mode") if inp.extract else None,
+        "rows_deleted": metric(inp.extract, "rows_deleted"),
+        "schema_changes": inp.extract.metrics.get("schema_changes") if inp.extract else None,
     }
 
 
@@ -176,6 +182,9 @@ def layer_record(
         "dq_score": None if score is None else float(score),
         "rows_quarantined": num("rows_quarantined"),
         "rows_dropped": num("rows_dropped"),
+        "load_mode": m.get("load_mode"),
+        "rows_deleted": num("rows_deleted"),
+        "schema_changes": None,
     }
 
 

@@ -29,6 +29,8 @@ class SilverSpec:
     lowercase: tuple[str, ...] = ()
     pii: dict[str, str] = field(default_factory=dict)
     hashed_id: str | None = None
+    load_mode: str = "full"  # incremental: MERGE the keys of the run's bronze slice (no delete-missing)
+    watermark_column: str = "updated_at"
     rules: tuple[Rule, ...] = ()
 
     @classmethod
@@ -42,6 +44,8 @@ class SilverSpec:
             lowercase=tuple(raw.get("lowercase", ())),
             pii=dict(raw.get("pii", {})),
             hashed_id=raw.get("hashed_id"),
+            load_mode=raw.get("load_mode", "full"),
+            watermark_column=raw.get("watermark_column", "updated_at"),
             rules=tuple(Rule(**r) for r in raw.get("rules", ())),
         )
 

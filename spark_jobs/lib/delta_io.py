@@ -7,8 +7,10 @@ Connect server does not load the Delta Connect plugin; the SQL form is the same 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from spark_jobs.lib.tables import TableRef
@@ -36,23 +38,68 @@ def merge_by_key(
     """Upsert ``source`` by ``keys``: changed rows (different ``_row_hash``) are updated, new rows
     inserted, and with ``delete_missing`` rows absent from ``source`` deleted. One commit; re-running
     the same source is a no-op. Returns the MERGE metrics."""
-    view = f"merge_src_{uuid.uuid4().hex[:12]}"
-    source.createOrReplaceTempView(view)
     on = " AND ".join(f"t.{_ident(k)} = s.{_ident(k)}" for k in keys)
     delete = "WHEN NOT MATCHED BY SOURCE THEN DELETE" if delete_missing else ""
-    try:
-        row = spark.sql(
+    return _merge(
+        spark,
+        source,
+        lambda view: (
             f"MERGE INTO {table.sql_name} AS t USING {view} AS s ON {on} "
             "WHEN MATCHED AND t._row_hash <> s._row_hash THEN UPDATE SET * "
             f"WHEN NOT MATCHED THEN INSERT * {delete}"
-        ).first()
+        ),
+    )
+
+
+def _merge(spark: SparkSession, source: DataFrame, statement: Callable[[str], str]) -> dict[str, int]:
+    """Run the MERGE ``statement(view)`` with ``source`` as a temporary view; its metrics."""
+    view = f"merge_src_{uuid.uuid4().hex[:12]}"
+    source.createOrReplaceTempView(view)
+    try:
+        row = spark.sql(statement(view)).first()
     finally:
         spark.catalog.dropTempView(view)
     return {k: int(v) for k, v in (row.asDict() if row else {}).items() if v is not None}
 
 
-def replace_slice(table: TableRef, df: DataFrame, where: dict[str, str]) -> None:
+def merge_changes(
+    spark: SparkSession,
+    table: TableRef,
+    upserts: DataFrame,
+    delete_keys: DataFrame,
+    keys: tuple[str, ...],
+    *,
+    compare_hash: bool = True,
+) -> dict[str, int]:
+    """One MERGE by ``keys`` (NULL-safe): ``upserts`` inserted or updated (when ``_row_hash``
+    differs, with ``compare_hash``), target rows whose key is in ``delete_keys`` deleted; every other
+    row untouched. Keys in the two inputs must be disjoint. Re-running the same inputs is a no-op."""
+    columns = [f.name for f in table.read(spark).schema.fields]
+    source = (
+        upserts.select(*columns)
+        .withColumn("_op", F.lit("upsert"))
+        .unionByName(delete_keys.select(*keys).withColumn("_op", F.lit("delete")), allowMissingColumns=True)
+    )
+    on = " AND ".join(f"t.{_ident(k)} <=> s.{_ident(k)}" for k in keys)
+    changed = " AND t._row_hash <> s._row_hash" if compare_hash else ""
+    assign = ", ".join(f"t.{_ident(c)} = s.{_ident(c)}" for c in columns)
+    names = ", ".join(_ident(c) for c in columns)
+    values = ", ".join(f"s.{_ident(c)}" for c in columns)
+    return _merge(
+        spark,
+        source,
+        lambda view: (
+            f"MERGE INTO {table.sql_name} AS t USING {view} AS s ON {on} "
+            "WHEN MATCHED AND s._op = 'delete' THEN DELETE "
+            f"WHEN MATCHED AND s._op = 'upsert'{changed} THEN UPDATE SET {assign} "
+            f"WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({names}) VALUES ({values})"
+        ),
+    )
+
+
+def replace_slice(table: TableRef, df: DataFrame, where: dict[str, str], *, merge_schema: bool = False) -> None:
     """Atomically replace the rows matching every ``column = value`` of ``where`` (creating the
-    table if needed); ``df`` must hold only rows of that slice."""
+    table if needed); ``df`` must hold only rows of that slice. ``merge_schema`` lets new columns in."""
     predicate = " AND ".join(f"{_ident(col)} = {sql_literal(value)}" for col, value in where.items())
-    table.save(df.write.mode("overwrite").option("replaceWhere", predicate))
+    writer = df.write.mode("overwrite").option("replaceWhere", predicate)
+    table.save(writer.option("mergeSchema", "true") if merge_schema else writer)

@@ -34,3 +34,11 @@ def describe(exc: BaseException, limit: int = 2000) -> str:
     lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.lstrip().startswith("at ")]
     message = lines[0].strip() if lines else ""
     return f"{type(exc).__name__}: {message}".strip()[:limit]
+
+
+class SchemaDriftError(JobError):
+    """A source column of the contract was dropped or changed type; nothing was written."""
+
+
+class InjectedFaultError(JobError):
+    """A failure deliberately injected through LAKEHOUSE_INJECT_FAULT (tests, drills)."""

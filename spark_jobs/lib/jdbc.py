@@ -27,10 +27,27 @@ def _reader(spark: SparkSession, creds: JdbcCredentials, fetch_size: int):  # no
     )
 
 
-def source_stats(spark: SparkSession, creds: JdbcCredentials, source: str, partition_column: str | None) -> SourceStats:
-    """Row count and partition-column bounds in one round trip."""
+def _where(where: str | None) -> str:
+    return f" WHERE {where}" if where else ""
+
+
+def source_columns(spark: SparkSession, creds: JdbcCredentials, source: str) -> dict[str, str]:
+    """The source table's columns (name -> PostgreSQL data type) in table order."""
+    schema, _, table = source.partition(".")
+    query = (
+        "SELECT column_name, data_type FROM information_schema.columns "
+        f"WHERE table_schema = '{schema}' AND table_name = '{table}' ORDER BY ordinal_position"
+    )
+    rows = _reader(spark, creds, 100).option("query", query).load().collect()
+    return {r["column_name"]: r["data_type"] for r in rows}
+
+
+def source_stats(
+    spark: SparkSession, creds: JdbcCredentials, source: str, partition_column: str | None, where: str | None = None
+) -> SourceStats:
+    """Row count and partition-column bounds (of the rows matching ``where``) in one round trip."""
     bounds = f", min({partition_column}) AS lo, max({partition_column}) AS hi" if partition_column else ""
-    query = f"SELECT count(*) AS n{bounds} FROM {source}"
+    query = f"SELECT count(*) AS n{bounds} FROM {source}{_where(where)}"
     row = _reader(spark, creds, 10).option("query", query).load().collect()[0]
     if partition_column:
         return SourceStats(int(row["n"]), row["lo"], row["hi"])
@@ -46,9 +63,10 @@ def read_table(
     partition_column: str | None,
     num_partitions: int,
     fetch_size: int,
+    where: str | None = None,
 ) -> DataFrame:
-    """Read the contract's columns; split on ``partition_column`` when there is a range to split."""
-    select = f"(SELECT {', '.join(columns)} FROM {source}) AS src"
+    """Read ``columns`` (rows matching ``where``); split on ``partition_column`` when there is a range."""
+    select = f"(SELECT {', '.join(columns)} FROM {source}{_where(where)}) AS src"
     reader = _reader(spark, creds, fetch_size).option("dbtable", select)
     if partition_column and num_partitions > 1 and stats.lower is not None and stats.upper is not None:
         reader = (

@@ -59,3 +59,7 @@ def dq_results_table(root: str, schema: str) -> TableRef:
 
 def gold_table(root: str, schema: str, model: str) -> TableRef:
     return TableRef(schema, model, root)
+
+
+def watermark_table(root: str, schema: str) -> TableRef:
+    return TableRef(schema, "bz_watermarks", root)
