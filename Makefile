@@ -10,11 +10,12 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed airflow-db demo test test-unit bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db demo test test-unit bench down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: SF=$(SF) (scale factor, 1 = full seed volume)  DATE=$(DATE) (logical date)"
+	@echo "             CONF='{\"tables\": [\"orders\"], \"mode\": \"full\"}' (demo: trigger params)"
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ services: venv ## start the embedded PostgreSQL and the local Spark Connect serv
 	scripts/localpg.sh up
 	scripts/localspark.sh up
 
+activity: services ## apply one day of source activity (inserts/updates/deletes) for DAY (default: DATE)
+	$(RUN) python -m seed activity --day $(or $(DAY),$(DATE))
+
 airflow-db: services ## migrate the Airflow metadata DB (in the embedded PostgreSQL)
 	$(RUN) airflow db migrate > .local/airflow-db-migrate.log 2>&1 || { tail -20 .local/airflow-db-migrate.log; exit 1; }
 
@@ -37,7 +41,7 @@ seed: services ## create and seed the source database at scale factor SF
 demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, print the per-table summary
 	@mkdir -p .local/logs
 	@echo "running airflow dags test $(DAG) $(DATE) (log: .local/logs/demo-$(DATE).log)"
-	@$(RUN) airflow dags test $(DAG) $(DATE) > .local/logs/demo-$(DATE).log 2>&1; rc=$$?; \
+	@$(RUN) airflow dags test $(if $(CONF),--conf '$(CONF)') $(DAG) $(DATE) > .local/logs/demo-$(DATE).log 2>&1; rc=$$?; \
 	  $(RUN) spark-submit --master 'local[1]' spark_jobs/run.py report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null; rep=$$?; \
 	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(DATE).log)"; exit 1; fi
 
@@ -48,9 +52,10 @@ test-unit: venv ## fast tests only (no services)
 	$(RUN) python -m pytest -m "not spark and not integration" $(PYTEST_ARGS)
 
 BENCH_SF = $(if $(filter command line,$(origin SF)),$(SF),1)
-bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, then the whole DAG per layer
+bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer, incremental vs full
 	$(RUN) python -m benchmarks.bronze --sf $(BENCH_SF)
 	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF)
+	$(RUN) python -m benchmarks.incremental --sf $(BENCH_SF)
 
 lint: venv ## ruff + mypy
 	$(RUN) ruff check .

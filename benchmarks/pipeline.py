@@ -27,12 +27,13 @@ SCHEMA = "bench_src"
 DAG_ID = "inventory_lakehouse"
 
 
-def _pipelines_dir(root: Path) -> Path:
+def pipelines_dir(root: Path, schema: str = SCHEMA) -> Path:
+    """The shipped pipeline pointed at ``schema``, retries off, in ``root/bench-pipelines-<schema>``."""
     shipped = PROJECT_ROOT / "include/pipelines/inventory.yaml"
     raw = with_absolute_sql_paths(yaml.safe_load(shipped.read_text()), shipped)
-    raw["source"]["schema"] = SCHEMA
+    raw["source"]["schema"] = schema
     raw["retries"] = 0
-    folder = root / "bench-pipelines"
+    folder = root / f"bench-pipelines-{schema}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "inventory.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -44,17 +45,33 @@ def _layer(task_id: str) -> str:
     return {"inventory_silver": "silver", "inventory_gold": "gold"}.get(group, "bronze")
 
 
-def _task_seconds(run_id: str) -> dict[str, float]:
+def task_seconds(run_id: str) -> dict[str, float]:
+    """Task id -> duration as Airflow recorded it (whole task, process start-up included)."""
     dsn = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT task_id, extract(epoch FROM end_date - start_date) FROM task_instance WHERE run_id = %s",
             (run_id,),
         ).fetchall()
+    return {task_id: float(seconds or 0) for task_id, seconds in rows}
+
+
+def _task_seconds(run_id: str) -> dict[str, float]:
     totals: dict[str, float] = {}
-    for task_id, seconds in rows:
-        totals[_layer(task_id)] = totals.get(_layer(task_id), 0.0) + float(seconds or 0)
+    for task_id, seconds in task_seconds(run_id).items():
+        totals[_layer(task_id)] = totals.get(_layer(task_id), 0.0) + seconds
     return totals
+
+
+def dags_test(lake: Path, pipelines: Path, date: str, log: Path, conf: str | None = None) -> tuple[int, float]:
+    """``airflow dags test`` of the pipeline DAG for ``date`` into ``lake``: (exit code, wall seconds)."""
+    env = {**os.environ, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake)}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["airflow", "dags", "test", *(["--conf", conf] if conf else []), DAG_ID, date]
+    start = time.perf_counter()
+    with log.open("w") as out:
+        rc = subprocess.run(cmd, env=env, stdout=out, stderr=out).returncode
+    return rc, time.perf_counter() - start
 
 
 def _audit_seconds(lake: Path) -> tuple[str, dict[str, float], dict[str, int]]:
@@ -78,13 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     state = PROJECT_ROOT / ".local"
     lake = state / "bench-dag-lake"
     shutil.rmtree(lake, ignore_errors=True)
-    env = {**os.environ, "LAKEHOUSE_PIPELINES_DIR": str(_pipelines_dir(state)), "LAKEHOUSE_ROOT": str(lake)}
-    log = state / "logs" / f"bench-dag-sf{args.sf}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with log.open("w") as out:
-        rc = subprocess.run(["airflow", "dags", "test", DAG_ID, args.date], env=env, stdout=out, stderr=out).returncode
-    wall = time.perf_counter() - start
+    rc, wall = dags_test(lake, pipelines_dir(state), args.date, state / "logs" / f"bench-dag-sf{args.sf}.log")
     run_id, in_job, failed = _audit_seconds(lake)
     whole = _task_seconds(run_id)
     report = {

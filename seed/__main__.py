@@ -1,4 +1,8 @@
-"""CLI: ``python -m seed --sf 0.01 [--schema tests] [--seed 42] [--force]``.
+"""CLI.
+
+``python -m seed [--sf 0.01] [--schema tests] [--seed 42] [--force]``: (re)create and load the source.
+``python -m seed activity --day 2026-11-21 | --start TS --end TS [--rate 0.01]``: one window of
+inserts, updates and deletes (timestamps are the source's naive local time).
 
 The target database comes from ``--dsn`` or the ``AIRFLOW_CONN_INVENTORY_SOURCE`` URI (the same
 connection the pipeline reads from), so no password is typed on the command line.
@@ -7,23 +11,58 @@ connection the pipeline reads from), so no password is typed on the command line
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
 import time
 
+from seed.activity import ActivityRequest, apply_activity
 from seed.load import SeedRequest, seed_database
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seed", description=__doc__)
+def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", default=os.environ.get("AIRFLOW_CONN_INVENTORY_SOURCE"))
     parser.add_argument("--schema", default=os.environ.get("LAKEHOUSE_SOURCE_SCHEMA", "tests"))
-    parser.add_argument("--sf", type=float, default=float(os.environ.get("SF", "0.01")))
     parser.add_argument("--seed", type=int, default=42)
+
+
+def _activity(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seed activity", description=__doc__)
+    _common(parser)
+    parser.add_argument("--day", type=dt.date.fromisoformat, help="the window [day 00:00, next day 00:00)")
+    parser.add_argument("--start", type=dt.datetime.fromisoformat)
+    parser.add_argument("--end", type=dt.datetime.fromisoformat)
+    parser.add_argument("--rate", type=float, default=0.01, help="fraction of each table touched (default 1%%)")
+    args = parser.parse_args(argv)
+    if not args.dsn:
+        parser.error("no database: pass --dsn or set AIRFLOW_CONN_INVENTORY_SOURCE")
+    if args.day:
+        start = dt.datetime.combine(args.day, dt.time())
+        end = start + dt.timedelta(days=1)
+    elif args.start and args.end:
+        start, end = args.start, args.end
+    else:
+        parser.error("give --day or both --start and --end")
+    summary = apply_activity(ActivityRequest(args.dsn, args.schema, start, end, args.seed, args.rate))
+    state = "applied" if summary.applied else "already applied (no change)"
+    sys.stdout.write(f"activity {start} .. {end} on {args.schema}: {state}\n")
+    for kind, counts in (("inserted", summary.inserted), ("updated", summary.updated)):
+        sys.stdout.write(f"  {kind:<9} " + ", ".join(f"{t}={n}" for t, n in counts.items()) + "\n")
+    sys.stdout.write("  deleted   " + ", ".join(f"{t}={len(k)}" for t, k in summary.deleted.items()) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if argv[:1] == ["activity"]:
+        return _activity(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m seed", description=__doc__)
+    _common(parser)
+    parser.add_argument("--sf", type=float, default=float(os.environ.get("SF", "0.01")))
     parser.add_argument("--force", action="store_true", help="reseed even when the same seed is present")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not args.dsn:
         parser.error("no database: pass --dsn or set AIRFLOW_CONN_INVENTORY_SOURCE")
     started = time.monotonic()

@@ -101,6 +101,16 @@ def seed_database(req: SeedRequest, force: bool = False) -> dict[str, int]:
         return counts
 
 
+def ensure_activity_log(cur: psycopg.Cursor) -> None:
+    """The record of applied activity windows (see seed.activity)."""
+    cur.execute(
+        f"""CREATE TABLE IF NOT EXISTS {MANIFEST_SCHEMA}.activity (
+              schema_name text NOT NULL, window_start timestamp NOT NULL, window_end timestamp NOT NULL,
+              seed integer NOT NULL, summary jsonb NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+              PRIMARY KEY (schema_name, window_start))"""
+    )
+
+
 def _record_manifest(
     cur: psycopg.Cursor, req: SeedRequest, generated: dict[str, Generated], counts: dict[str, int]
 ) -> None:
@@ -116,6 +126,8 @@ def _record_manifest(
               row_counts jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"""
     )
     cur.execute(f"DELETE FROM {MANIFEST_SCHEMA}.dirty_rows WHERE schema_name = %s", (req.schema,))
+    ensure_activity_log(cur)  # a fresh seed has had no activity yet
+    cur.execute(f"DELETE FROM {MANIFEST_SCHEMA}.activity WHERE schema_name = %s", (req.schema,))
     cur.execute(f"DELETE FROM {MANIFEST_SCHEMA}.seed_runs WHERE schema_name = %s", (req.schema,))
     with cur.copy(f"COPY {MANIFEST_SCHEMA}.dirty_rows (schema_name, table_name, pk, rule) FROM STDIN") as copy:
         for table in LOAD_ORDER:

@@ -39,9 +39,9 @@ def pipeline_dir(tmp: Path, name: str, mutate=None) -> Path:  # noqa: ANN001
     return folder
 
 
-def dags_test(env: dict[str, str], pipelines: Path, lake: Path, dag_id: str, extra_env=None, args=()):  # noqa: ANN001
+def dags_test(env: dict[str, str], pipelines: Path, lake: Path, dag_id: str, extra_env=None, args=(), date=DATE):  # noqa: ANN001
     run_env = {**env, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake), **(extra_env or {})}
-    return sh(["airflow", "dags", "test", *args, dag_id, DATE], env=run_env, check=False, timeout=1500)
+    return sh(["airflow", "dags", "test", *args, dag_id, date], env=run_env, check=False, timeout=1500)
 
 
 def source_counts(dsn: str) -> dict[str, int]:
@@ -73,6 +73,16 @@ def ti_states(env: dict[str, str], run_id: str) -> dict[str, str]:
     with psycopg.connect(airflow_dsn) as conn:
         rows = conn.execute("SELECT task_id, state FROM task_instance WHERE run_id = %s", (run_id,)).fetchall()
     return dict(rows)
+
+
+def ti_run_ids(env: dict[str, str], logical_date: str) -> list[str]:
+    """Run ids of the DAG runs with this logical date, oldest first."""
+    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(airflow_dsn) as conn:
+        rows = conn.execute(
+            "SELECT run_id FROM dag_run WHERE logical_date::date = %s ORDER BY id", (logical_date,)
+        ).fetchall()
+    return [r[0] for r in rows]
 
 
 def layer_snapshot(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001

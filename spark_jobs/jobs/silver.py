@@ -113,7 +113,8 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
         return
     create_if_missing(spark, target, StructType([StructField(f.name, f.dataType) for f in frame.schema.fields]))
     gone = affected.join(frame.select(*spec.primary_key), list(spec.primary_key), "left_anti")
-    merge_changes(spark, target, frame, gone, spec.primary_key, compare_hash=False)
+    content = tuple(c for c in frame.columns if c not in ("_batch_id", "_logical_date"))
+    merge_changes(spark, target, frame, gone, spec.primary_key, compare=content)
 
 
 def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> Metrics:

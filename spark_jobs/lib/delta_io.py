@@ -69,11 +69,11 @@ def merge_changes(
     delete_keys: DataFrame,
     keys: tuple[str, ...],
     *,
-    compare_hash: bool = True,
+    compare: tuple[str, ...] = ("_row_hash",),
 ) -> dict[str, int]:
-    """One MERGE by ``keys`` (NULL-safe): ``upserts`` inserted or updated (when ``_row_hash``
-    differs, with ``compare_hash``), target rows whose key is in ``delete_keys`` deleted; every other
-    row untouched. Keys in the two inputs must be disjoint. Re-running the same inputs is a no-op."""
+    """One MERGE by ``keys`` (NULL-safe): ``upserts`` inserted, or updated when any ``compare``
+    column differs; target rows whose key is in ``delete_keys`` deleted; every other row untouched.
+    Keys in the two inputs must be disjoint. Re-running the same inputs is a no-op."""
     columns = [f.name for f in table.read(spark).schema.fields]
     source = (
         upserts.select(*columns)
@@ -81,7 +81,7 @@ def merge_changes(
         .unionByName(delete_keys.select(*keys).withColumn("_op", F.lit("delete")), allowMissingColumns=True)
     )
     on = " AND ".join(f"t.{_ident(k)} <=> s.{_ident(k)}" for k in keys)
-    changed = " AND t._row_hash <> s._row_hash" if compare_hash else ""
+    changed = " AND NOT (" + " AND ".join(f"t.{_ident(c)} <=> s.{_ident(c)}" for c in compare) + ")"
     assign = ", ".join(f"t.{_ident(c)} = s.{_ident(c)}" for c in columns)
     names = ", ".join(_ident(c) for c in columns)
     values = ", ".join(f"s.{_ident(c)}" for c in columns)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
@@ -59,7 +60,7 @@ def advance(
         [(table, watermark_column, high_water_mark, load_mode, run_id, logical_date, rows, dt.datetime.now(dt.UTC))],
         REGISTRY_SCHEMA,
     )
-    view = f"wm_{table}"
+    view = f"wm_{table}_{uuid.uuid4().hex[:8]}"
     row.createOrReplaceTempView(view)
     sql = (
         f"MERGE INTO {registry.sql_name} AS t USING {view} AS s ON t.table_name = s.table_name "

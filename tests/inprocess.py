@@ -1,0 +1,127 @@
+"""Run a pipeline's Spark tasks in this process, exactly as the DAG would call them.
+
+Same task specs (``pipeline_specs``), same argument lists rendered with the same Jinja variables
+Airflow supplies (``ds``, ``run_id``, ``data_interval_*`` from the DAG's own timetable,
+``params``), same selection rule (``params.tables``), same secrets by reference -- only the
+process boundary is gone: every job runs through ``spark_jobs.jobs.dispatch`` against the shared
+Spark Connect server. That makes dozens of runs affordable in the test suite; the Airflow side
+(operators, params, trigger rules, retries) is exercised by the ``airflow dags test`` suites.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pendulum
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.dag_builder import build_dag
+from lakehouse_airflow.specs import JDBC_SECRET_PREFIX, PII_KEY_ENV, TaskSpec, pipeline_specs
+
+from spark_jobs.jobs import dispatch
+
+_DAG_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Run:
+    logical_date: str  # what `airflow dags test <dag> <logical_date>` is given
+    run_id: str
+    tables: tuple[str, ...] = ()
+    mode: str = "incremental"
+
+    def interval(self, cfg: PipelineConfig) -> tuple[pendulum.DateTime, pendulum.DateTime]:
+        """The data interval `airflow dags test` gives this logical date (the DAG's timetable)."""
+        from airflow.serialization.encoders import coerce_to_core_timetable  # what DAG.test() uses
+
+        when = pendulum.parse(self.logical_date)
+        with _DAG_LOCK:  # building a DAG uses Airflow's global DAG context: one thread at a time
+            timetable = coerce_to_core_timetable(build_dag(cfg).timetable)
+        interval = timetable.infer_manual_data_interval(run_after=when)
+        return interval.start, interval.end
+
+
+class JobFailed(AssertionError):
+    pass
+
+
+def _secret_env() -> dict[str, str]:
+    """What the operator hands its job at execute time, from the same Airflow connections."""
+    from airflow.models.connection import Connection
+
+    def conn(name: str) -> Connection:
+        value = os.environ[f"AIRFLOW_CONN_{name.upper()}"]
+        return Connection.from_json(value, conn_id=name) if value.startswith("{") else Connection(name, uri=value)
+
+    src, key = conn("inventory_source"), conn("pii_hash_key")
+    return {
+        f"{JDBC_SECRET_PREFIX}_URL": f"jdbc:postgresql://{src.host}:{src.port or 5432}/{src.schema}",
+        f"{JDBC_SECRET_PREFIX}_USER": src.login or "",
+        f"{JDBC_SECRET_PREFIX}_PASSWORD": src.password or "",
+        PII_KEY_ENV: key.password or "",
+    }
+
+
+def selected(spec: TaskSpec, tables: Iterable[str]) -> bool:
+    chosen = set(tables)
+    return not chosen or not spec.tables or bool(chosen & set(spec.tables))
+
+
+def task_args(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_number: int = 1) -> list[str]:
+    start, end = run.interval(cfg)
+    context = {
+        "dag": {"dag_id": cfg.dag_id},
+        "run_id": run.run_id,
+        "ds": pendulum.parse(run.logical_date).to_date_string(),
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "params": {"tables": list(run.tables), "mode": run.mode},
+        "ti": {"try_number": try_number, "xcom_pull": lambda **_: ""},
+    }
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    args = [env.from_string(a).render(context) for a in spec.args]
+    args[args.index("--lakehouse-root") + 1] = str(lake)
+    if spec.collect_upstream_states:  # earlier steps succeeded, or run_pipeline stopped already
+        args += ["--upstream-states", "validate_connection=success,extract=success,write_bronze=success"]
+    return [str(spec.job), *args]
+
+
+def run_task(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_number: int = 1) -> None:
+    os.environ.update(_secret_env())
+    code = dispatch(task_args(cfg, spec, run, lake, try_number))
+    if code != 0:
+        raise JobFailed(f"{spec.full_id} exited {code}")
+
+
+def spark_specs(
+    cfg: PipelineConfig, run: Run, layers: tuple[str, ...] = ("bronze", "silver", "gold")
+) -> list[TaskSpec]:
+    """The run's Spark tasks in an order the DAG allows (upstream first), selection applied."""
+    silver, gold = cfg.lakehouse.silver_schema, cfg.lakehouse.gold_schema
+    layer_of = {silver: "silver", gold: "gold"}
+    pending = [
+        s
+        for s in pipeline_specs(cfg)
+        if s.kind == "spark" and selected(s, run.tables) and layer_of.get(s.group, "bronze") in layers
+    ]
+    wanted, done, ordered = {s.full_id for s in pending}, set(), []
+    while pending:
+        ready = next(s for s in pending if all(u in done or u not in wanted for u in s.upstream))
+        pending.remove(ready)
+        done.add(ready.full_id)
+        ordered.append(ready)
+    return ordered
+
+
+def run_pipeline(
+    cfg: PipelineConfig, run: Run, lake: Path, layers: tuple[str, ...] = ("bronze", "silver", "gold")
+) -> None:
+    for spec in spark_specs(cfg, run, layers):
+        try:
+            run_task(cfg, spec, run, lake)
+        except Exception as exc:
+            raise JobFailed(f"{spec.full_id} failed for {run.run_id}: {exc}") from exc
