@@ -29,8 +29,8 @@ services: venv ## start the embedded PostgreSQL and the local Spark Connect serv
 	scripts/localpg.sh up
 	scripts/localspark.sh up
 
-activity: services ## apply one day of source activity (inserts/updates/deletes) for DAY (default: DATE)
-	$(RUN) python -m seed activity --day $(or $(DAY),$(DATE))
+activity: services ## source activity (inserts/updates/deletes) inside the window the run for DATE reads
+	$(RUN) python -m seed activity --run-date $(DATE)
 
 airflow-db: services ## migrate the Airflow metadata DB (in the embedded PostgreSQL)
 	$(RUN) airflow db migrate > .local/airflow-db-migrate.log 2>&1 || { tail -20 .local/airflow-db-migrate.log; exit 1; }

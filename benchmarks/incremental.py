@@ -14,13 +14,13 @@ durations, process start-up included), plus the DAG wall times.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import sys
 from pathlib import Path
 
 from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.intervals import source_window
 from lakehouse_airflow.paths import PROJECT_ROOT
 from pyspark.sql import functions as F
 
@@ -31,19 +31,6 @@ from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_inc"
 FOCUS = ("order_details.extract", "order_details.write_bronze", "inventory_silver.order_details")
-
-
-def _window(pipelines: Path, day: str) -> tuple[dt.datetime, dt.datetime]:
-    import pendulum
-    from airflow.serialization.encoders import coerce_to_core_timetable
-    from lakehouse_airflow.dag_builder import build_dag
-
-    cfg = load_pipeline(pipelines / "inventory.yaml")
-    interval = coerce_to_core_timetable(build_dag(cfg).timetable).infer_manual_data_interval(
-        run_after=pendulum.parse(day)
-    )
-    zone = cfg.source_timezone()
-    return interval.start.in_tz(zone).naive(), interval.end.in_tz(zone).naive()
 
 
 def _in_job(lake: Path) -> dict[str, dict[str, float]]:
@@ -78,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(lake, ignore_errors=True)
     logs = state / "logs"
     rc_full, wall_full = dags_test(lake, pipelines, args.full_date, logs / f"bench-inc-full-sf{args.sf}.log")
-    activity = apply_activity(ActivityRequest(dsn, SCHEMA, *_window(pipelines, args.day), rate=args.rate))
+    activity = apply_activity(
+        ActivityRequest(
+            dsn, SCHEMA, *source_window(load_pipeline(pipelines / "inventory.yaml"), args.day), rate=args.rate
+        )
+    )
     rc_inc, wall_inc = dags_test(lake, pipelines, args.day, logs / f"bench-inc-day-sf{args.sf}.log")
     full_id, inc_id = _run_id(lake, args.full_date), _run_id(lake, args.day)
     jobs = _in_job(lake)

@@ -1,8 +1,9 @@
 """CLI.
 
 ``python -m seed [--sf 0.01] [--schema tests] [--seed 42] [--force]``: (re)create and load the source.
-``python -m seed activity --day 2026-11-21 | --start TS --end TS [--rate 0.01]``: one window of
-inserts, updates and deletes (timestamps are the source's naive local time).
+``python -m seed activity --run-date 2026-11-21 | --day 2026-11-21 | --start TS --end TS [--rate 0.01]``:
+one window of inserts, updates and deletes (timestamps are the source's naive local time);
+``--run-date D`` picks the window the pipeline's run for logical date D reads.
 
 The target database comes from ``--dsn`` or the ``AIRFLOW_CONN_INVENTORY_SOURCE`` URI (the same
 connection the pipeline reads from), so no password is typed on the command line.
@@ -30,6 +31,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _activity(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m seed activity", description=__doc__)
     _common(parser)
+    parser.add_argument(
+        "--run-date", help="the window the pipeline's run for this logical date reads (as `airflow dags test`)"
+    )
+    parser.add_argument("--pipeline", default="include/pipelines/inventory.yaml", help="for --run-date")
     parser.add_argument("--day", type=dt.date.fromisoformat, help="the window [day 00:00, next day 00:00)")
     parser.add_argument("--start", type=dt.datetime.fromisoformat)
     parser.add_argument("--end", type=dt.datetime.fromisoformat)
@@ -37,13 +42,18 @@ def _activity(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error("no database: pass --dsn or set AIRFLOW_CONN_INVENTORY_SOURCE")
-    if args.day:
+    if args.run_date:
+        from lakehouse_airflow.config import load_pipeline
+        from lakehouse_airflow.intervals import source_window
+
+        start, end = source_window(load_pipeline(args.pipeline), args.run_date)
+    elif args.day:
         start = dt.datetime.combine(args.day, dt.time())
         end = start + dt.timedelta(days=1)
     elif args.start and args.end:
         start, end = args.start, args.end
     else:
-        parser.error("give --day or both --start and --end")
+        parser.error("give --run-date, --day, or both --start and --end")
     summary = apply_activity(ActivityRequest(args.dsn, args.schema, start, end, args.seed, args.rate))
     state = "applied" if summary.applied else "already applied (no change)"
     sys.stdout.write(f"activity {start} .. {end} on {args.schema}: {state}\n")

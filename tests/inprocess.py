@@ -11,7 +11,6 @@ Spark Connect server. That makes dozens of runs affordable in the test suite; th
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,10 @@ from pathlib import Path
 import jinja2
 import pendulum
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.dag_builder import build_dag
+from lakehouse_airflow.intervals import manual_interval
 from lakehouse_airflow.specs import JDBC_SECRET_PREFIX, PII_KEY_ENV, TaskSpec, pipeline_specs
 
 from spark_jobs.jobs import dispatch
-
-_DAG_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -36,13 +33,7 @@ class Run:
 
     def interval(self, cfg: PipelineConfig) -> tuple[pendulum.DateTime, pendulum.DateTime]:
         """The data interval `airflow dags test` gives this logical date (the DAG's timetable)."""
-        from airflow.serialization.encoders import coerce_to_core_timetable  # what DAG.test() uses
-
-        when = pendulum.parse(self.logical_date)
-        with _DAG_LOCK:  # building a DAG uses Airflow's global DAG context: one thread at a time
-            timetable = coerce_to_core_timetable(build_dag(cfg).timetable)
-        interval = timetable.infer_manual_data_interval(run_after=when)
-        return interval.start, interval.end
+        return manual_interval(cfg, self.logical_date)
 
 
 class JobFailed(AssertionError):

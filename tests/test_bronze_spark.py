@@ -40,13 +40,17 @@ def _ctx(tmp_path, table: str, run: str) -> list[str]:  # noqa: ANN001
             "--table", table, "--lakehouse-root", str(tmp_path)]  # fmt: skip
 
 
+WAREHOUSES = {"warehouse_id": "bigint", "warehouse_name": "string", "city": "string", "capacity": "int",
+              "updated_at": "timestamp"}  # fmt: skip
+
+
 def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
     from lakehouse_airflow.operators import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
-    cols = "warehouse_id,warehouse_name,city,capacity,updated_at"
-    src = ["--source", "it_src.warehouses", "--columns", cols, "--jdbc-secret", "env:LAKEHOUSE_JDBC"]
+    src = ["--source", "it_src.warehouses", "--columns", json.dumps(WAREHOUSES), "--primary-key", "warehouse_id",
+           "--jdbc-secret", "env:LAKEHOUSE_JDBC"]  # fmt: skip
     assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r1"), *src, "--partition-column", "warehouse_id",
                      "--num-partitions", "2"]) == 0  # fmt: skip
     assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg"]) == 0
@@ -69,6 +73,34 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
     assert failed["status"] == "FAILED" and "999" in failed["error"]
 
 
+def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
+    import psycopg
+    from lakehouse_airflow.operators import jdbc_env
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"], autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS it_drift CASCADE; CREATE SCHEMA it_drift")
+        conn.execute("CREATE TABLE it_drift.warehouses AS SELECT * FROM it_src.warehouses")
+        conn.execute("ALTER TABLE it_drift.warehouses ADD COLUMN region text DEFAULT 'west'")
+    src = ["--source", "it_drift.warehouses", "--columns", json.dumps(WAREHOUSES), "--primary-key", "warehouse_id",
+           "--jdbc-secret", "env:LAKEHOUSE_JDBC"]  # fmt: skip
+    assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r1"), *src]) == 0
+    assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg"]) == 0
+    target = bronze_table(str(tmp_path), "inventory_bronze", "warehouses")
+    assert {r["region"] for r in target.read(spark).collect()} == {"west"}
+    extract = json.loads((tmp_path / "_control/step_results/t/r1/warehouses/extract.json").read_text())
+    assert extract["metrics"]["schema_changes"] == "added region (text)"
+    version = target.latest_version(spark)
+    for change, message in (("ALTER COLUMN capacity TYPE text", "retyped capacity: contract int, source text"),
+                            ("DROP COLUMN city", "dropped city")):  # fmt: skip
+        with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"], autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE it_drift.warehouses {change}")
+        with pytest.raises(Exception, match=message):
+            dispatch(["extract", *_ctx(tmp_path, "warehouses", "r2"), *src])
+        assert target.latest_version(spark) == version  # nothing written
+
+
 def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
     from lakehouse_airflow.operators import jdbc_env
 
@@ -77,7 +109,7 @@ def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_
     monkeypatch.setenv("LAKEHOUSE_JDBC_PASSWORD", "definitely-wrong-pw")
     with pytest.raises(Exception) as err:
         dispatch(["extract", *_ctx(tmp_path, "products", "r1"), "--source", "it_src.products", "--columns",
-                  "product_id", "--jdbc-secret", "env:LAKEHOUSE_JDBC"])  # fmt: skip
+                  '{"product_id": "bigint"}', "--primary-key", "product_id", "--jdbc-secret", "env:LAKEHOUSE_JDBC"])  # fmt: skip
     assert "password authentication failed" in str(err.value)
     stored = (tmp_path / "_control/step_results/t/r1/products/extract.json").read_text()
     assert json.loads(stored)["status"] == "FAILED"

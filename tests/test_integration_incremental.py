@@ -20,6 +20,7 @@ from conftest import IT_SCHEMA, IT_SF, sh
 from dagrun import dags_test, pipeline_dir, ti_run_ids, ti_states
 from inprocess import Run, run_pipeline, run_task, spark_specs
 from lakehouse_airflow.config import PipelineConfig, load_pipeline
+from lakehouse_airflow.intervals import source_window
 from pyspark.sql import functions as F
 
 from seed.activity import ActivityRequest, ActivitySummary, apply_activity
@@ -41,12 +42,6 @@ class Scenario:
     lakes: dict[str, Path]
     activity: dict[str, ActivitySummary]
     windows: dict[str, tuple]
-
-
-def _window(cfg: PipelineConfig, day: str) -> tuple:
-    start, end = Run(day, "x").interval(cfg)
-    zone = cfg.source_timezone()
-    return start.in_tz(zone).naive(), end.in_tz(zone).naive()
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -103,7 +98,7 @@ def scenario(first, stack, spark, tmp_path_factory) -> Scenario:  # noqa: ANN001
                         / "inventory.yaml")  # fmt: skip
     base = _copy(first.lake, tmp / "base")
     lakes = {name: _copy(base, tmp / name) for name in ("daily", "backfill", "out_of_order", "full")}
-    windows = {day: _window(cfg, day) for day in DAYS}
+    windows = {day: source_window(cfg, day) for day in DAYS}
     dsn = stack["AIRFLOW_CONN_INVENTORY_SOURCE"]
     activity = {}
     for day in DAYS:  # the daily schedule: a day of activity, then that day's run
@@ -197,7 +192,7 @@ def test_rerunning_a_date_or_any_single_task_changes_nothing(scenario, spark) ->
 def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, spark, stack, monkeypatch) -> None:  # noqa: ANN001
     cfg, lake = scenario.cfg, scenario.lakes["backfill"]
     day = "2026-11-24"
-    start, end = _window(cfg, day)
+    start, end = source_window(cfg, day)
     apply_activity(ActivityRequest(stack["AIRFLOW_CONN_INVENTORY_SOURCE"], INC_SCHEMA, start, end))
     bronze_path = lake / "inventory_bronze" / "bz_orders"
     marks_path = lake / "inventory_bronze" / "bz_watermarks"
