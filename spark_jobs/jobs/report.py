@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
     audit = table.read(spark).where(F.col("dag_id") == args.dag_id)
     if "layer" not in audit.columns:  # an audit log written before silver/gold existed
         audit = audit.withColumn("layer", F.lit("bronze"))
-    for col in ("dq_score", "rows_quarantined"):
+    for col in ("dq_score", "rows_quarantined", "load_mode", "rows_deleted"):
         if col not in audit.columns:
             audit = audit.withColumn(col, F.lit(None))
     newest = audit.orderBy(F.col("load_timestamp").desc()).first()
@@ -51,15 +51,17 @@ def main(argv: list[str]) -> int:
     )
     out = sys.stdout
     out.write(f"\nRun {run_id} ({args.dag_id})\n")
-    out.write(f"{'layer':<7}{'table':<38}{'rows read':>11}{'written':>10}{'quarant.':>9}{'DQ':>7}"
-              f"{'status':>9}{'secs':>7}  error\n")  # fmt: skip
+    out.write(f"{'layer':<7}{'table':<38}{'mode':<6}{'rows read':>11}{'written':>10}{'deleted':>8}{'quarant.':>9}"
+              f"{'DQ':>7}{'status':>9}{'secs':>7}  error\n")  # fmt: skip
     for r in rows:
         secs = f"{r['processing_time']:.1f}" if r["processing_time"] is not None else "-"
         dq = f"{r['dq_score']:.3f}" if r["dq_score"] is not None else ""
         quarantined = f"{r['rows_quarantined']:,}" if r["rows_quarantined"] is not None else ""
+        deleted = f"{r['rows_deleted']:,}" if r["rows_deleted"] is not None else ""
+        mode = {"incremental": "incr", "full": "full"}.get(r["load_mode"] or "", "")
         out.write(
-            f"{r['layer']:<7}{r['target_table']:<38}{r['rows_read'] or 0:>11,}{r['rows_written'] or 0:>10,}"
-            f"{quarantined:>9}{dq:>7}{r['status']:>9}{secs:>7}  {(r['error_details'] or '')[:70]}\n"
+            f"{r['layer']:<7}{r['target_table']:<38}{mode:<6}{r['rows_read'] or 0:>11,}{r['rows_written'] or 0:>10,}"
+            f"{deleted:>8}{quarantined:>9}{dq:>7}{r['status']:>9}{secs:>7}  {(r['error_details'] or '')[:70]}\n"
         )
     failed = sum(1 for r in rows if r["status"] != "SUCCESS")
     out.write(f"{len(rows)} tables, {len(rows) - failed} succeeded, {failed} failed\n")
