@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -60,7 +61,7 @@ def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) ->
 
 
 # generator rule (lakehouse_seed.dirty_rows) -> the silver rule that must catch exactly those rows
-def _bad_input_dir(tmp: Path) -> Path:
+def _bad_input_dirs(tmp: Path) -> dict[str, Path]:
     def one_table(dag_id: str, conn_id: str, source: str, table: str = "warehouses"):  # noqa: ANN202
         def mutate(raw: dict) -> None:
             raw["dag_id"] = dag_id
@@ -72,23 +73,31 @@ def _bad_input_dir(tmp: Path) -> Path:
 
         return mutate
 
-    pipeline_dir(tmp, "auth", one_table("it_bad_auth", "bad_password_source", "warehouses"))
-    pipeline_dir(tmp, "host", one_table("it_bad_host", "unreachable_source", "warehouses"))
-    pipeline_dir(tmp, "missing", one_table("it_missing", "inventory_source", "no_such_table"))
-    return pipeline_dir(tmp, "empty", one_table("it_empty", "inventory_source", "empty_warehouses"))
+    return {  # one folder each: every `dags test` process parses only its own DAG
+        "it_bad_auth": pipeline_dir(
+            tmp / "auth", "auth", one_table("it_bad_auth", "bad_password_source", "warehouses")
+        ),
+        "it_bad_host": pipeline_dir(tmp / "host", "host", one_table("it_bad_host", "unreachable_source", "warehouses")),
+        "it_missing": pipeline_dir(
+            tmp / "missing", "missing", one_table("it_missing", "inventory_source", "no_such_table")
+        ),
+        "it_empty": pipeline_dir(tmp / "empty", "empty", one_table("it_empty", "inventory_source", "empty_warehouses")),
+    }
 
 
-@pytest.mark.parametrize(
-    ("dag_id", "message"),
-    [
-        ("it_bad_auth", "check 'connect' failed for connection 'bad_password_source': "),
-        ("it_bad_host", "check 'connect' failed for connection 'unreachable_source': "),
-        ("it_missing", "check 'table exists' failed: it_src.no_such_table not found"),
-        ("it_empty", "check 'not empty' failed: it_src.empty_warehouses has no rows"),
-    ],
-)
-def test_bad_input_gives_clear_error_audit_row_and_no_table(stack, spark, source_dsn, tmp_path, dag_id, message):  # noqa: ANN001
-    lake = tmp_path / "lake"
+BAD_INPUTS = {
+    "it_bad_auth": "check 'connect' failed for connection 'bad_password_source': ",
+    "it_bad_host": "check 'connect' failed for connection 'unreachable_source': ",
+    "it_missing": "check 'table exists' failed: it_src.no_such_table not found",
+    "it_empty": "check 'not empty' failed: it_src.empty_warehouses has no rows",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_runs(stack, source_dsn, tmp_path_factory) -> dict[str, tuple[object, Path]]:  # noqa: ANN001
+    """The four one-table DAGs, each run by `airflow dags test` into its own lakehouse, concurrently
+    (each run is mostly Airflow start-up): dag id -> (result, lake)."""
+    tmp = tmp_path_factory.mktemp("bad")
     with psycopg.connect(source_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {IT_SCHEMA}.empty_warehouses (LIKE {IT_SCHEMA}.warehouses)")
     good = psycopg.conninfo.conninfo_to_dict(source_dsn)
@@ -97,11 +106,19 @@ def test_bad_input_gives_clear_error_audit_row_and_no_table(stack, spark, source
         "AIRFLOW_CONN_BAD_PASSWORD_SOURCE": wrong,
         "AIRFLOW_CONN_UNREACHABLE_SOURCE": f"postgresql://u:secret-unused@127.0.0.1:1/{good['dbname']}",
     }
+    pipelines = _bad_input_dirs(tmp)
     try:
-        result = dags_test(stack, _bad_input_dir(tmp_path), lake, dag_id, extra)
+        with ThreadPoolExecutor(len(BAD_INPUTS)) as pool:
+            futures = {d: pool.submit(dags_test, stack, pipelines[d], tmp / d / "lake", d, extra) for d in BAD_INPUTS}
+            return {d: (f.result(), tmp / d / "lake") for d, f in futures.items()}
     finally:
         with psycopg.connect(source_dsn, autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {IT_SCHEMA}.empty_warehouses")
+
+
+@pytest.mark.parametrize(("dag_id", "message"), list(BAD_INPUTS.items()))
+def test_bad_input_gives_clear_error_audit_row_and_no_table(bad_runs, spark, dag_id, message):  # noqa: ANN001
+    result, lake = bad_runs[dag_id]
     assert result.returncode != 0
     (row,) = read_audit(spark, lake).collect()
     assert row["status"] == "FAILED"
