@@ -19,7 +19,8 @@ import jinja2
 import pendulum
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.intervals import manual_interval
-from lakehouse_airflow.specs import JDBC_SECRET_PREFIX, PII_KEY_ENV, TaskSpec, pipeline_specs
+from lakehouse_airflow.operators import jdbc_env, pii_key_env
+from lakehouse_airflow.specs import TaskSpec, pipeline_specs
 
 from spark_jobs.jobs import dispatch
 
@@ -38,23 +39,6 @@ class Run:
 
 class JobFailed(AssertionError):
     pass
-
-
-def _secret_env() -> dict[str, str]:
-    """What the operator hands its job at execute time, from the same Airflow connections."""
-    from airflow.models.connection import Connection
-
-    def conn(name: str) -> Connection:
-        value = os.environ[f"AIRFLOW_CONN_{name.upper()}"]
-        return Connection.from_json(value, conn_id=name) if value.startswith("{") else Connection(name, uri=value)
-
-    src, key = conn("inventory_source"), conn("pii_hash_key")
-    return {
-        f"{JDBC_SECRET_PREFIX}_URL": f"jdbc:postgresql://{src.host}:{src.port or 5432}/{src.schema}",
-        f"{JDBC_SECRET_PREFIX}_USER": src.login or "",
-        f"{JDBC_SECRET_PREFIX}_PASSWORD": src.password or "",
-        PII_KEY_ENV: key.password or "",
-    }
 
 
 def selected(spec: TaskSpec, tables: Iterable[str]) -> bool:
@@ -82,7 +66,8 @@ def task_args(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_num
 
 
 def run_task(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_number: int = 1) -> None:
-    os.environ.update(_secret_env())
+    # what the operator hands its job at execute time, from the same Airflow connections
+    os.environ.update({**jdbc_env(cfg.source.conn_id), **pii_key_env(cfg.privacy.key_conn_id)})
     code = dispatch(task_args(cfg, spec, run, lake, try_number))
     if code != 0:
         raise JobFailed(f"{spec.full_id} exited {code}")
