@@ -91,6 +91,14 @@ class _Day:
         return self.cur.rowcount
 
 
+def _row(cur: psycopg.Cursor) -> tuple:
+    """The single row an aggregate query returns."""
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError("aggregate query returned no row")
+    return row
+
+
 def _applied(cur: psycopg.Cursor, req: ActivityRequest) -> ActivitySummary | None:
     ensure_activity_log(cur)
     cur.execute(
@@ -108,12 +116,12 @@ def _new_orders(day: _Day, out: ActivitySummary, orders: np.ndarray) -> None:
         return
     cur = day.cur
     cur.execute(f"SELECT max(customer_id) FROM {s}.customers")
-    n_customers = int(cur.fetchone()[0])
+    n_customers = int(_row(cur)[0])
     cur.execute(f"SELECT product_id, abs(unit_price) FROM {s}.products WHERE unit_price IS NOT NULL ORDER BY 1")
     products = cur.fetchall()
     cur.execute(f"SELECT coalesce(max(order_id), 0), (SELECT coalesce(max(order_detail_id), 0) FROM {s}.order_details) "
                 f"FROM {s}.orders")  # fmt: skip
-    next_order, next_line = (int(v) + 1 for v in cur.fetchone())
+    next_order, next_line = (int(v) + 1 for v in _row(cur))
     stamps = day.stamps(n_new)
     order_rows, line_rows = [], []
     for i in range(n_new):
@@ -142,7 +150,7 @@ def _new_orders(day: _Day, out: ActivitySummary, orders: np.ndarray) -> None:
 def _new_returns(day: _Day, out: ActivitySummary) -> None:
     s, cur = day.req.schema, day.cur
     cur.execute(f"SELECT count(*), coalesce(max(return_id), 0) FROM {s}.returns")
-    n_returns, last = (int(v) for v in cur.fetchone())
+    n_returns, last = (int(v) for v in _row(cur))
     lines = day.keys("order_details", "order_detail_id")
     picked = day.pick(lines, day.count(day.req.rate, n_returns))
     if not picked:

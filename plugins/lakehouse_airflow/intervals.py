@@ -21,7 +21,8 @@ def manual_interval(cfg: PipelineConfig, logical_date: str) -> tuple[pendulum.Da
 
     with _DAG_LOCK:
         timetable = coerce_to_core_timetable(build_dag(cfg).timetable)
-    interval = timetable.infer_manual_data_interval(run_after=pendulum.parse(logical_date))
+    when = pendulum.instance(dt.datetime.fromisoformat(logical_date), tz="UTC")  # naive: UTC, as the CLI reads it
+    interval = timetable.infer_manual_data_interval(run_after=when)
     return interval.start, interval.end
 
 
