@@ -12,6 +12,7 @@ import argparse
 import json
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from spark_jobs.lib import jdbc
 from spark_jobs.lib.context import RunContext, job_parser
@@ -53,8 +54,10 @@ def _mode(spark: SparkSession, ctx: RunContext, args: argparse.Namespace) -> str
     modes: set[str] = set()
     if args.load_mode == "incremental" and target.exists():
         rows = target.read(spark).where(f"_logical_date = DATE'{ctx.logical_date}'")
-        if "_load_mode" in rows.columns:
-            modes = {r[0] for r in rows.select("_load_mode").distinct().collect()}
+        # rows without a recorded mode predate incremental loading: they were a full overwrite
+        mode_col = F.col("_load_mode") if "_load_mode" in rows.columns else F.lit(None).cast("string")
+        loaded = rows.select(F.coalesce(mode_col, F.lit("full")).alias("m")).distinct().collect()
+        modes = {r["m"] for r in loaded}
     return effective_mode(args.load_mode, args.requested_mode, modes, target.exists())
 
 
