@@ -22,7 +22,7 @@ from spark_jobs.lib.incremental import WatermarkWindow, deletes_due, effective_m
 from spark_jobs.lib.secrets import JdbcCredentials, resolve_jdbc
 from spark_jobs.lib.session import get_spark
 from spark_jobs.lib.steps import Metrics, run_step, start_job
-from spark_jobs.lib.tables import bronze_table
+from spark_jobs.lib.tables import TableRef, bronze_table
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -49,8 +49,7 @@ def deletes_path(ctx: RunContext) -> str:
     return ctx.landing_path() + "__deleted_keys"
 
 
-def _mode(spark: SparkSession, ctx: RunContext, args: argparse.Namespace) -> str:
-    target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
+def _mode(spark: SparkSession, target: TableRef, ctx: RunContext, args: argparse.Namespace) -> str:
     modes: set[str] = set()
     if args.load_mode == "incremental" and target.exists():
         rows = target.read(spark).where(f"_logical_date = DATE'{ctx.logical_date}'")
@@ -61,10 +60,11 @@ def _mode(spark: SparkSession, ctx: RunContext, args: argparse.Namespace) -> str
     return effective_mode(args.load_mode, args.requested_mode, modes, target.exists())
 
 
-def _detect_deletes(spark: SparkSession, ctx: RunContext, creds: JdbcCredentials, args: argparse.Namespace) -> int:
+def _detect_deletes(
+    spark: SparkSession, target: TableRef, ctx: RunContext, creds: JdbcCredentials, args: argparse.Namespace
+) -> int:
     """Keys live in bronze (outside this date's slice) but gone from the source -> landing; count."""
     keys = args.primary_key.split(",")
-    target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
     source_keys = jdbc.read_table(
         spark,
         creds,
@@ -89,7 +89,8 @@ def main(argv: list[str]) -> int:
         creds = resolve_jdbc(args.jdbc_secret)
         contract: dict[str, str] = json.loads(args.columns)
         drift = check_drift(args.source, contract, jdbc.source_columns(spark, creds, args.source))
-        mode = _mode(spark, ctx, args)
+        target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
+        mode = _mode(spark, target, ctx, args)
         window = None
         if args.load_mode == "incremental" or args.interval_end not in ("", "None"):
             window = WatermarkWindow.from_interval(args.interval_start, args.interval_end, args.source_timezone)
@@ -115,10 +116,10 @@ def main(argv: list[str]) -> int:
         rows = spark.read.parquet(ctx.landing_path()).count()
         detect = (
             args.load_mode == "incremental"
-            and bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table).exists()
+            and target.exists()
             and deletes_due(args.delete_detection, mode, ctx.logical_date)
         )
-        deleted = _detect_deletes(spark, ctx, creds, args) if detect else None
+        deleted = _detect_deletes(spark, target, ctx, creds, args) if detect else None
         return {
             "source_row_count": stats.row_count,
             "rows_read": rows,

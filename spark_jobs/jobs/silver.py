@@ -84,6 +84,7 @@ class BronzeInput:
     live: DataFrame  # rows to validate and load
     affected: DataFrame | None  # keys this run settles (incremental); None: a full pass over bronze
     rows_read: int
+    batch: str  # the bronze batch the quarantine slice is keyed by (full) / this run (incremental)
     cached: DataFrame | None = None
 
 
@@ -94,12 +95,14 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)
-    if spec.load_mode != "incremental":
-        return BronzeInput(bronze, None, bronze.count())
+    if spec.load_mode != "incremental":  # one pass for the row count and the batch id
+        stats = bronze.agg(F.count(F.lit(1)).alias("n"), F.max("_batch_id").alias("batch")).first()
+        rows, batch = (int(stats["n"]), stats["batch"]) if stats else (0, None)
+        return BronzeInput(bronze, None, rows, batch or ctx.run_id)
     current = latest_versions(bronze, spec.primary_key, ctx.logical_date, spec.watermark_column).persist()
     rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.logical_date)).count()
     live = current.where(F.col("_record_status") != DELETED)
-    return BronzeInput(live, current.select(*spec.primary_key), rows_read, current)
+    return BronzeInput(live, current.select(*spec.primary_key), rows_read, ctx.run_id, current)
 
 
 def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, rows: DataFrame,
@@ -119,11 +122,7 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
 
 def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> Metrics:
     source = _bronze_input(spark, ctx, spec)
-    live, affected, rows_read = source.live, source.affected, source.rows_read
-    batch = ctx.run_id
-    if affected is None:
-        stats = live.agg(F.max("_batch_id").alias("batch")).first()
-        batch = (stats["batch"] if stats else None) or ctx.run_id
+    live, affected, rows_read, batch = source.live, source.affected, source.rows_read, source.batch
     flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules,
                               _parents(spark, ctx, spec)).persist()  # fmt: skip
     try:
