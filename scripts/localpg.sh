@@ -4,6 +4,7 @@
 #   scripts/localpg.sh down    stop (no error when not running)
 #   scripts/localpg.sh status  exit 0 when accepting connections
 #   scripts/localpg.sh env     print shell exports for the generated credentials
+#   scripts/localpg.sh createdb NAME OWNER [--fresh]   create a database if missing
 # As root the server runs as the `postgres` OS user (PostgreSQL refuses to run as root).
 set -euo pipefail
 
@@ -39,6 +40,13 @@ ensure_credentials() {
   # the HMAC key for PII in silver (added to credential files created before it existed)
   if ! grep -q '^LAKEHOUSE_PII_KEY=' "$CREDS"; then
     echo "LAKEHOUSE_PII_KEY=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)" >> "$CREDS"
+  fi
+  # the Airflow UI admin's password and the JWT secret every Airflow component shares
+  if ! grep -q '^LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD=' "$CREDS"; then
+    echo "LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 16)" >> "$CREDS"
+  fi
+  if ! grep -q '^LAKEHOUSE_AIRFLOW_JWT_SECRET=' "$CREDS"; then
+    echo "LAKEHOUSE_AIRFLOW_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)" >> "$CREDS"
   fi
 }
 
@@ -112,6 +120,19 @@ cmd_env() {
   echo "export LAKEHOUSE_SOURCE_PASSWORD=$LAKEHOUSE_SOURCE_PASSWORD"
   echo "export LAKEHOUSE_AIRFLOW_DB_PASSWORD=$LAKEHOUSE_AIRFLOW_DB_PASSWORD"
   echo "export LAKEHOUSE_PII_KEY=$LAKEHOUSE_PII_KEY"
+  echo "export LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD=$LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"
+  echo "export LAKEHOUSE_AIRFLOW_JWT_SECRET=$LAKEHOUSE_AIRFLOW_JWT_SECRET"
+}
+
+cmd_createdb() {
+  # createdb NAME OWNER [--fresh]: create a database if missing (--fresh: drop it first)
+  local db="$1" owner="$2" fresh="${3:-}"
+  if [[ "$fresh" == "--fresh" ]]; then
+    psql_super -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+  fi
+  if [[ -z "$(psql_super -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
+    psql_super -d postgres -c "CREATE DATABASE \"$db\" OWNER $owner"
+  fi
 }
 
 case "${1:-}" in
@@ -120,5 +141,6 @@ case "${1:-}" in
   status) is_up ;;
   env) cmd_env ;;
   psql) shift; psql_super "$@" ;;
-  *) echo "usage: $0 up|down|status|env|psql [args]" >&2; exit 2 ;;
+  createdb) shift; cmd_createdb "$@" ;;
+  *) echo "usage: $0 up|down|status|env|psql [args]|createdb NAME OWNER [--fresh]" >&2; exit 2 ;;
 esac

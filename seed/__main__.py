@@ -71,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seed", description=__doc__)
     _common(parser)
     parser.add_argument("--sf", type=float, default=float(os.environ.get("SF", "0.01")))
-    parser.add_argument("--force", action="store_true", help="reseed even when the same seed is present")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--force", action="store_true", help="reseed even when the same seed is present")
+    group.add_argument("--if-missing", action="store_true", help="keep an existing seed whatever its scale")
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error("no database: pass --dsn or set AIRFLOW_CONN_INVENTORY_SOURCE")
     started = time.monotonic()
-    counts = seed_database(SeedRequest(args.dsn, args.schema, args.sf, args.seed), force=args.force)
+    counts = seed_database(SeedRequest(args.dsn, args.schema, args.sf, args.seed), force=args.force, keep_any=args.if_missing)
     width = max(map(len, counts))
     for table, n in counts.items():
         sys.stdout.write(f"  {table:<{width}}  {n:>10,}\n")

@@ -75,12 +75,14 @@ def current_seed(conn: psycopg.Connection, schema: str) -> dict | None:
     return {"scale_factor": float(rec[0]), "seed": int(rec[1]), "row_counts": rec[2]}
 
 
-def seed_database(req: SeedRequest, force: bool = False) -> dict[str, int]:
-    """(Re)create ``req.schema`` with generated data; a no-op when the same seed is present."""
+def seed_database(req: SeedRequest, force: bool = False, keep_any: bool = False) -> dict[str, int]:
+    """(Re)create ``req.schema`` with generated data; a no-op when the same seed is present
+    (``keep_any``: when any seed is present, whatever its scale)."""
     with psycopg.connect(req.dsn, autocommit=False) as conn:
         existing = current_seed(conn, req.schema)
-        if not force and existing and existing["scale_factor"] == req.scale_factor and existing["seed"] == req.seed:
-            log.info("schema %s already seeded at SF=%s seed=%s", req.schema, req.scale_factor, req.seed)
+        same = existing and existing["scale_factor"] == req.scale_factor and existing["seed"] == req.seed
+        if existing and (keep_any or (same and not force)):
+            log.info("schema %s already seeded at SF=%s seed=%s", req.schema, existing["scale_factor"], existing["seed"])
             return dict(existing["row_counts"])
         started = time.monotonic()
         generated = generate(req.scale_factor, req.seed)

@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 DATE = "2026-11-20"
+LOAD_STAMPS = {"_load_timestamp", "_processing_timestamp", "recorded_at"}  # wall clocks of a load
+PER_RUN = {"_batch_id", "_logical_date", "dq_score"}  # who loaded a row / per-run measures, not state
 
 
 @dataclass
@@ -105,3 +107,19 @@ def read_silver(spark, lake: Path, name: str):  # noqa: ANN001
 
 def read_gold(spark, lake: Path, name: str):  # noqa: ANN001
     return spark.read.format("delta").load(str(lake / "inventory_gold" / name))
+
+
+def rows(spark, path: Path, drop: set[str]) -> list:  # noqa: ANN001
+    df = spark.read.format("delta").load(str(path))
+    return sorted(map(tuple, df.drop(*[c for c in df.columns if c in drop]).collect()), key=repr)
+
+
+def state(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+    """Full contents of every silver and gold table, without who-loaded-it columns (dq_results is
+    a per-run record, not state: left out)."""
+    out = {}
+    for layer in ("inventory_silver", "inventory_gold"):
+        for path in sorted((lake / layer).iterdir()):
+            if path.name != "dq_results":
+                out[f"{layer}.{path.name}"] = rows(spark, path, PER_RUN | LOAD_STAMPS)
+    return out

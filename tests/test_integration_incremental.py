@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import IT_SCHEMA, IT_SF, sh
-from dagrun import dags_test, pipeline_dir, ti_run_ids, ti_states
+from dagrun import LOAD_STAMPS, dags_test, pipeline_dir, rows, state, ti_run_ids, ti_states
 from inprocess import Run, run_pipeline, run_task, spark_specs
 from lakehouse_airflow.config import PipelineConfig, load_pipeline
 from lakehouse_airflow.intervals import source_window
@@ -33,8 +33,6 @@ pytestmark = pytest.mark.integration
 INC_SCHEMA = "it_inc"
 DAYS = ("2026-11-21", "2026-11-22", "2026-11-23")
 FOCUS = ("orders", "order_details")
-LOAD_STAMPS = {"_load_timestamp", "_processing_timestamp", "recorded_at"}  # wall clocks of a load
-PER_RUN = {"_batch_id", "_logical_date", "dq_score"}  # who loaded a row / per-run measures, not state
 
 
 @dataclass
@@ -63,27 +61,11 @@ def _gold(cfg: PipelineConfig, lake: Path, prefix: str) -> None:
     run_pipeline(cfg, Run(DAYS[-1], f"{prefix}__gold", FOCUS), lake, ("gold",))
 
 
-def _rows(spark, path: Path, drop: set[str]) -> list:  # noqa: ANN001
-    df = spark.read.format("delta").load(str(path))
-    return sorted(map(tuple, df.drop(*[c for c in df.columns if c in drop]).collect()), key=repr)
-
-
-def state(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
-    """Full contents of every silver and gold table, without who-loaded-it columns (dq_results is
-    a per-run record, not state: left out)."""
-    out = {}
-    for layer in ("inventory_silver", "inventory_gold"):
-        for path in sorted((lake / layer).iterdir()):
-            if path.name != "dq_results":
-                out[f"{layer}.{path.name}"] = _rows(spark, path, PER_RUN | LOAD_STAMPS)
-    return out
-
-
 def everything(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
     """Every table (bronze slices and tombstones, watermarks, silver, quarantine, DQ results, gold);
     only the wall clocks of a load are left out. The audit log is append-only by design."""
     return {
-        f"{layer}.{path.name}": _rows(spark, path, LOAD_STAMPS)
+        f"{layer}.{path.name}": rows(spark, path, LOAD_STAMPS)
         for layer in ("inventory_bronze", "inventory_silver", "inventory_gold")
         for path in sorted((lake / layer).iterdir())
         if path.name != "bz_audit_log"
@@ -201,7 +183,7 @@ def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, 
     bronze_path = lake / "inventory_bronze" / "bz_orders"
     marks_path = lake / "inventory_bronze" / "bz_watermarks"
     version = spark.sql(f"DESCRIBE HISTORY delta.`{bronze_path}` LIMIT 1").first()["version"]
-    rows_before, marks_before = _rows(spark, bronze_path, set()), _rows(spark, marks_path, set())
+    rows_before, marks_before = rows(spark, bronze_path, set()), rows(spark, marks_path, set())
     run = Run(day, f"scheduled__{day}", ("orders",))
     extract, write = spark_specs(cfg, run, ("bronze",))[:2]
     run_task(cfg, extract, run, lake)
@@ -209,8 +191,8 @@ def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, 
     with pytest.raises(Exception, match="injected failure in write_bronze:orders"):
         run_task(cfg, write, run, lake)
     assert spark.sql(f"DESCRIBE HISTORY delta.`{bronze_path}` LIMIT 1").first()["version"] == version
-    assert _rows(spark, bronze_path, set()) == rows_before
-    assert _rows(spark, marks_path, set()) == marks_before
+    assert rows(spark, bronze_path, set()) == rows_before
+    assert rows(spark, marks_path, set()) == marks_before
     monkeypatch.delenv("LAKEHOUSE_INJECT_FAULT")
     run_task(cfg, write, run, lake, try_number=2)
     bronze = spark.read.format("delta").load(str(bronze_path)).where(F.col("_logical_date") == day)
@@ -249,7 +231,7 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
     day = DAYS[-1]
     conf = ["--conf", '{"tables": ["shipments"]}']
     bronze_path, marks_path = lake / "inventory_bronze" / "bz_shipments", lake / "inventory_bronze" / "bz_watermarks"
-    rows_before, marks_before = _rows(spark, bronze_path, set()), _rows(spark, marks_path, set())
+    rows_before, marks_before = rows(spark, bronze_path, set()), rows(spark, marks_path, set())
     failed = dags_test(stack, pipelines, lake, "inventory_lakehouse", args=conf, date=day,
                        extra_env={"LAKEHOUSE_INJECT_FAULT": "write_bronze:shipments"})  # fmt: skip
     assert failed.returncode != 0
@@ -264,7 +246,7 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
         == states["inventory_gold.daily_sales"]
         == "skipped"
     )
-    assert _rows(spark, bronze_path, set()) == rows_before and _rows(spark, marks_path, set()) == marks_before
+    assert rows(spark, bronze_path, set()) == rows_before and rows(spark, marks_path, set()) == marks_before
 
     again = dags_test(stack, pipelines, lake, "inventory_lakehouse", args=conf, date=day)
     assert again.returncode == 0, again.stdout[-3000:]
