@@ -10,10 +10,10 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db demo test test-unit bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow demo test test-unit test-e2e chromium bench down clean lock lint
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: SF=$(SF) (scale factor, 1 = full seed volume)  DATE=$(DATE) (logical date)"
 	@echo "             CONF='{\"tables\": [\"orders\"], \"mode\": \"full\"}' (demo: trigger params)"
 
@@ -35,6 +35,10 @@ activity: services ## source activity (inserts/updates/deletes) inside the windo
 airflow-db: services ## migrate the Airflow metadata DB (in the embedded PostgreSQL)
 	$(RUN) airflow db migrate > .local/airflow-db-migrate.log 2>&1 || { tail -20 .local/airflow-db-migrate.log; exit 1; }
 
+airflow: services ## start the real Airflow services (UI on localhost:8080, LocalExecutor); login printed
+	$(RUN) python -m seed --sf $(SF) --if-missing
+	scripts/localairflow.sh up
+
 seed: services ## create and seed the source database at scale factor SF
 	$(RUN) python -m seed --sf $(SF)
 
@@ -47,6 +51,12 @@ demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, pri
 
 test: venv ## run the test suite (starts PostgreSQL and Spark itself)
 	$(RUN) python -m pytest $(PYTEST_ARGS)
+
+test-e2e: venv chromium ## the real Airflow services suite only (REST API + headless Chromium)
+	$(RUN) python -m pytest -m e2e $(PYTEST_ARGS)
+
+chromium: ## install Debian's headless chromium if missing (the UI test needs it)
+	scripts/ensure_chromium.sh
 
 test-unit: venv ## fast tests only (no services)
 	$(RUN) python -m pytest -m "not spark and not integration" $(PYTEST_ARGS)
@@ -61,7 +71,8 @@ lint: venv ## ruff + mypy
 	$(RUN) ruff check .
 	$(RUN) mypy
 
-down: ## stop the local Spark server and PostgreSQL
+down: ## stop the Airflow services, the local Spark server and PostgreSQL
+	-scripts/localairflow.sh down
 	-scripts/localspark.sh down
 	-scripts/localpg.sh down
 

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dsn:
         parser.error("no database: pass --dsn or set AIRFLOW_CONN_INVENTORY_SOURCE")
     started = time.monotonic()
-    counts = seed_database(SeedRequest(args.dsn, args.schema, args.sf, args.seed), force=args.force, keep_any=args.if_missing)
+    counts = seed_database(
+        SeedRequest(args.dsn, args.schema, args.sf, args.seed), force=args.force, keep_any=args.if_missing
+    )
     width = max(map(len, counts))
     for table, n in counts.items():
         sys.stdout.write(f"  {table:<{width}}  {n:>10,}\n")

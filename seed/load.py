@@ -82,7 +82,9 @@ def seed_database(req: SeedRequest, force: bool = False, keep_any: bool = False)
         existing = current_seed(conn, req.schema)
         same = existing and existing["scale_factor"] == req.scale_factor and existing["seed"] == req.seed
         if existing and (keep_any or (same and not force)):
-            log.info("schema %s already seeded at SF=%s seed=%s", req.schema, existing["scale_factor"], existing["seed"])
+            log.info(
+                "schema %s already seeded at SF=%s seed=%s", req.schema, existing["scale_factor"], existing["seed"]
+            )
             return dict(existing["row_counts"])
         started = time.monotonic()
         generated = generate(req.scale_factor, req.seed)

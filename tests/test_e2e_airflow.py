@@ -1,0 +1,194 @@
+"""The package as shipped under the real Airflow 3 services, driven through the REST API the UI uses.
+
+`scripts/localairflow.sh up` starts the API server, scheduler, DAG processor and triggerer
+(LocalExecutor) on a fresh metadata database `airflow_e2e` in the embedded PostgreSQL, a free port
+and a temporary lakehouse; the pipeline is the shipped one pointed at the integration schema.
+
+Order matters (one lakehouse, file order): a UI trigger loads everything, a three-date backfill and
+a failed-then-cleared run follow, and a headless Chromium finally looks at the grid.
+
+Scheduling note: unpausing a daily DAG makes the scheduler create a run for the latest complete
+interval. The backfill is therefore created first (and held paused): its runs include that
+interval, so the scheduler skips it ("run already exists"), as it would in production.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pendulum
+import psycopg
+import pytest
+from airflow_api import AirflowApi
+from browser import headless_chromium
+from conftest import IT_SCHEMA, ROOT, sh
+from dagrun import DATE, read_audit, read_bronze, read_silver, source_counts, state
+from pyspark.sql import functions as F
+
+pytestmark = pytest.mark.e2e
+
+DAG = "inventory_lakehouse"
+BACKFILL_CONF = {"tables": ["warehouses"]}
+BROKEN = "suppliers"  # the table whose source goes missing in the clear-from-the-grid test
+GROUPS = ["products", "suppliers", "warehouses", "customers", "inventory", "orders", "order_details",
+          "shipments", "returns", "stock_levels", "inventory_silver", "inventory_gold"]  # fmt: skip
+ARTIFACTS = ROOT / ".local" / "e2e"
+
+
+@dataclass
+class Services:
+    api: AirflowApi
+    base_url: str
+    lake: Path
+    home: Path
+    backfill_id: int
+    backfill_dates: list[pendulum.DateTime]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def airflow(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    from dagrun import pipeline_dir
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    env = {
+        **stack,
+        "LAKEHOUSE_AIRFLOW_PORT": str(port),
+        "LAKEHOUSE_AIRFLOW_HOME": str(tmp / "airflow"),
+        "LAKEHOUSE_AIRFLOW_DB": "airflow_e2e",
+        "LAKEHOUSE_PIPELINES_DIR": str(pipeline_dir(tmp, "inventory")),
+        "LAKEHOUSE_ROOT": str(tmp / "lake"),
+    }
+    sh("scripts/localpg.sh createdb airflow_e2e airflow --fresh")
+    sh("scripts/localairflow.sh up", env=env, timeout=600)
+    try:
+        base_url = f"http://localhost:{port}"
+        api = AirflowApi(base_url, "admin", stack["LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"])
+        dag = api.wait_for_dag(DAG)
+        assert dag["is_paused"], "DAGs are paused at creation"
+        latest = pendulum.parse(dag["next_dagrun_logical_date"])
+        dates = [latest.subtract(days=2), latest.subtract(days=1), latest]
+        backfill = api.backfill(DAG, dates[0].isoformat(), dates[-1].isoformat(), BACKFILL_CONF)
+        api.set_backfill_paused(backfill["id"], True)
+        api.set_paused(DAG, False)
+        yield Services(api, base_url, tmp / "lake", tmp / "airflow", backfill["id"], dates)
+    finally:
+        sh("scripts/localairflow.sh down", env=env, check=False)
+
+
+def _airflow_db_interval(stack: dict[str, str], run_id: str) -> tuple[str, str]:
+    dsn = stack["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(dsn) as conn:
+        start, end = conn.execute(
+            "SELECT data_interval_start, data_interval_end FROM dag_run WHERE run_id = %s", (run_id,)
+        ).fetchone()
+    return pendulum.instance(start).isoformat(), pendulum.instance(end).isoformat()
+
+
+def test_triggered_run_succeeds_and_matches_dags_test(airflow: Services, first, spark, stack) -> None:  # noqa: ANN001
+    run = airflow.api.trigger(DAG, f"{DATE}T00:00:00Z")
+    done = airflow.api.wait_for_run(DAG, run["dag_run_id"], timeout=1500)
+    states = airflow.api.task_states(DAG, run["dag_run_id"])
+    assert done["state"] == "success", states
+    assert set(states.values()) == {"success"} and len(states) == 10 * 4 + 10 + 6
+
+    # the same logical date gives the same data interval as `airflow dags test` ...
+    got = (
+        pendulum.parse(done["data_interval_start"]).isoformat(),
+        pendulum.parse(done["data_interval_end"]).isoformat(),
+    )
+    assert got == _airflow_db_interval(stack, first.run_id)
+    # ... and the same tables: every silver and gold row (who-loaded-it columns aside)
+    assert state(spark, airflow.lake) == state(spark, first.lake)
+    audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run["dag_run_id"])
+    assert audit.where("layer = 'bronze' OR layer IS NULL").count() == 10
+    assert audit.where("status <> 'SUCCESS'").count() == 0
+
+
+def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services, spark, source_dsn) -> None:  # noqa: ANN001
+    airflow.api.set_backfill_paused(airflow.backfill_id, False)
+    runs = airflow.api.runs(DAG, run_type="backfill")
+    assert len(runs) == 3
+    for r in runs:
+        assert airflow.api.wait_for_run(DAG, r["dag_run_id"], timeout=900)["state"] == "success"
+    runs = airflow.api.runs(DAG, run_type="backfill")
+    assert [pendulum.parse(r["logical_date"]) for r in runs] == airflow.backfill_dates
+    for r, date in zip(runs, airflow.backfill_dates, strict=True):
+        assert r["conf"] == BACKFILL_CONF
+        assert pendulum.parse(r["data_interval_start"]) == date
+        assert pendulum.parse(r["data_interval_end"]) == date.add(days=1)
+        states = airflow.api.task_states(DAG, r["dag_run_id"])
+        assert {t: s for t, s in states.items() if t.startswith("warehouses.")} == {
+            f"warehouses.{step}": "success" for step in ("validate_connection", "extract", "write_bronze", "audit")
+        }
+        assert states["products.extract"] == "skipped"
+    assert airflow.api.call("GET", f"/backfills/{airflow.backfill_id}")["completed_at"] is not None
+
+    # one audit row per backfill run, for its own logical date; bronze holds the source once
+    audit = read_audit(spark, airflow.lake).where("source_table = 'warehouses' AND layer = 'bronze'")
+    by_run = {r["job_run_id"]: r["logical_date"] for r in audit.collect()}
+    for r, date in zip(runs, airflow.backfill_dates, strict=True):
+        assert by_run[r["dag_run_id"]] == date.date()
+    bronze = read_bronze(spark, airflow.lake, "warehouses")
+    assert bronze.count() == bronze.select("id").distinct().count() == source_counts(source_dsn)["warehouses"]
+    assert {r["_batch_id"] for r in bronze.select("_batch_id").distinct().collect()} == {runs[-1]["dag_run_id"]}
+
+
+def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Services, spark, source_dsn, stack) -> None:  # noqa: ANN001
+    silver_before = state(spark, airflow.lake)
+    with psycopg.connect(source_dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {IT_SCHEMA}.{BROKEN} RENAME TO {BROKEN}_offline")
+        try:
+            run = airflow.api.trigger(DAG, "2026-11-19T00:00:00Z", {"tables": [BROKEN]})
+            run_id = run["dag_run_id"]
+            assert airflow.api.wait_for_run(DAG, run_id)["state"] == "failed"
+        finally:
+            conn.execute(f"ALTER TABLE {IT_SCHEMA}.{BROKEN}_offline RENAME TO {BROKEN}")
+    states = airflow.api.task_states(DAG, run_id)
+    validate = f"{BROKEN}.validate_connection"
+    assert states[validate] == "failed"
+    chain = [f"{BROKEN}.extract", f"{BROKEN}.write_bronze", f"{BROKEN}.audit", f"inventory_silver.{BROKEN}"]
+    assert {states[t] for t in chain} == {"upstream_failed"}
+    log = airflow.api.task_log(DAG, run_id, validate, 1)
+    assert f"check 'table exists' failed: {IT_SCHEMA}.{BROKEN} not found" in log, log[-3000:]
+    assert stack["LAKEHOUSE_SOURCE_PASSWORD"] not in log
+
+    cleared = {ti["task_id"] for ti in airflow.api.clear_task(DAG, run_id, validate)}
+    assert {validate, *chain} <= cleared
+    assert not any(t.startswith("products.") for t in cleared)
+    done = airflow.api.wait_for_run(DAG, run_id)
+    states = airflow.api.task_states(DAG, run_id)
+    assert done["state"] == "success", states
+    assert {states[t] for t in [validate, *chain]} == {"success"}
+    assert airflow.api.task_instance(DAG, run_id, validate)["try_number"] == 2
+
+    # no duplicates anywhere: bronze holds the source once, one audit row for the run, silver unchanged
+    bronze = read_bronze(spark, airflow.lake, BROKEN)
+    assert bronze.count() == bronze.select("id").distinct().count() == source_counts(source_dsn)[BROKEN]
+    audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run_id)
+    assert audit.where(f"source_table = '{BROKEN}' AND layer = 'bronze'").count() == 1
+    assert read_silver(spark, airflow.lake, BROKEN).count() == len(silver_before[f"inventory_silver.{BROKEN}"])
+    assert state(spark, airflow.lake) == silver_before
+
+
+def test_grid_page_renders_the_task_groups_in_headless_chromium(airflow: Services, tmp_path: Path) -> None:
+    shot = ARTIFACTS / "grid.png"
+    with headless_chromium(tmp_path / "chromium") as page:
+        # the UI authenticates with the JWT cookie its login sets; obtained here through the same login API
+        page.set_cookie(airflow.base_url, "_token", airflow.api.token())
+        page.open(f"{airflow.base_url}/dags/{DAG}")
+        try:
+            text = page.wait_for_text([DAG, *GROUPS])
+        finally:
+            page.screenshot(shot)
+    assert "Trigger" in text and "Backfill" in text
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
