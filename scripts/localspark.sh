@@ -3,11 +3,16 @@
 # PostgreSQL JDBC driver, shared by every job that spark-submit starts (LAKEHOUSE_SPARK_REMOTE).
 # Jars are resolved from Maven Central by Spark's --packages and cached in .cache/ivy.
 #   scripts/localspark.sh up | down | status
+#   scripts/localspark.sh run    the server in the foreground (containers: docker-compose.yaml)
+# LAKEHOUSE_SPARK_MASTER (default local[LAKEHOUSE_SPARK_CORES]) may be a spark:// standalone master;
+# LAKEHOUSE_SPARK_BIND (default 127.0.0.1) is the address the Connect port listens on.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${LAKEHOUSE_STATE_DIR:-$ROOT/.local}/spark"
 PORT="${LAKEHOUSE_SPARK_PORT:-15102}"
 CORES="${LAKEHOUSE_SPARK_CORES:-2}"
+MASTER="${LAKEHOUSE_SPARK_MASTER:-local[$CORES]}"
+BIND="${LAKEHOUSE_SPARK_BIND:-127.0.0.1}"
 MEMORY="${LAKEHOUSE_SPARK_MEMORY:-6g}"
 PIDFILE="$STATE/connect.pid"
 LOG="$STATE/connect.log"
@@ -16,26 +21,29 @@ SPARK_SUBMIT="${SPARK_SUBMIT:-spark-submit}"
 # shellcheck source=scripts/spark_packages.sh
 source "$ROOT/scripts/spark_packages.sh"
 
+SERVER_ARGS=(
+  --class org.apache.spark.sql.connect.service.SparkConnectServer
+  --name lakehouse-connect --master "$MASTER" --driver-memory "$MEMORY"
+  --packages "$LAKEHOUSE_SPARK_PACKAGES" --conf "spark.jars.ivy=$LAKEHOUSE_IVY_DIR"
+  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
+  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
+  --conf "spark.connect.grpc.binding.address=$BIND"
+  --conf "spark.connect.grpc.binding.port=$PORT"
+  --conf spark.ui.enabled=false
+  --conf spark.sql.session.timeZone=UTC
+  --conf spark.sql.shuffle.partitions=4
+  --conf spark.databricks.delta.snapshotPartitions=2
+  --conf spark.sql.sources.partitionOverwriteMode=static
+  --conf "spark.local.dir=$STATE/tmp"
+)
+
 is_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 cmd_up() {
   mkdir -p "$STATE"
   if is_up; then echo "localspark: Spark Connect already on 127.0.0.1:$PORT"; return; fi
   export SPARK_LOCAL_IP=127.0.0.1
-  nohup "$SPARK_SUBMIT" \
-    --class org.apache.spark.sql.connect.service.SparkConnectServer \
-    --name lakehouse-connect --master "local[$CORES]" --driver-memory "$MEMORY" \
-    --packages "$LAKEHOUSE_SPARK_PACKAGES" --conf "spark.jars.ivy=$LAKEHOUSE_IVY_DIR" \
-    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
-    --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
-    --conf spark.connect.grpc.binding.address=127.0.0.1 \
-    --conf "spark.connect.grpc.binding.port=$PORT" \
-    --conf spark.ui.enabled=false \
-    --conf spark.sql.session.timeZone=UTC \
-    --conf spark.sql.shuffle.partitions=4 \
-    --conf spark.databricks.delta.snapshotPartitions=2 \
-    --conf spark.sql.sources.partitionOverwriteMode=static \
-    --conf "spark.local.dir=$STATE/tmp" \
+  nohup "$SPARK_SUBMIT" "${SERVER_ARGS[@]}" \
     >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 300); do
@@ -61,7 +69,8 @@ cmd_down() {
 
 case "${1:-}" in
   up) cmd_up ;;
+  run) mkdir -p "$STATE"; exec "$SPARK_SUBMIT" "${SERVER_ARGS[@]}" ;;
   down) cmd_down ;;
   status) is_up ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|run" >&2; exit 2 ;;
 esac
