@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
-
 from lakehouse_airflow.config import load_pipeline
 
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -51,7 +49,9 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 def test_services_follow_the_official_airflow_layout(compose: dict) -> None:
     services = compose["services"]
-    assert AIRFLOW_SERVICES | {"airflow-init", "airflow-db", "source-db", "source-seed", "spark-connect"} <= set(services)
+    assert AIRFLOW_SERVICES | {"airflow-init", "airflow-db", "source-db", "source-seed", "spark-connect"} <= set(
+        services
+    )
     assert {"spark-master", "spark-worker"} <= set(services)
     for name in AIRFLOW_SERVICES:
         svc = services[name]
@@ -117,7 +117,7 @@ def test_dependencies_are_coherent(compose: dict) -> None:
             if "profiles" in target:
                 assert svc.get("profiles") == target["profiles"], f"{name} needs {dep}, which is opt-in"
     # no cycles
-    graph = {n: set((s.get("depends_on") or {})) for n, s in services.items()}
+    graph = {n: set(s.get("depends_on") or {}) for n, s in services.items()}
     while graph:
         leaves = {n for n, deps in graph.items() if not deps & set(graph)}
         assert leaves, f"dependency cycle among {sorted(graph)}"
