@@ -10,7 +10,7 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow demo test test-unit test-e2e chromium bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow report demo test test-unit test-e2e chromium bench down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,11 +42,16 @@ airflow: services ## start the real Airflow services (UI on localhost:8080, Loca
 seed: services ## create and seed the source database at scale factor SF
 	$(RUN) python -m seed --sf $(SF)
 
+REPORT = $(RUN) spark-submit --master 'local[1]' spark_jobs/run.py report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null
+
+report: services ## per-table summary of the latest run, read back from the audit log
+	@$(REPORT)
+
 demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, print the per-table summary
 	@mkdir -p .local/logs
 	@echo "running airflow dags test $(DAG) $(DATE) (log: .local/logs/demo-$(DATE).log)"
 	@$(RUN) airflow dags test $(if $(CONF),--conf '$(CONF)') $(DAG) $(DATE) > .local/logs/demo-$(DATE).log 2>&1; rc=$$?; \
-	  $(RUN) spark-submit --master 'local[1]' spark_jobs/run.py report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null; rep=$$?; \
+	  $(REPORT); rep=$$?; \
 	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(DATE).log)"; exit 1; fi
 
 test: venv ## run the test suite (starts PostgreSQL and Spark itself)
