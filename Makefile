@@ -54,7 +54,7 @@ demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, pri
 	  $(REPORT); rep=$$?; \
 	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(DATE).log)"; exit 1; fi
 
-test: venv ## run the test suite (starts PostgreSQL and Spark itself)
+test: venv chromium ## run the whole test suite incl. e2e (starts PostgreSQL, Spark, Airflow services itself)
 	$(RUN) python -m pytest $(PYTEST_ARGS)
 
 test-e2e: venv chromium ## the real Airflow services suite only (REST API + headless Chromium)

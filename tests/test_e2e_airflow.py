@@ -134,7 +134,7 @@ def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services,
     assert airflow.api.call("GET", f"/backfills/{airflow.backfill_id}")["completed_at"] is not None
 
     # one audit row per backfill run, for its own logical date; bronze holds the source once
-    audit = read_audit(spark, airflow.lake).where("source_table = 'warehouses' AND layer = 'bronze'")
+    audit = read_audit(spark, airflow.lake).where("target_table = 'inventory_bronze.bz_warehouses'")
     by_run = {r["job_run_id"]: r["logical_date"] for r in audit.collect()}
     for r, date in zip(runs, airflow.backfill_dates, strict=True):
         assert by_run[r["dag_run_id"]] == date.date()
@@ -175,7 +175,7 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Servi
     bronze = read_bronze(spark, airflow.lake, BROKEN)
     assert bronze.count() == bronze.select("id").distinct().count() == source_counts(source_dsn)[BROKEN]
     audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run_id)
-    assert audit.where(f"source_table = '{BROKEN}' AND layer = 'bronze'").count() == 1
+    assert audit.where(f"target_table = 'inventory_bronze.bz_{BROKEN}'").count() == 1
     assert read_silver(spark, airflow.lake, BROKEN).count() == len(silver_before[f"inventory_silver.{BROKEN}"])
     assert state(spark, airflow.lake) == silver_before
 
