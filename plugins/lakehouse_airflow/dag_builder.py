@@ -8,6 +8,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
 from lakehouse_airflow.config import PipelineConfig, TableConfig, load_pipelines
+from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.factory import build_operator
 from lakehouse_airflow.params import dag_params
 from lakehouse_airflow.specs import pipeline_specs
@@ -69,13 +70,14 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         params=dag_params(cfg),
     ) as dag:
         specs = pipeline_specs(cfg)
+        env = current_environment()
         groups: dict[str, TaskGroup] = {}
         tasks = {}
         for spec in specs:
             if spec.group not in groups:
                 groups[spec.group] = TaskGroup(group_id=spec.group, tooltip=_tooltip(cfg, spec.group))
             with groups[spec.group]:
-                tasks[spec.full_id] = build_operator(spec, cfg)
+                tasks[spec.full_id] = build_operator(spec, cfg, env)
         for spec in specs:
             for up in spec.upstream:
                 tasks[up] >> tasks[spec.full_id]

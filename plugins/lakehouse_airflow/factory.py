@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 
 from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.environments import Environment
 from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
 from lakehouse_airflow.paths import SPARK_ENTRYPOINT
 from lakehouse_airflow.spark_env import spark_submit_settings
@@ -12,7 +13,7 @@ from lakehouse_airflow.specs import TaskSpec
 from lakehouse_airflow.validate import ValidateSourceOperator
 
 
-def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
+def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment) -> BaseOperator:
     common: dict[str, object] = {
         "task_id": spec.task_id,
         "trigger_rule": spec.trigger_rule,
@@ -30,6 +31,19 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig) -> BaseOperator:
             table=str(spec.extra["table"]),
             columns=tuple(spec.extra["columns"]),  # type: ignore[arg-type]
             allow_empty=bool(spec.extra["allow_empty"]),
+            **common,  # type: ignore[arg-type]
+        )
+    if spec.kind == "spark" and env.databricks is not None and env.backend == "databricks":
+        # imported only for this backend: the Databricks provider costs local DAG parses ~0.15 s
+        from lakehouse_airflow.databricks import submit_payload
+        from lakehouse_airflow.databricks_operator import LakehouseDatabricksSubmitRunOperator
+
+        db = env.databricks
+        return LakehouseDatabricksSubmitRunOperator(
+            json=submit_payload(spec, db),
+            databricks_conn_id=db.conn_id,
+            collect_upstream_states=spec.collect_upstream_states,
+            **({"retries": db.max_retries} if spec.retries is None else {}),  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]
         )
     if spec.kind == "spark":

@@ -60,16 +60,18 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
             self.application_args = [
                 *(self.application_args or []),
                 "--upstream-states",
-                self._upstream_states(context),
+                upstream_states(self, context),
             ]
         super().execute(context)
 
-    def _upstream_states(self, context: Context) -> str:
-        ti = context["ti"]
-        chain = _topological(self)
-        found = ti.get_task_states(dag_id=ti.dag_id, task_ids=chain, run_ids=[ti.run_id])
-        states = found.get(ti.run_id, {})
-        return ",".join(f"{t.rsplit('.', 1)[-1]}={states.get(t, 'unknown')}" for t in chain)
+
+def upstream_states(task: Any, context: Context) -> str:  # noqa: ANN401
+    """``step=state,...`` of the task's upstream chain in its group, for the audit job."""
+    ti = context["ti"]
+    chain = _topological(task)
+    found = ti.get_task_states(dag_id=ti.dag_id, task_ids=chain, run_ids=[ti.run_id])
+    states = found.get(ti.run_id, {})
+    return ",".join(f"{t.rsplit('.', 1)[-1]}={states.get(t, 'unknown')}" for t in chain)
 
 
 def _topological(task: Any) -> list[str]:

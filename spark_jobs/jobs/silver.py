@@ -70,7 +70,8 @@ def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) ->
 def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> None:
     frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch), DQ_COLUMNS)
     target = dq_results_table(ctx.lakehouse_root, ctx.silver_schema)
-    replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table})
+    # shared by the parallel silver tasks: one partition per table keeps their writes apart
+    replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table}, partition_by=("table_name",))
 
 
 def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:

@@ -18,6 +18,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from spark_jobs.lib.delta_io import retry_on_conflict
 from spark_jobs.lib.results import StepResult
 from spark_jobs.lib.tables import TableRef
 
@@ -200,4 +201,5 @@ def parse_states(text: str | None) -> dict[str, str]:
 def append_audit(spark: SparkSession, table: TableRef, record: dict[str, object]) -> None:
     """Append one audit row (the log predating new columns gains them: mergeSchema)."""
     row = spark.createDataFrame([tuple(record[f.name] for f in AUDIT_SCHEMA.fields)], AUDIT_SCHEMA)
-    table.save(row.write.mode("append").option("mergeSchema", "true"))
+    # parallel audit tasks append to one log (and may create it together): retried on a conflict
+    retry_on_conflict(lambda: table.save(row.write.mode("append").option("mergeSchema", "true")))

@@ -6,8 +6,11 @@ Connect server does not load the Delta Connect plugin; the SQL form is the same 
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,13 +32,39 @@ def sql_literal(value: str) -> str:
 TABLE_PROPERTIES = {"delta.enableDeletionVectors": "true"}
 
 
+T = TypeVar("T")
+# what Delta's optimistic concurrency control reports when another writer committed first
+CONFLICTS = ("Concurrent", "ProtocolChanged", "MetadataChanged", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return any(marker in str(exc) for marker in CONFLICTS)
+
+
+def retry_on_conflict(action: Callable[[], T], *, attempts: int = 6) -> T:
+    """Run one idempotent Delta commit, again when a concurrent writer's commit conflicts with it.
+
+    Parallel tasks share a few small tables (audit log, DQ results, watermark registry) and may
+    create them at the same moment; Delta validates commits optimistically and a failed commit
+    writes nothing, so re-running the whole operation is the resolution Delta documents."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if not is_conflict(exc) or attempt == attempts:
+                raise
+            time.sleep(0.3 * attempt + random.random() * 0.5)
+    raise AssertionError("unreachable")
+
+
 def create_if_missing(spark: SparkSession, table: TableRef, schema: StructType) -> None:
     """Create an empty Delta table with the contract's columns and NOT NULL constraints."""
     cols = ", ".join(
         f"{_ident(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
     )
     props = ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in TABLE_PROPERTIES.items())
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta TBLPROPERTIES ({props})")
+    sql = f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta TBLPROPERTIES ({props})"
+    retry_on_conflict(lambda: spark.sql(sql))
 
 
 def merge_by_key(
@@ -103,9 +132,23 @@ def merge_changes(
     )
 
 
-def replace_slice(table: TableRef, df: DataFrame, where: dict[str, str], *, merge_schema: bool = False) -> None:
+def replace_slice(
+    table: TableRef,
+    df: DataFrame,
+    where: dict[str, str],
+    *,
+    merge_schema: bool = False,
+    partition_by: tuple[str, ...] = (),
+) -> None:
     """Atomically replace the rows matching every ``column = value`` of ``where`` (creating the
-    table if needed); ``df`` must hold only rows of that slice. ``merge_schema`` lets new columns in."""
+    table if needed, partitioned by ``partition_by``); ``df`` must hold only rows of that slice.
+    ``merge_schema`` lets new columns in. Writers of different partitions of a shared table do not
+    conflict; any other concurrent-commit conflict is retried."""
     predicate = " AND ".join(f"{_ident(col)} = {sql_literal(value)}" for col, value in where.items())
     writer = df.write.mode("overwrite").option("replaceWhere", predicate)
-    table.save(writer.option("mergeSchema", "true") if merge_schema else writer)
+    writer = writer.option("mergeSchema", "true") if merge_schema else writer
+
+    def write() -> None:
+        table.save(writer.partitionBy(*partition_by) if partition_by and not table.exists() else writer)
+
+    retry_on_conflict(write)

@@ -14,15 +14,21 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from spark_jobs.lib.errors import SecretNotFoundError
+from spark_jobs.lib.secrets import databricks_secret
+
+PII_SECRET_KEY = "pii-hash-key"
 
 _BLOCK = 64  # SHA-256 block size in bytes
 
 
 def resolve_key(reference: str) -> bytes:
-    """``env:NAME`` -> the bytes of environment variable NAME (set by the operator from a connection)."""
+    """``env:NAME`` -> the bytes of environment variable NAME (set by the operator from a connection);
+    ``dbsecrets:SCOPE`` -> key ``pii-hash-key`` of that Databricks secret scope."""
     kind, _, name = reference.partition(":")
+    if kind == "dbsecrets" and name:
+        return databricks_secret(name, PII_SECRET_KEY).encode()
     if kind != "env" or not name:
-        raise SecretNotFoundError(f"unsupported PII key reference {reference!r} (expected env:NAME)")
+        raise SecretNotFoundError(f"unsupported PII key reference {reference!r} (expected env:NAME or dbsecrets:SCOPE)")
     value = os.environ.get(name)
     if not value:
         raise SecretNotFoundError(f"PII key reference {reference}: environment variable {name} is not set")

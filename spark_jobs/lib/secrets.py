@@ -3,7 +3,8 @@
 Reference forms:
 * ``env:PREFIX``        -> ``PREFIX_URL``, ``PREFIX_USER``, ``PREFIX_PASSWORD`` environment variables
                            (set by the Airflow operator at execute time from the connection).
-* ``dbsecrets:SCOPE``   -> Databricks secret scope keys ``jdbc-url``, ``jdbc-user``, ``jdbc-password``.
+* ``dbsecrets:SCOPE``   -> Databricks secret scope keys ``jdbc-url``, ``jdbc-user``, ``jdbc-password``
+                           (and ``pii-hash-key`` for the PII key, see pii.resolve_key).
 """
 
 from __future__ import annotations
@@ -32,20 +33,24 @@ def _from_env(prefix: str) -> JdbcCredentials:
     return JdbcCredentials(values["URL"], values["USER"], values["PASSWORD"])
 
 
-def _from_databricks(scope: str) -> JdbcCredentials:  # pragma: no cover - needs a Databricks runtime
+def databricks_secret(scope: str, key: str) -> str:  # pragma: no cover - needs a Databricks runtime
+    """One value of a Databricks secret scope, through the runtime's dbutils (redacted in its logs)."""
     try:
         from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
 
         from spark_jobs.lib.session import get_spark
 
-        dbutils = DBUtils(get_spark("secrets"))
-        return JdbcCredentials(
-            dbutils.secrets.get(scope, "jdbc-url"),
-            dbutils.secrets.get(scope, "jdbc-user"),
-            dbutils.secrets.get(scope, "jdbc-password"),
-        )
+        return str(DBUtils(get_spark("secrets")).secrets.get(scope, key))
     except Exception as exc:
-        raise SecretNotFoundError(f"secret reference dbsecrets:{scope}: {type(exc).__name__}") from None
+        raise SecretNotFoundError(f"secret reference dbsecrets:{scope} key {key}: {type(exc).__name__}") from None
+
+
+def _from_databricks(scope: str) -> JdbcCredentials:
+    return JdbcCredentials(
+        databricks_secret(scope, "jdbc-url"),
+        databricks_secret(scope, "jdbc-user"),
+        databricks_secret(scope, "jdbc-password"),
+    )
 
 
 def resolve_jdbc(reference: str) -> JdbcCredentials:

@@ -7,7 +7,6 @@ a retry or rerun of the same run (or of an older date) leaves it where it is.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 from pyspark.sql import SparkSession
@@ -21,7 +20,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from spark_jobs.lib.delta_io import create_if_missing
+from spark_jobs.lib.delta_io import create_if_missing, retry_on_conflict
 from spark_jobs.lib.tables import TableRef
 
 REGISTRY_SCHEMA = StructType(
@@ -68,14 +67,7 @@ def advance(
         "WHEN NOT MATCHED THEN INSERT *"
     )
     try:
-        for attempt in range(1, attempts + 1):
-            try:
-                result = spark.sql(sql).first()
-                return bool(result and (result["num_updated_rows"] or result["num_inserted_rows"]))
-            except Exception as exc:  # Delta reports conflicts as Concurrent{Append,Delete...} errors
-                if "Concurrent" not in str(exc) or attempt == attempts:
-                    raise
-                time.sleep(0.5 * attempt)
+        result = retry_on_conflict(lambda: spark.sql(sql).first(), attempts=attempts)
     finally:
         spark.catalog.dropTempView(view)
-    return False
+    return bool(result and (result["num_updated_rows"] or result["num_inserted_rows"]))

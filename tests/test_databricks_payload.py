@@ -1,0 +1,169 @@
+"""Databricks backend, payload level: environments, the backend switch and the exact runs/submit JSON
+(as the provider's own tests assert on ``op.json``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lakehouse_airflow.config import PipelineConfigError, load_pipeline
+from lakehouse_airflow.dag_builder import build_dag
+from lakehouse_airflow.databricks import idempotency_token
+from lakehouse_airflow.databricks_operator import LakehouseDatabricksSubmitRunOperator
+from lakehouse_airflow.environments import load_environments
+from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
+ARTIFACTS = "/Volumes/workspace/inventory/artifacts"
+LAKE = "/Volumes/workspace/inventory/lakehouse"
+
+
+def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):  # noqa: ANN202
+    monkeypatch.setenv("LAKEHOUSE_ENV", env)
+    if file:
+        monkeypatch.setenv("LAKEHOUSE_ENVIRONMENTS_FILE", str(file))
+    return build_dag(CFG)
+
+
+def test_shipped_environments_match_the_existing_deployment() -> None:
+    envs = load_environments()
+    assert set(envs) == {"local", "dev", "qa", "uat", "prod"}
+    assert envs["local"].backend == "local"
+    db = {name: envs[name].databricks for name in ("dev", "qa", "uat", "prod")}
+    assert [d.max_retries for d in db.values()] == [1, 2, 2, 2]
+    assert [d.timeout_seconds for d in db.values()] == [3600, 7200, 7200, 14400]
+    for name in ("dev", "qa"):
+        assert db[name].cluster.node_type_id == "Standard_DS3_v2" and db[name].cluster.num_workers == 2
+    prod = db["prod"].cluster
+    assert prod.node_type_id == "Standard_DS5_v2" and (prod.autoscale.min_workers, prod.autoscale.max_workers) == (
+        5,
+        10,
+    )
+    assert all(d.spark_version.endswith("-scala2.13") for d in db.values())
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"cluster": {"node_type_id": "x", "num_workers": 2}, "serverless": True}, "serverless: true and cluster"),
+        ({"cluster": None}, "cluster is required unless serverless"),
+        ({"cluster": {"node_type_id": "x"}}, "exactly one of num_workers or autoscale"),
+        ({"colour": "blue"}, "environments.dev.databricks.colour: unknown key"),
+        ({"artifacts_path": "relative/path"}, "environments.dev.databricks.artifacts_path"),
+    ],
+)
+def test_invalid_environment_names_file_and_field(tmp_path: Path, patch: dict, message: str) -> None:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    dev = raw["environments"]["dev"]["databricks"]
+    dev.update(patch)
+    dev = {k: v for k, v in dev.items() if v is not None}
+    raw["environments"]["dev"]["databricks"] = dev
+    bad = tmp_path / "environments.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineConfigError) as err:
+        load_environments(bad)
+    assert str(bad) in str(err.value) and message in str(err.value)
+
+
+def test_backend_switch_changes_only_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    local, remote = _dag(monkeypatch, "local"), _dag(monkeypatch, "dev")
+    assert [t.task_id for t in local.tasks] == [t.task_id for t in remote.tasks]
+    for a in local.tasks:
+        b = remote.get_task(a.task_id)
+        assert a.upstream_task_ids == b.upstream_task_ids and a.trigger_rule == b.trigger_rule
+        if isinstance(a, LakehouseSparkSubmitOperator):
+            assert isinstance(b, LakehouseDatabricksSubmitRunOperator)
+            assert b.databricks_conn_id == "databricks_dev"
+        else:
+            assert type(a) is type(b)
+
+
+def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    op = _dag(monkeypatch, "dev").get_task("orders.extract")
+    params = op.json["tasks"][0]["spark_python_task"]["parameters"]
+    assert op.json == {
+        "run_name": "{{ dag.dag_id }}.{{ task.task_id }}.{{ run_id }}",
+        "timeout_seconds": 3600,
+        "tasks": [
+            {
+                "task_key": "orders__extract",
+                "spark_python_task": {"python_file": f"{ARTIFACTS}/spark_jobs/run.py", "parameters": params},
+                "timeout_seconds": 3600,
+                "new_cluster": {
+                    "spark_version": "17.3.x-scala2.13",
+                    "node_type_id": "Standard_DS3_v2",
+                    "num_workers": 2,
+                    "spark_conf": {"spark.sql.session.timeZone": "UTC"},
+                    "custom_tags": {"project": "inventory-lakehouse", "owner": "data-platform"},
+                    "data_security_mode": "SINGLE_USER",
+                },
+                "libraries": [{"whl": f"{ARTIFACTS}/inventory_lakehouse-0.1.0-py3-none-any.whl"}],
+            }
+        ],
+        "access_control_list": [{"group_name": "data-engineers", "permission_level": "CAN_MANAGE_RUN"}],
+    }
+    # the local job's arguments, with locations and secret references translated
+    local = _dag(monkeypatch, "local").get_task("orders.extract").application_args
+    assert params[0] == "extract" and len(params) == len(local)
+    flags = dict(zip(params[1::2], params[2::2], strict=False))
+    assert flags["--lakehouse-root"] == LAKE
+    assert flags["--jdbc-secret"] == "dbsecrets:inventory-dev"
+    assert flags["--interval-start"] == "{{ data_interval_start }}"
+    differing = {p for p, q in zip(params, local, strict=True) if p != q}
+    assert differing == {LAKE, "dbsecrets:inventory-dev"}
+    assert op.retries == 1  # dev's max retries
+
+
+def test_gold_task_payload_serverless(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    raw["environments"]["uat"]["databricks"].pop("cluster")
+    raw["environments"]["uat"]["databricks"]["serverless"] = True
+    (tmp_path / "env.yaml").write_text(yaml.safe_dump(raw))
+    op = _dag(monkeypatch, "uat", tmp_path / "env.yaml").get_task("inventory_gold.daily_sales")
+    task = op.json["tasks"][0]
+    base = "/Volumes/workspace_uat/inventory/artifacts"
+    assert op.json["environments"] == [
+        {
+            "environment_key": "lakehouse",
+            "spec": {"client": "3", "dependencies": [f"{base}/inventory_lakehouse-0.1.0-py3-none-any.whl"]},
+        }
+    ]
+    assert set(task) == {"task_key", "spark_python_task", "timeout_seconds", "environment_key"}
+    assert task["environment_key"] == "lakehouse" and task["task_key"] == "inventory_gold__daily_sales"
+    params = task["spark_python_task"]["parameters"]
+    assert params[0] == "gold"
+    sql = params[params.index("--sql-file") + 1]
+    assert sql == f"{base}/include/sql/gold/daily_sales.sql"
+    assert params[params.index("--lakehouse-root") + 1] == "/Volumes/workspace_uat/inventory/lakehouse"
+
+
+def test_payloads_hold_secret_references_never_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_INVENTORY_SOURCE", "postgresql://lakehouse:s3cr3t-pw@db:5432/DE")
+    monkeypatch.setenv("AIRFLOW_CONN_PII_HASH_KEY", '{"conn_type": "generic", "password": "k3y-value-123"}')
+    local = _dag(monkeypatch, "local")
+    refs = sum(
+        (t.application_args or []).count(flag)
+        for t in local.tasks
+        if isinstance(t, LakehouseSparkSubmitOperator)
+        for flag in ("--jdbc-secret", "--pii-key-secret")
+    )
+    dag = _dag(monkeypatch, "prod")
+    payloads = json.dumps([t.json for t in dag.tasks if isinstance(t, LakehouseDatabricksSubmitRunOperator)])
+    assert "s3cr3t-pw" not in payloads and "k3y-value-123" not in payloads and "LAKEHOUSE_JDBC" not in payloads
+    assert refs > 10 and payloads.count("dbsecrets:inventory-prod") == refs  # each reference translated
+    silver = dag.get_task("inventory_silver.customers").json["tasks"][0]["spark_python_task"]["parameters"]
+    assert silver[silver.index("--pii-key-secret") + 1] == "dbsecrets:inventory-prod"
+
+
+def test_idempotency_token_is_per_task_and_run_not_per_try() -> None:
+    token = idempotency_token("inventory_lakehouse", "orders.extract", "manual__2026-11-20")
+    assert token == idempotency_token("inventory_lakehouse", "orders.extract", "manual__2026-11-20")
+    assert len(token) == 64
+    assert token != idempotency_token("inventory_lakehouse", "orders.extract", "manual__2026-11-21")
+    assert token != idempotency_token("inventory_lakehouse", "orders.write_bronze", "manual__2026-11-20")
