@@ -96,6 +96,7 @@ class AirflowApi:
             "task_ids": [task_id],
             "include_downstream": True,
             "only_failed": False,
+            "reset_dag_runs": True,  # the run goes back to queued in the same transaction
         }
         return self.call("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)["task_instances"]
 

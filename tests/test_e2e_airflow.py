@@ -25,7 +25,8 @@ import pytest
 from airflow_api import AirflowApi
 from browser import headless_chromium
 from conftest import IT_SCHEMA, ROOT, sh
-from dagrun import DATE, read_audit, read_bronze, read_silver, source_counts, state
+from dagrun import DATE, SHIPPED, read_audit, read_bronze, read_silver, source_counts, state
+from lakehouse_airflow.config import load_pipeline
 from pyspark.sql import functions as F
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +37,7 @@ BROKEN = "suppliers"  # the table whose source goes missing in the clear-from-th
 GROUPS = ["products", "suppliers", "warehouses", "customers", "inventory", "orders", "order_details",
           "shipments", "returns", "stock_levels", "inventory_silver", "inventory_gold"]  # fmt: skip
 ARTIFACTS = ROOT / ".local" / "e2e"
+CFG = load_pipeline(SHIPPED)
 
 
 @dataclass
@@ -139,7 +141,8 @@ def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services,
     for r, date in zip(runs, airflow.backfill_dates, strict=True):
         assert by_run[r["dag_run_id"]] == date.date()
     bronze = read_bronze(spark, airflow.lake, "warehouses")
-    assert bronze.count() == bronze.select("id").distinct().count() == source_counts(source_dsn)["warehouses"]
+    key = list(CFG.tables["warehouses"].primary_key)
+    assert bronze.count() == bronze.select(*key).distinct().count() == source_counts(source_dsn)["warehouses"]
     assert {r["_batch_id"] for r in bronze.select("_batch_id").distinct().collect()} == {runs[-1]["dag_run_id"]}
 
 
@@ -156,8 +159,11 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Servi
     states = airflow.api.task_states(DAG, run_id)
     validate = f"{BROKEN}.validate_connection"
     assert states[validate] == "failed"
-    chain = [f"{BROKEN}.extract", f"{BROKEN}.write_bronze", f"{BROKEN}.audit", f"inventory_silver.{BROKEN}"]
+    chain = [f"{BROKEN}.extract", f"{BROKEN}.write_bronze", f"inventory_silver.{BROKEN}"]
     assert {states[t] for t in chain} == {"upstream_failed"}
+    audit_task = f"{BROKEN}.audit"  # runs whatever happened upstream, records the failure, fails the run
+    assert states[audit_task] == "failed"
+    chain.append(audit_task)
     log = airflow.api.task_log(DAG, run_id, validate, 1)
     assert f"check 'table exists' failed: {IT_SCHEMA}.{BROKEN} not found" in log, log[-3000:]
     assert stack["LAKEHOUSE_SOURCE_PASSWORD"] not in log
@@ -173,7 +179,8 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Servi
 
     # no duplicates anywhere: bronze holds the source once, one audit row for the run, silver unchanged
     bronze = read_bronze(spark, airflow.lake, BROKEN)
-    assert bronze.count() == bronze.select("id").distinct().count() == source_counts(source_dsn)[BROKEN]
+    key = list(CFG.tables[BROKEN].primary_key)
+    assert bronze.count() == bronze.select(*key).distinct().count() == source_counts(source_dsn)[BROKEN]
     audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run_id)
     assert audit.where(f"target_table = 'inventory_bronze.bz_{BROKEN}'").count() == 1
     assert read_silver(spark, airflow.lake, BROKEN).count() == len(silver_before[f"inventory_silver.{BROKEN}"])
