@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,8 +85,8 @@ class AirflowApi:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
         body = self.call("GET", path, params={"full_content": True}, headers={"Accept": "application/json"})
         content = body.get("content", "")
-        if isinstance(content, list):
-            return "\n".join(str(line.get("event", line)) if isinstance(line, dict) else str(line) for line in content)
+        if isinstance(content, list):  # structured lines: the event plus fields such as error_detail
+            return "\n".join(json.dumps(line) if isinstance(line, dict) else str(line) for line in content)
         return str(content)
 
     def clear_task(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
@@ -110,6 +111,16 @@ class AirflowApi:
             "reprocess_behavior": "none",
         }
         return self.call("POST", "/backfills", json=body)
+
+    def wait_for_backfill(self, backfill_id: int, timeout: float = 120) -> dict:
+        """The backfill once the scheduler has marked it completed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            backfill = self.call("GET", f"/backfills/{backfill_id}")
+            if backfill["completed_at"]:
+                return backfill
+            time.sleep(2)
+        raise AssertionError(f"backfill {backfill_id} not completed within {timeout}s")
 
     def set_backfill_paused(self, backfill_id: int, paused: bool) -> dict:
         return self.call("PUT", f"/backfills/{backfill_id}/{'pause' if paused else 'unpause'}")

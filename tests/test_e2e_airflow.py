@@ -133,7 +133,7 @@ def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services,
             f"warehouses.{step}": "success" for step in ("validate_connection", "extract", "write_bronze", "audit")
         }
         assert states["products.extract"] == "skipped"
-    assert airflow.api.call("GET", f"/backfills/{airflow.backfill_id}")["completed_at"] is not None
+    assert airflow.api.wait_for_backfill(airflow.backfill_id)["completed_at"]
 
     # one audit row per backfill run, for its own logical date; bronze holds the source once
     audit = read_audit(spark, airflow.lake).where("target_table = 'inventory_bronze.bz_warehouses'")
