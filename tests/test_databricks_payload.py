@@ -29,7 +29,7 @@ def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):  
 
 def test_shipped_environments_match_the_existing_deployment() -> None:
     envs = load_environments()
-    assert set(envs) == {"local", "dev", "qa", "uat", "prod"}
+    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated"}
     assert envs["local"].backend == "local"
     db = {name: envs[name].databricks for name in ("dev", "qa", "uat", "prod")}
     assert [d.max_retries for d in db.values()] == [1, 2, 2, 2]

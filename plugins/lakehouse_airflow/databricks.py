@@ -22,10 +22,12 @@ SECRET_FLAGS = ("--jdbc-secret", "--pii-key-secret")
 RUN_NAME = "{{ dag.dag_id }}.{{ task.task_id }}.{{ run_id }}"
 
 
-def idempotency_token(dag_id: str, task_id: str, run_id: str) -> str:
+def idempotency_token(dag_id: str, task_id: str, run_id: str, generation: int = 0) -> str:
     """Same for every try of one task in one run (so a retry re-attaches instead of launching a
-    second run); 64 hex characters, the API's limit."""
-    return hashlib.sha256(f"{dag_id}\x1f{task_id}\x1f{run_id}".encode()).hexdigest()
+    second run); 64 hex characters, the API's limit. ``generation`` moves on only after a run of
+    the previous token has finished (see LakehouseDatabricksSubmitRunOperator.submit_job)."""
+    key = f"{dag_id}\x1f{task_id}\x1f{run_id}" + (f"\x1f{generation}" if generation else "")
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def remote_path(local: str | Path, env: DatabricksConfig) -> str:

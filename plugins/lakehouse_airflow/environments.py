@@ -61,8 +61,9 @@ class DatabricksConfig(_Strict):
     conn_id: str = Field(min_length=1)
     # where `deploy` uploads the wheel, run.py and the gold SQL files (a Unity Catalog volume or workspace path)
     artifacts_path: str = Field(pattern=r"^(/Volumes/|/Workspace/|dbfs:/)")
-    # the lakehouse root the jobs read and write (path-based Delta tables, as locally)
-    lakehouse_root: str = Field(pattern=r"^(/Volumes/|dbfs:/|abfss://|s3://|gs://)")
+    # the lakehouse root the jobs read and write (path-based Delta tables, as locally): a Unity Catalog
+    # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths)
+    lakehouse_root: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
     wheel: str = Field(pattern=r"\.whl$")
     secret_scope: str = Field(min_length=1)
     spark_version: str = Field(min_length=1)
@@ -70,6 +71,7 @@ class DatabricksConfig(_Strict):
     cluster: ClusterConfig | None = None
     max_retries: int = Field(default=1, ge=0)
     timeout_seconds: int = Field(default=3600, gt=0)
+    polling_period_seconds: int = Field(default=30, gt=0)  # how often the operator asks runs/get
     tags: dict[str, str] = Field(default_factory=dict)
     access_control_list: tuple[AccessControl, ...] = ()
     notifications: Notifications = Notifications()

@@ -42,6 +42,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment) -> Bas
         return LakehouseDatabricksSubmitRunOperator(
             json=submit_payload(spec, db),
             databricks_conn_id=db.conn_id,
+            polling_period_seconds=db.polling_period_seconds,
             collect_upstream_states=spec.collect_upstream_states,
             **({"retries": db.max_retries} if spec.retries is None else {}),  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]

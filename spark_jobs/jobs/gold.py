@@ -19,6 +19,7 @@ from spark_jobs.lib.errors import MissingStepResultError
 from spark_jobs.lib.layer_step import run_layer_step
 from spark_jobs.lib.session import get_spark
 from spark_jobs.lib.steps import Metrics, start_job
+from spark_jobs.lib.storage import local_path
 from spark_jobs.lib.tables import TableRef, dq_results_table, gold_table, silver_table
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
 
     def body() -> Metrics:
         spark = get_spark(f"gold-{ctx.table}")
-        sql = Path(args.sql_file).read_text()
+        sql = Path(local_path(args.sql_file)).read_text()
         model = build_model(spark, ctx, sql, inputs)
         target = gold_table(ctx.lakehouse_root, ctx.gold_schema, ctx.table)
         writer = model.write.mode("overwrite").option("overwriteSchema", "true")

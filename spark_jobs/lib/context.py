@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_jobs.lib.storage import local_path
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -71,7 +73,7 @@ def context_from(args: argparse.Namespace) -> RunContext:
         try_number=args.try_number,
         logical_date=args.logical_date,
         table=args.table,
-        lakehouse_root=args.lakehouse_root,
+        lakehouse_root=local_path(args.lakehouse_root),
         bronze_schema=args.bronze_schema,
         silver_schema=args.silver_schema,
         gold_schema=args.gold_schema,

@@ -33,14 +33,13 @@ def _from_env(prefix: str) -> JdbcCredentials:
     return JdbcCredentials(values["URL"], values["USER"], values["PASSWORD"])
 
 
-def databricks_secret(scope: str, key: str) -> str:  # pragma: no cover - needs a Databricks runtime
-    """One value of a Databricks secret scope, through the runtime's dbutils (redacted in its logs)."""
+def databricks_secret(scope: str, key: str) -> str:
+    """One value of a Databricks secret scope, through ``databricks.sdk.runtime.dbutils``: the
+    runtime's own dbutils on a cluster (values redacted in its logs), the workspace API elsewhere."""
     try:
-        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+        from databricks.sdk.runtime import dbutils
 
-        from spark_jobs.lib.session import get_spark
-
-        return str(DBUtils(get_spark("secrets")).secrets.get(scope, key))
+        return str(dbutils.secrets.get(scope, key))
     except Exception as exc:
         raise SecretNotFoundError(f"secret reference dbsecrets:{scope} key {key}: {type(exc).__name__}") from None
 

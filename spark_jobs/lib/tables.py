@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
+from spark_jobs.lib.storage import local_path
+
 
 @dataclass(frozen=True)
 class TableRef:
@@ -17,7 +19,7 @@ class TableRef:
 
     @property
     def path(self) -> str:
-        return str(Path(self.root) / self.schema / self.name)
+        return local_path(f"{self.root.rstrip('/')}/{self.schema}/{self.name}")
 
     @property
     def sql_name(self) -> str:

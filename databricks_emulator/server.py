@@ -1,0 +1,180 @@
+"""HTTP front of the emulated Databricks workspace: the REST endpoints the Airflow provider's hook
+and the databricks-sdk (deploy, secrets) call, with the service's JSON shapes and error bodies.
+
+Jobs (2.1 and 2.2): ``runs/submit``, ``runs/get``, ``runs/get-output``, ``runs/cancel``, ``runs/list``.
+Files (2.0): ``PUT/GET/HEAD/DELETE fs/files/<path>``, ``PUT/GET/HEAD fs/directories/<path>``.
+Secrets (2.0): ``secrets/scopes/create``, ``secrets/put``, ``secrets/get``.
+Every request needs ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from databricks_emulator.runs import ApiError, Workspace
+
+JOBS_PREFIXES = ("/api/2.1/jobs/", "/api/2.2/jobs/")
+FILES = "/api/2.0/fs/files"
+DIRECTORIES = "/api/2.0/fs/directories"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: EmulatorServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    def _send(self, status: int, body: dict[str, Any] | bytes | None = None, content_type: str = "") -> None:
+        data = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type or "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _json(self) -> dict[str, Any]:
+        raw = self._body()
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, "MALFORMED_REQUEST", f"invalid JSON body: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "MALFORMED_REQUEST", "the body must be a JSON object")
+        return body
+
+    def _params(self) -> dict[str, Any]:
+        """Query parameters (the provider's hook sends GET arguments that way) merged with a JSON body."""
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        return {**query, **(self._json() if self.headers.get("Content-Length") not in (None, "0") else {})}
+
+    def _dispatch(self) -> None:
+        try:
+            if self.path.startswith("/.well-known/"):  # host metadata the SDK probes: not emulated
+                raise ApiError(404, "NOT_FOUND", "not emulated")
+            if self.headers.get("Authorization") != f"Bearer {self.server.workspace.token}":
+                raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
+            path = unquote(urlsplit(self.path).path)
+            if path.startswith(JOBS_PREFIXES):
+                self._jobs(path.split("/jobs/", 1)[1])
+            elif path.startswith(FILES):
+                self._files(path[len(FILES) :])
+            elif path.startswith(DIRECTORIES):
+                self._directories(path[len(DIRECTORIES) :].rstrip("/"))
+            elif path.startswith("/api/2.0/secrets/"):
+                self._secrets(path.rsplit("/secrets/", 1)[1])
+            else:
+                raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} {path}'")
+        except ApiError as exc:
+            self._send(exc.status, {"error_code": exc.code, "message": exc.message})
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": f"{type(exc).__name__}: {exc}"})
+
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _dispatch  # noqa: N815 - http.server's names
+
+    # ---- jobs -------------------------------------------------------------------------------
+    def _jobs(self, endpoint: str) -> None:
+        ws = self.server.workspace
+        if (self.command, endpoint) == ("POST", "runs/submit"):
+            self._send(200, {"run_id": ws.submit(self._json())})
+        elif (self.command, endpoint) == ("GET", "runs/get"):
+            self._send(200, ws.get(int(self._params()["run_id"])).describe())
+        elif (self.command, endpoint) == ("GET", "runs/get-output"):
+            task = ws.task_run(int(self._params()["run_id"]))
+            out: dict[str, Any] = {
+                "metadata": {"run_id": task.run_id, "task_key": task.task_key, "state": task.state()}
+            }
+            if task.error:
+                out["error"], out["error_trace"] = task.error, task.error_trace
+            out["logs"], out["logs_truncated"] = task.logs[-5000:], len(task.logs) > 5000
+            self._send(200, out)
+        elif (self.command, endpoint) == ("POST", "runs/cancel"):
+            ws.cancel(int(self._json()["run_id"]))
+            self._send(200, {})
+        elif (self.command, endpoint) == ("GET", "runs/list"):
+            self._send(200, {"runs": [r.describe() for r in sorted(ws.runs.values(), key=lambda r: -r.run_id)]})
+        else:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} jobs/{endpoint}'")
+
+    # ---- files ------------------------------------------------------------------------------
+    def _files(self, path: str) -> None:
+        target = self.server.workspace.local(path)
+        if self.command == "PUT":
+            overwrite = parse_qs(urlsplit(self.path).query).get("overwrite", ["false"])[-1] == "true"
+            if target.exists() and not overwrite:
+                raise ApiError(409, "ALREADY_EXISTS", f"The file being created already exists: {path}")
+            data = self._body()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            self._send(204)
+        elif not target.is_file():
+            raise ApiError(404, "NOT_FOUND", f"The file being accessed is not found: {path}")
+        elif self.command == "DELETE":
+            target.unlink()
+            self._send(204)
+        else:
+            self._send(200, target.read_bytes(), "application/octet-stream")
+
+    def _directories(self, path: str) -> None:
+        target = self.server.workspace.local(path)
+        if self.command == "PUT":
+            target.mkdir(parents=True, exist_ok=True)
+            self._send(204)
+        elif not target.is_dir():
+            raise ApiError(404, "NOT_FOUND", f"The directory being accessed is not found: {path}")
+        elif self.command == "DELETE":
+            shutil.rmtree(target)
+            self._send(204)
+        elif self.command == "HEAD":
+            self._send(200)
+        else:
+            entries = [
+                {"path": f"{path}/{p.name}", "name": p.name, "is_directory": p.is_dir()}
+                | ({} if p.is_dir() else {"file_size": p.stat().st_size})
+                for p in sorted(target.iterdir())
+            ]
+            self._send(200, {"contents": entries})
+
+    # ---- secrets ----------------------------------------------------------------------------
+    def _secrets(self, endpoint: str) -> None:
+        store = self.server.workspace.secrets
+        if (self.command, endpoint) == ("POST", "scopes/create"):
+            scope = self._json()["scope"]
+            if scope in store:
+                raise ApiError(400, "RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!")
+            store[scope] = {}
+            self._send(200, {})
+        elif (self.command, endpoint) == ("POST", "put"):
+            body = self._json()
+            if body["scope"] not in store:
+                raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Scope {body['scope']} does not exist!")
+            store[body["scope"]][body["key"]] = body["string_value"]
+            self._send(200, {})
+        elif (self.command, endpoint) == ("GET", "get"):
+            params = self._params()
+            value = store.get(params["scope"], {}).get(params["key"])
+            if value is None:
+                raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Failed to get secret {params['key']}")
+            self._send(200, {"key": params["key"], "value": base64.b64encode(value.encode()).decode()})
+        else:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} secrets/{endpoint}'")
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], workspace: Workspace, verbose: bool = False) -> None:
+        super().__init__(address, Handler)
+        self.workspace = workspace
+        self.verbose = verbose

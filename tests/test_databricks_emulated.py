@@ -1,0 +1,279 @@
+"""Databricks backend end to end, against the local emulation of the Jobs/Files/Secrets REST API
+(databricks_emulator): deploy with the databricks-sdk, secrets through a secret scope, the whole DAG
+through the provider's DatabricksSubmitRunOperator, parity with the local backend, failure paths.
+
+The remote service is the only emulated part: Airflow, the provider's hook, the databricks-sdk, the
+wheel, Spark, Delta and PostgreSQL are all real."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+import yaml
+from conftest import ROOT, sh
+from dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.dag_builder import build_dag
+from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
+
+pytestmark = pytest.mark.integration
+
+CONN_ID = "databricks_emulator"
+SCOPE = "inventory-emulated"
+ARTIFACTS = "/Volumes/emulated/inventory/artifacts"
+LAKE = "/Volumes/emulated/inventory/lakehouse"
+DAG = "inventory_lakehouse_dbx"  # own dag id: the shared local run's records stay untouched
+
+
+@dataclass
+class Emulator:
+    url: str
+    token: str
+    root: Path
+    env: dict[str, str]
+    secrets: list[str] = field(default_factory=list)
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def runs(self) -> list[dict]:
+        return self.api("GET", "/api/2.2/jobs/runs/list").json()["runs"]
+
+    def client(self):  # noqa: ANN201
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(host=self.url, token=self.token)
+
+    def lake(self) -> Path:
+        return self.root / LAKE.lstrip("/")
+
+
+def _start(root: Path, token: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "databricks_emulator", "--root", str(root), "--token", token],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "listening on" in line, line
+    return proc, line.split("listening on", 1)[1].strip()
+
+
+@pytest.fixture(scope="module")
+def emulator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    token = "dapi" + os.urandom(12).hex()
+    root = tmp_path_factory.mktemp("databricks")
+    proc, url = _start(root, token, stack)
+    port = urlsplit(url).port
+    conn = {"conn_type": "databricks", "host": "127.0.0.1", "port": port, "schema": "http", "password": token}
+    env = {**stack, f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn), "LAKEHOUSE_ENV": "emulated"}
+    emu = Emulator(url, token, root, env)
+    emu.client().secrets.create_scope("inventory-empty")
+    try:
+        yield emu
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def deployed(emulator: Emulator, stack: dict[str, str], source_dsn: str) -> Emulator:
+    out = sh(["python", "-m", "lakehouse_airflow.deploy", "--env", "emulated", "--secrets"], env=emulator.env).stdout
+    assert f"-> {ARTIFACTS}/inventory_lakehouse-0.1.0-py3-none-any.whl" in out
+    # the scope holds the JDBC credentials and the PII key of the local connections; payloads only name it
+    dsn = urlsplit(source_dsn)
+    pii_key = json.loads(stack["AIRFLOW_CONN_PII_HASH_KEY"])["password"]
+    expected = {
+        "jdbc-url": f"jdbc:postgresql://{dsn.hostname}:{dsn.port}{dsn.path}",
+        "jdbc-user": str(dsn.username),
+        "jdbc-password": str(dsn.password),
+        "pii-hash-key": pii_key,
+    }
+    client = emulator.client()
+    stored = {k: base64.b64decode(client.secrets.get_secret(SCOPE, k).value or "").decode() for k in expected}
+    assert stored == expected
+    emulator.secrets = [str(dsn.password), pii_key]
+    assert not any(secret in out for secret in emulator.secrets)  # deploy prints key names only
+    return emulator
+
+
+def test_deploy_uploads_the_wheel_the_entry_script_and_the_gold_sql(deployed: Emulator) -> None:
+    client = deployed.client()
+    listed = {e.name for e in client.files.list_directory_contents(ARTIFACTS)}
+    assert listed == {"inventory_lakehouse-0.1.0-py3-none-any.whl", "spark_jobs", "include"}
+    # only the entry script: the job package itself must come from the wheel (a cluster library)
+    assert [e.name for e in client.files.list_directory_contents(f"{ARTIFACTS}/spark_jobs")] == ["run.py"]
+    sql = {e.name for e in client.files.list_directory_contents(f"{ARTIFACTS}/include/sql/gold")}
+    assert sql == {p.name for p in (ROOT / "include" / "sql" / "gold").glob("*.sql")}
+    wheel = deployed.root / ARTIFACTS.lstrip("/") / "inventory_lakehouse-0.1.0-py3-none-any.whl"
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "spark_jobs/jobs/extract.py" in names and "spark_jobs/lib/secrets.py" in names
+    assert not any(n.startswith(("dags/", "plugins/", "seed/", "tests/", "lakehouse_airflow/")) for n in names)
+
+
+def _layer_state(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+    out = state(spark, lake)
+    for path in sorted((lake / "inventory_bronze").iterdir()):
+        if path.name not in ("bz_audit_log", "bz_watermarks"):
+            out[f"inventory_bronze.{path.name}"] = rows(spark, path, PER_RUN | LOAD_STAMPS)
+    return out
+
+
+def _rendered_fields(env: dict[str, str], dag_id: str) -> str:
+    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(airflow_dsn) as conn:
+        found = conn.execute(
+            "SELECT rendered_fields::text FROM rendered_task_instance_fields WHERE dag_id = %s", (dag_id,)
+        ).fetchall()
+    return "\n".join(r[0] for r in found)
+
+
+def test_whole_dag_on_databricks_equals_the_local_backend(deployed: Emulator, first, spark, tmp_path: Path) -> None:  # noqa: ANN001
+    pipelines = pipeline_dir(tmp_path, "inventory", lambda raw: raw.update(dag_id=DAG))
+    before = {r["run_id"] for r in deployed.runs()}
+    result = dags_test(deployed.env, pipelines, tmp_path / "unused-local-lake", DAG)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+    runs = [r for r in deployed.runs() if r["run_id"] not in before]
+    spark_tasks = [t for t in build_dag(load_pipeline(SHIPPED)).tasks if isinstance(t, LakehouseSparkSubmitOperator)]
+    assert len(runs) == len(spark_tasks) and {r["state"]["result_state"] for r in runs} == {"SUCCESS"}
+    assert all(r["run_name"].startswith(f"{DAG}.") for r in runs)
+    assert not (tmp_path / "unused-local-lake").exists()  # nothing ran on the local backend
+
+    # parity: every bronze, silver and gold table equals the local backend's for the same source data
+    assert _layer_state(spark, deployed.lake()) == _layer_state(spark, first.lake)
+
+    # secrets by reference only: not in the payloads, the rendered templates, the task or driver logs
+    payloads = json.dumps(runs)
+    assert f"dbsecrets:{SCOPE}" in payloads
+    rendered = _rendered_fields(deployed.env, DAG)
+    assert f"dbsecrets:{SCOPE}" in rendered
+    driver_logs = "".join(p.read_text() for p in (deployed.root / "runs").glob("*/driver.log"))
+    for secret in deployed.secrets:
+        for where, text in (("payloads", payloads), ("rendered", rendered), ("task logs", result.stdout + result.stderr),
+                            ("driver logs", driver_logs)):  # fmt: skip
+            assert secret not in text, f"a secret value appears in the {where}"
+
+
+def _tasks_test(emu: Emulator, task_id: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["airflow", "tasks", "test", "inventory_lakehouse", task_id, DATE],
+        cwd=ROOT,
+        env={**emu.env, **(extra_env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_failing_job_fails_the_task_with_the_run_url_and_the_error(deployed: Emulator, tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    raw["environments"]["emulated"]["databricks"]["secret_scope"] = "inventory-empty"  # exists, holds no keys
+    envs = tmp_path / "environments.yaml"
+    envs.write_text(yaml.safe_dump(raw))
+    before = {r["run_id"] for r in deployed.runs()}
+    proc = _tasks_test(deployed, "warehouses.extract", {"LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)})
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, out[-3000:]
+    (run,) = [r for r in deployed.runs() if r["run_id"] not in before]
+    assert run["state"]["result_state"] == "FAILED"
+    assert run["run_page_url"] in out
+    error = "SecretNotFoundError: secret reference dbsecrets:inventory-empty key jdbc-url"
+    assert error in out, out[-3000:]
+    output = deployed.api("GET", "/api/2.2/jobs/runs/get-output", params={"run_id": run["tasks"][0]["run_id"]}).json()
+    assert output["error"].startswith(error) and "Traceback" in output["error_trace"]
+
+
+def test_killing_the_airflow_task_cancels_the_run(deployed: Emulator) -> None:
+    before = {r["run_id"] for r in deployed.runs()}
+    proc = _tasks_test(deployed, "suppliers.extract")
+    deadline = time.monotonic() + 120
+    run = None
+    while run is None and time.monotonic() < deadline:
+        fresh = [r for r in deployed.runs() if r["run_id"] not in before]
+        run = fresh[0] if fresh and fresh[0]["state"]["life_cycle_state"] == "RUNNING" else None
+        time.sleep(0.1)
+    assert run is not None, "the run never reached RUNNING"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert "was requested to be cancelled" in out, out[-3000:]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state_now = deployed.api("GET", "/api/2.2/jobs/runs/get", params={"run_id": run["run_id"]}).json()["state"]
+        if state_now["life_cycle_state"] == "TERMINATED":
+            break
+        time.sleep(0.2)
+    assert state_now == {
+        "life_cycle_state": "TERMINATED",
+        "result_state": "CANCELED",
+        "state_message": "Run cancelled.",
+    }
+
+
+def test_a_retry_reattaches_to_the_active_run_and_a_finished_run_is_not_reused(
+    deployed: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse_airflow.databricks_operator import LakehouseDatabricksSubmitRunOperator
+
+    script = f"{ARTIFACTS}/tests/sleep.py"
+    deployed.client().files.upload(script, b"import sys, time\ntime.sleep(float(sys.argv[1]))\n", overwrite=True)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", deployed.env[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
+    payload = {
+        "run_name": "token-probe",
+        "tasks": [
+            {
+                "task_key": "sleep",
+                "spark_python_task": {"python_file": script, "parameters": ["4"]},
+                "new_cluster": {"spark_version": "17.3.x-scala2.13", "node_type_id": "x", "num_workers": 1},
+            }
+        ],
+    }
+    context = {"ti": SimpleNamespace(dag_id="d", task_id="t", run_id=f"manual__{time.time()}")}
+
+    def try_once() -> int:  # one Airflow try: a fresh operator instance, as in a new worker process
+        op = LakehouseDatabricksSubmitRunOperator(task_id="t", json=payload, databricks_conn_id=CONN_ID)
+        return op.submit_job(context)  # type: ignore[arg-type]
+
+    def wait_terminal(run_id: int) -> None:
+        while (
+            deployed.api("GET", "/api/2.2/jobs/runs/get", params={"run_id": run_id}).json()["state"]["life_cycle_state"]
+            != "TERMINATED"
+        ):
+            time.sleep(0.2)
+
+    first_try = try_once()
+    assert try_once() == first_try  # the worker was lost; the retry re-attaches, no second run
+    assert [r["run_id"] for r in deployed.runs() if r["run_name"] == "token-probe"] == [first_try]
+    wait_terminal(first_try)
+    cleared = try_once()  # the run has ended (a failure being retried, a clear): a fresh run
+    assert cleared != first_try
+    assert try_once() == cleared
+    wait_terminal(cleared)
+
+
+def test_the_emulator_answers_like_the_service(deployed: Emulator) -> None:
+    assert httpx.get(f"{deployed.url}/api/2.2/jobs/runs/list").status_code == 401
+    missing = deployed.api("GET", "/api/2.2/jobs/runs/get", params={"run_id": 999999})
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    bad = deployed.api("POST", "/api/2.2/jobs/runs/submit", json={"run_name": "x", "tasks": [{"task_key": "a"}]})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
