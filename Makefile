@@ -10,7 +10,7 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow report demo test test-unit test-e2e chromium bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow report demo databricks-demo test test-unit test-e2e chromium bench down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, pri
 	@$(RUN) airflow dags test $(if $(CONF),--conf '$(CONF)') $(DAG) $(DATE) > .local/logs/demo-$(DATE).log 2>&1; rc=$$?; \
 	  $(REPORT); rep=$$?; \
 	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(DATE).log)"; exit 1; fi
+
+databricks-demo: seed airflow-db ## the same DAG on the Databricks backend, against the local Databricks emulator
+	scripts/databricks_demo.sh $(DAG) $(DATE)
 
 test: venv chromium ## run the whole test suite incl. e2e (starts PostgreSQL, Spark, Airflow services itself)
 	$(RUN) python -m pytest $(PYTEST_ARGS)
