@@ -61,8 +61,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         try:
-            if self.path.startswith("/.well-known/"):  # host metadata the SDK probes: not emulated
-                raise ApiError(404, "NOT_FOUND", "not emulated")
+            if self.path.startswith("/.well-known/databricks-config"):  # public host metadata the SDK probes
+                self._send(200, {"oidc_endpoint": f"{self.server.workspace.base_url}/oidc"})
+                return
             if self.headers.get("Authorization") != f"Bearer {self.server.workspace.token}":
                 raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
             path = unquote(urlsplit(self.path).path)
