@@ -72,29 +72,45 @@ def new_cluster(env: DatabricksConfig) -> dict[str, Any]:
     }
 
 
+def task_key(full_id: str) -> str:
+    """``group.task`` as a Jobs API task key (letters, digits, ``_`` and ``-`` only)."""
+    return full_id.replace(".", "__")
+
+
+def wheel_path(env: DatabricksConfig) -> str:
+    return f"{env.artifacts_path.rstrip('/')}/{env.wheel}"
+
+
+def python_task(job: str, parameters: list[str], env: DatabricksConfig) -> dict[str, Any]:
+    """``spark_python_task``: the deployed entry script with the job name and its arguments."""
+    return {"python_file": remote_path(PROJECT_ROOT / "spark_jobs" / "run.py", env), "parameters": [job, *parameters]}
+
+
+def serverless_environment(env: DatabricksConfig) -> dict[str, Any]:
+    """The serverless ``environments`` entry: client version and the deployed wheel."""
+    return {
+        "environment_key": ENVIRONMENT_KEY,
+        "spec": {"client": SERVERLESS_CLIENT, "dependencies": [wheel_path(env)]},
+    }
+
+
 def submit_payload(spec: TaskSpec, env: DatabricksConfig) -> dict[str, Any]:
     """The ``runs/submit`` JSON for one Spark task (``run_name`` stays a template Airflow renders;
     the idempotency token is added per run at execute time)."""
     if spec.job is None:
         raise ValueError(f"{spec.full_id} is not a Spark task")
-    wheel = f"{env.artifacts_path.rstrip('/')}/{env.wheel}"
     task: dict[str, Any] = {
-        "task_key": spec.full_id.replace(".", "__"),
-        "spark_python_task": {
-            "python_file": remote_path(PROJECT_ROOT / "spark_jobs" / "run.py", env),
-            "parameters": [spec.job, *remote_args(spec.args, env)],
-        },
+        "task_key": task_key(spec.full_id),
+        "spark_python_task": python_task(spec.job, remote_args(spec.args, env), env),
         "timeout_seconds": env.timeout_seconds,
     }
     payload: dict[str, Any] = {"run_name": RUN_NAME, "timeout_seconds": env.timeout_seconds}
     if env.serverless:
         task["environment_key"] = ENVIRONMENT_KEY
-        payload["environments"] = [
-            {"environment_key": ENVIRONMENT_KEY, "spec": {"client": SERVERLESS_CLIENT, "dependencies": [wheel]}}
-        ]
+        payload["environments"] = [serverless_environment(env)]
     else:
         task["new_cluster"] = new_cluster(env)
-        task["libraries"] = [{"whl": wheel}]
+        task["libraries"] = [{"whl": wheel_path(env)}]
     payload["tasks"] = [task]
     if env.access_control_list:
         payload["access_control_list"] = [acl.model_dump(exclude_none=True) for acl in env.access_control_list]

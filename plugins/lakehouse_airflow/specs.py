@@ -89,6 +89,14 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
         *(["--partition-column", table.partition_column] if table.partition_column else []),
         *allow_empty,
     ]  # fmt: skip
+    # the same checks as a Spark job, for runs without an Airflow worker (the native Databricks job)
+    validate_args = [
+        *_context_args(cfg, table, "validate_connection"),
+        "--source", source_name(cfg, table),
+        "--columns", json.dumps(table.columns, separators=(",", ":")),
+        "--jdbc-secret", f"env:{JDBC_SECRET_PREFIX}",
+        *allow_empty,
+    ]  # fmt: skip
     write_args = [
         *_context_args(cfg, table, "write_bronze"),
         "--source-system", cfg.source.system,
@@ -104,7 +112,8 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     ]  # fmt: skip
     served = (table.name,)
     return [
-        TaskSpec(g, "validate_connection", "validate", source_conn_id=cfg.source.conn_id, tables=served,
+        TaskSpec(g, "validate_connection", "validate", "validate", tuple(validate_args),
+                 source_conn_id=cfg.source.conn_id, tables=served,
                  extra={"source": source_name(cfg, table), "columns": tuple(table.columns),
                         "schema": cfg.source.schema_name, "table": table.source,
                         "allow_empty": table.allow_empty}),

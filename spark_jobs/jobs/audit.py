@@ -25,7 +25,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--source", required=True)
     p.add_argument("--audit-table", default="bz_audit_log")
     p.add_argument("--upstream-states", default="", help="task=state,... as Airflow saw them")
-    p.add_argument("--upstream-error", default="", help="error reported by validate_connection")
+    p.add_argument(
+        "--upstream-error", default="", help="error reported by validate_connection (default: its step result)"
+    )
     return p.parse_args(argv)
 
 
@@ -41,6 +43,9 @@ def main(argv: list[str]) -> int:
             batch = batch.where(F.col("_record_status") != DELETED)  # tombstones are not source rows
         bronze_rows = batch.count()
     error = args.upstream_error.strip()
+    if error in ("", "None"):  # a native Databricks run: the validate job left its outcome on disk
+        validated = read_result(ctx, "validate_connection")
+        error = validated.error or "" if validated is not None and validated.status == "FAILED" else ""
     record = build_record(
         AuditInputs(
             source_table=args.source,

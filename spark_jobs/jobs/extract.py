@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.lib import jdbc
-from spark_jobs.lib.context import RunContext, job_parser
+from spark_jobs.lib.context import RunContext, job_parser, native_schedule
 from spark_jobs.lib.drift import check_drift
 from spark_jobs.lib.errors import EmptySourceError
 from spark_jobs.lib.incremental import WatermarkWindow, deletes_due, effective_mode, live_keys
@@ -47,6 +47,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def deletes_path(ctx: RunContext) -> str:
     return ctx.landing_path() + "__deleted_keys"
+
+
+def _interval(args: argparse.Namespace, ctx: RunContext) -> tuple[str, str]:
+    """The run's data interval: Airflow's, or (native Databricks run) the schedule's for the date."""
+    schedule = native_schedule(args)
+    if schedule is not None and args.interval_start in ("", "None"):
+        start, end = schedule.interval_for(ctx.logical_date)
+        return start.isoformat(), end.isoformat()
+    return args.interval_start, args.interval_end
 
 
 def _mode(spark: SparkSession, target: TableRef, ctx: RunContext, args: argparse.Namespace) -> str:
@@ -93,7 +102,7 @@ def main(argv: list[str]) -> int:
         mode = _mode(spark, target, ctx, args)
         window = None
         if args.load_mode == "incremental" or args.interval_end not in ("", "None"):
-            window = WatermarkWindow.from_interval(args.interval_start, args.interval_end, args.source_timezone)
+            window = WatermarkWindow.from_interval(*_interval(args, ctx), args.source_timezone)
         where = window.predicate(args.watermark_column) if window and mode == "incremental" else None
         stats = jdbc.source_stats(spark, creds, args.source, args.partition_column, where)
         if stats.row_count == 0 and mode == "full" and not args.allow_empty:

@@ -194,7 +194,7 @@ def parse_states(text: str | None) -> dict[str, str]:
     states: dict[str, str] = {}
     for item in filter(None, (text or "").split(",")):
         task, _, state = item.partition("=")
-        states[task.strip()] = state.strip()
+        states[task.strip()] = state.strip().lower()  # Databricks result states may be upper case
     return states
 
 

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_jobs.lib.errors import JobError
+from spark_jobs.lib.schedule import DailySchedule, trigger_time
 from spark_jobs.lib.storage import local_path
 
 
@@ -50,12 +52,20 @@ def add_context_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--task-id", required=True)
     parser.add_argument("--try-number", type=int, default=1)
-    parser.add_argument("--logical-date", type=dt.date.fromisoformat, required=True)
+    parser.add_argument(
+        "--logical-date",
+        required=True,
+        help="the run's logical date (YYYY-MM-DD); empty: derived from --trigger-time and --schedule",
+    )
     parser.add_argument("--table", required=True)
     parser.add_argument("--lakehouse-root", required=True)
     parser.add_argument("--bronze-schema", default="inventory_bronze")
     parser.add_argument("--silver-schema", default="inventory_silver")
     parser.add_argument("--gold-schema", default="inventory_gold")
+    # the clock of a natively scheduled Databricks job (see spark_jobs.lib.schedule)
+    parser.add_argument("--schedule", default="", help="the pipeline's daily cron, e.g. '0 2 * * *'")
+    parser.add_argument("--schedule-timezone", default="UTC")
+    parser.add_argument("--trigger-time", default="", help="epoch ms of the job run's trigger")
 
 
 def job_parser(prog: str) -> argparse.ArgumentParser:
@@ -65,13 +75,31 @@ def job_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def native_schedule(args: argparse.Namespace) -> DailySchedule | None:
+    """The schedule a native Databricks run passes (None under Airflow, which hands out dates)."""
+    return DailySchedule.parse(args.schedule, args.schedule_timezone) if args.schedule else None
+
+
+def resolve_logical_date(args: argparse.Namespace) -> dt.date:
+    text = str(args.logical_date or "").strip()
+    if text:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise JobError(f"--logical-date {text!r} is not a date (YYYY-MM-DD)") from None
+    schedule = native_schedule(args)
+    if schedule is None or not args.trigger_time:
+        raise JobError("--logical-date is empty and no --schedule/--trigger-time to derive it from")
+    return schedule.logical_date_at(trigger_time(args.trigger_time))
+
+
 def context_from(args: argparse.Namespace) -> RunContext:
     return RunContext(
         dag_id=args.dag_id,
         run_id=args.run_id,
         task_id=args.task_id,
         try_number=args.try_number,
-        logical_date=args.logical_date,
+        logical_date=resolve_logical_date(args),
         table=args.table,
         lakehouse_root=local_path(args.lakehouse_root),
         bronze_schema=args.bronze_schema,
