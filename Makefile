@@ -10,7 +10,7 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow report demo databricks-demo test test-unit test-e2e chromium bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow report demo databricks-demo export-job test test-unit test-e2e chromium bench down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, pri
 
 databricks-demo: seed airflow-db ## the same DAG on the Databricks backend, against the local Databricks emulator
 	scripts/databricks_demo.sh $(DAG) $(DATE)
+
+export-job: venv ## the pipeline as a native Databricks job: Jobs API JSON + Asset Bundle in build/databricks (ENV=prod: one env)
+	$(RUN) python -m lakehouse_airflow.job_export $(if $(ENV),--env $(ENV))
 
 test: venv chromium ## run the whole test suite incl. e2e (starts PostgreSQL, Spark, Airflow services itself)
 	$(RUN) python -m pytest $(PYTEST_ARGS)

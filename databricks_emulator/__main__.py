@@ -21,9 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default=os.environ.get("DATABRICKS_EMULATOR_TOKEN", "dapi-emulator"))
     parser.add_argument("--spark-remote", default=os.environ.get("LAKEHOUSE_SPARK_REMOTE", "sc://127.0.0.1:15102"))
+    parser.add_argument("--max-parallel-tasks", type=int, default=2, help="tasks of one run executing at once")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
-    server = EmulatorServer((args.host, args.port), Workspace(args.root.resolve(), "", args.spark_remote, args.token))
+    server = EmulatorServer(
+        (args.host, args.port),
+        Workspace(args.root.resolve(), "", args.spark_remote, args.token, args.max_parallel_tasks),
+    )
     server.workspace.base_url = f"http://{args.host}:{server.server_address[1]}"
     print(f"databricks-emulator listening on {server.workspace.base_url}", flush=True)
     try:

@@ -1,7 +1,8 @@
 """HTTP front of the emulated Databricks workspace: the REST endpoints the Airflow provider's hook
 and the databricks-sdk (deploy, secrets) call, with the service's JSON shapes and error bodies.
 
-Jobs (2.1 and 2.2): ``runs/submit``, ``runs/get``, ``runs/get-output``, ``runs/cancel``, ``runs/list``.
+Jobs (2.1 and 2.2): ``runs/submit``, ``runs/get``, ``runs/get-output``, ``runs/cancel``, ``runs/list``,
+and for jobs defined in the workspace ``create``, ``get``, ``list``, ``delete``, ``run-now``.
 Files (2.0): ``PUT/GET/HEAD/DELETE fs/files/<path>``, ``PUT/GET/HEAD fs/directories/<path>``.
 Secrets (2.0): ``secrets/scopes/create``, ``secrets/put``, ``secrets/get``.
 Every request needs ``Authorization: Bearer <token>``.
@@ -16,7 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from databricks_emulator.runs import ApiError, Workspace
+from databricks_emulator.errors import ApiError
+from databricks_emulator.runs import Workspace
 
 JOBS_PREFIXES = ("/api/2.1/jobs/", "/api/2.2/jobs/")
 FILES = "/api/2.0/fs/files"
@@ -86,6 +88,33 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- jobs -------------------------------------------------------------------------------
     def _jobs(self, endpoint: str) -> None:
+        if endpoint.startswith("runs/"):
+            self._runs(endpoint)
+        else:
+            self._job_definitions(endpoint)
+
+    def _job_definitions(self, endpoint: str) -> None:
+        ws = self.server.workspace
+        if (self.command, endpoint) == ("POST", "create"):
+            self._send(200, {"job_id": ws.create_job(self._json())})
+        elif (self.command, endpoint) == ("GET", "get"):
+            job_id = int(self._params()["job_id"])
+            self._send(200, {"job_id": job_id, "settings": ws.job(job_id)})
+        elif (self.command, endpoint) == ("GET", "list"):
+            self._send(200, {"jobs": [{"job_id": i, "settings": s} for i, s in sorted(ws.jobs.items())]})
+        elif (self.command, endpoint) == ("POST", "delete"):
+            job_id = int(self._json()["job_id"])
+            ws.job(job_id)
+            del ws.jobs[job_id]
+            self._send(200, {})
+        elif (self.command, endpoint) == ("POST", "run-now"):
+            body = self._json()
+            run_id = ws.run_now(int(body["job_id"]), body.get("job_parameters") or {}, body.get("idempotency_token"))
+            self._send(200, {"run_id": run_id, "number_in_job": ws.get(run_id).number_in_job})
+        else:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} jobs/{endpoint}'")
+
+    def _runs(self, endpoint: str) -> None:
         ws = self.server.workspace
         if (self.command, endpoint) == ("POST", "runs/submit"):
             self._send(200, {"run_id": ws.submit(self._json())})

@@ -52,6 +52,7 @@ def test_shipped_environments_match_the_existing_deployment() -> None:
         ({"cluster": {"node_type_id": "x"}}, "exactly one of num_workers or autoscale"),
         ({"colour": "blue"}, "environments.dev.databricks.colour: unknown key"),
         ({"artifacts_path": "relative/path"}, "environments.dev.databricks.artifacts_path"),
+        ({"artifacts_path": "/Workspace/Shared/lakehouse"}, "environments.dev.databricks.artifacts_path"),
     ],
 )
 def test_invalid_environment_names_file_and_field(tmp_path: Path, patch: dict, message: str) -> None:

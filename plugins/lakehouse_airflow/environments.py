@@ -59,8 +59,9 @@ class AccessControl(_Strict):
 
 class DatabricksConfig(_Strict):
     conn_id: str = Field(min_length=1)
-    # where `deploy` uploads the wheel, run.py and the gold SQL files (a Unity Catalog volume or workspace path)
-    artifacts_path: str = Field(pattern=r"^(/Volumes/|/Workspace/|dbfs:/)")
+    # where `deploy` uploads the wheel, run.py and the gold SQL files: a Unity Catalog volume (the
+    # Files API `deploy` uses writes volumes; clusters and serverless read them as files and libraries)
+    artifacts_path: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
     # the lakehouse root the jobs read and write (path-based Delta tables, as locally): a Unity Catalog
     # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths)
     lakehouse_root: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
