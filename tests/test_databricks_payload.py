@@ -109,12 +109,15 @@ def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch
     }
     # the local job's arguments, with locations and secret references translated
     local = _dag(monkeypatch, "local").get_task("orders.extract").application_args
-    assert params[0] == "extract" and len(params) == len(local)
+    # ... plus the environment's Unity Catalog: tables are workspace.<schema>.<table>
+    assert params[0] == "extract" and params[-2:] == ["--catalog", "workspace"]
+    assert len(params) == len(local) + 2
     flags = dict(zip(params[1::2], params[2::2], strict=False))
     assert flags["--lakehouse-root"] == LAKE
     assert flags["--jdbc-secret"] == "dbsecrets:inventory-dev"
     assert flags["--interval-start"] == "{{ data_interval_start }}"
-    differing = {p for p, q in zip(params, local, strict=True) if p != q}
+    assert flags["--bronze-schema"] == "inventory_bronze"  # default: the pipeline's schemas
+    differing = {p for p, q in zip(params, local, strict=False) if p != q}
     assert differing == {LAKE, "dbsecrets:inventory-dev"}
     assert op.retries == 1  # dev's max retries
 
@@ -168,3 +171,29 @@ def test_idempotency_token_is_per_task_and_run_not_per_try() -> None:
     assert len(token) == 64
     assert token != idempotency_token("inventory_lakehouse", "orders.extract", "manual__2026-11-21")
     assert token != idempotency_token("inventory_lakehouse", "orders.write_bronze", "manual__2026-11-20")
+
+
+def test_environment_schemas_rename_the_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    raw["environments"]["qa"]["databricks"]["schemas"] = {"bronze": "raw", "gold": "marts"}
+    (tmp_path / "env.yaml").write_text(yaml.safe_dump(raw))
+    params = _dag(monkeypatch, "qa", tmp_path / "env.yaml").get_task("orders.extract").json["tasks"][0]
+    flags = dict(
+        zip(
+            params["spark_python_task"]["parameters"][1::2],
+            params["spark_python_task"]["parameters"][2::2],
+            strict=False,
+        )
+    )
+    assert (flags["--catalog"], flags["--bronze-schema"], flags["--silver-schema"], flags["--gold-schema"]) == (
+        "workspace_qa",
+        "raw",
+        "inventory_silver",
+        "marts",
+    )
+    raw["environments"]["qa"]["databricks"]["catalog"] = "bad-name"
+    (tmp_path / "env.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineConfigError, match="environments.qa.databricks.catalog"):
+        load_environments(tmp_path / "env.yaml")

@@ -41,8 +41,11 @@ def remote_path(local: str | Path, env: DatabricksConfig) -> str:
 
 
 def remote_args(args: tuple[str, ...], env: DatabricksConfig) -> list[str]:
+    """The job's arguments on Databricks: the environment's locations, schemas, catalog and secret
+    scope in place of the local ones."""
+    schemas = {f"--{layer}-schema": name for layer, name in env.schemas.model_dump().items() if name}
     out: list[str] = []
-    flag = None
+    flag = ""
     for arg in args:
         if flag == "--lakehouse-root":
             arg = env.lakehouse_root
@@ -50,8 +53,12 @@ def remote_args(args: tuple[str, ...], env: DatabricksConfig) -> list[str]:
             arg = f"dbsecrets:{env.secret_scope}"
         elif flag == "--sql-file":
             arg = remote_path(arg, env)
+        elif flag in schemas:
+            arg = schemas[flag]
         out.append(arg)
-        flag = arg if arg.startswith("--") else None
+        flag = arg if arg.startswith("--") else ""
+    if env.catalog and "--lakehouse-root" in args:  # every table job (they all take the run context)
+        out += ["--catalog", env.catalog]
     return out
 
 

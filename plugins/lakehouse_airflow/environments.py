@@ -57,6 +57,17 @@ class AccessControl(_Strict):
     permission_level: Literal["CAN_VIEW", "CAN_MANAGE_RUN", "IS_OWNER", "CAN_MANAGE"]
 
 
+UC_NAME = r"^[A-Za-z0-9_]+$"
+
+
+class LayerSchemas(_Strict):
+    """Schema names of the three layers in this environment (default: the pipeline's)."""
+
+    bronze: str | None = Field(default=None, pattern=UC_NAME)
+    silver: str | None = Field(default=None, pattern=UC_NAME)
+    gold: str | None = Field(default=None, pattern=UC_NAME)
+
+
 class DatabricksConfig(_Strict):
     conn_id: str = Field(min_length=1)
     # where `deploy` uploads the wheel, run.py and the gold SQL files: a Unity Catalog volume (the
@@ -65,6 +76,10 @@ class DatabricksConfig(_Strict):
     # the lakehouse root the jobs read and write (path-based Delta tables, as locally): a Unity Catalog
     # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths)
     lakehouse_root: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
+    # Unity Catalog: the jobs read and write tables by name, <catalog>.<schema>.<table>; unset: path-based
+    # Delta tables under lakehouse_root (which keeps landing files and step results either way)
+    catalog: str | None = Field(default=None, pattern=UC_NAME)
+    schemas: LayerSchemas = LayerSchemas()
     wheel: str = Field(pattern=r"\.whl$")
     secret_scope: str = Field(min_length=1)
     spark_version: str = Field(min_length=1)

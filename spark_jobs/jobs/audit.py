@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     ctx, log = start_job(args, "audit")
     spark = get_spark(f"audit-{ctx.table}")
-    target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
+    target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
     bronze_rows = None
     if target.exists():
         batch = target.read(spark).where(F.col("_batch_id") == ctx.run_id)
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
             bronze_rows=bronze_rows,
         )
     )
-    append_audit(spark, audit_table(ctx.lakehouse_root, ctx.bronze_schema, args.audit_table), record)
+    append_audit(spark, audit_table(ctx.tables, ctx.bronze_schema, args.audit_table), record)
     fields = {k: record[k] for k in ("status", "row_count", "source_row_count", "error_details")}
     if record["status"] != "SUCCESS":
         log.error("audit recorded FAILED: %s", record["error_details"], extra={"fields": fields})

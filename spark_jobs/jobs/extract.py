@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
         creds = resolve_jdbc(args.jdbc_secret)
         contract: dict[str, str] = json.loads(args.columns)
         drift = check_drift(args.source, contract, jdbc.source_columns(spark, creds, args.source))
-        target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
+        target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         mode = _mode(spark, target, ctx, args)
         window = None
         if args.load_mode == "incremental" or args.interval_end not in ("", "None"):

@@ -34,9 +34,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def _input_frame(spark: SparkSession, ctx: RunContext, name: str) -> DataFrame:
     ref: TableRef = (
-        dq_results_table(ctx.lakehouse_root, ctx.silver_schema)
+        dq_results_table(ctx.tables, ctx.silver_schema)
         if name == "dq_results"
-        else silver_table(ctx.lakehouse_root, ctx.silver_schema, name)
+        else silver_table(ctx.tables, ctx.silver_schema, name)
     )
     if not ref.exists():
         raise MissingStepResultError(f"gold input {ref.schema}.{ref.name} does not exist")
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         spark = get_spark(f"gold-{ctx.table}")
         sql = Path(local_path(args.sql_file)).read_text()
         model = build_model(spark, ctx, sql, inputs)
-        target = gold_table(ctx.lakehouse_root, ctx.gold_schema, ctx.table)
+        target = gold_table(ctx.tables, ctx.gold_schema, ctx.table)
         writer = model.write.mode("overwrite").option("overwriteSchema", "true")
         partition_by = [c for c in args.partition_by.split(",") if c]
         if partition_by:

@@ -9,13 +9,14 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.tables import audit_table
+from spark_jobs.lib.tables import TableLocation, audit_table
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="report")
     p.add_argument("--lakehouse-root", required=True)
     p.add_argument("--bronze-schema", default="inventory_bronze")
+    p.add_argument("--catalog", default="", help="tables by name in this catalog (default: path-based)")
     p.add_argument("--audit-table", default="bz_audit_log")
     p.add_argument("--dag-id", required=True)
     p.add_argument("--run-id", help="defaults to the most recently audited run of the DAG")
@@ -25,7 +26,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     spark = get_spark("report")
-    table = audit_table(args.lakehouse_root, args.bronze_schema, args.audit_table)
+    table = audit_table(TableLocation(args.lakehouse_root, args.catalog or None), args.bronze_schema, args.audit_table)
     if not table.exists():
         sys.stderr.write(f"no audit log at {table.path}\n")
         return 1

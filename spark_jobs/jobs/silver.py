@@ -50,7 +50,7 @@ def _parents(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> dict[str
     parents = {}
     for rule in spec.rules:
         if rule.fk_column:
-            ref = silver_table(ctx.lakehouse_root, ctx.silver_schema, str(rule.fk_parent))
+            ref = silver_table(ctx.tables, ctx.silver_schema, str(rule.fk_parent))
             if not ref.exists():
                 raise MissingStepResultError(f"parent silver table {ref.schema}.{ref.name} does not exist yet")
             parents[rule.name] = ref.read(spark)
@@ -69,7 +69,7 @@ def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) ->
 
 def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> None:
     frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch), DQ_COLUMNS)
-    target = dq_results_table(ctx.lakehouse_root, ctx.silver_schema)
+    target = dq_results_table(ctx.tables, ctx.silver_schema)
     # shared by the parallel silver tasks: one partition per table keeps their writes apart
     replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table}, partition_by=("table_name",))
 
@@ -92,7 +92,7 @@ class BronzeInput:
 def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput:
     """Full tables: all of bronze. Incremental tables: for each key of this date's slice, its newest
     version in all of bronze (tombstones win), so the result does not depend on the load order."""
-    bronze_ref = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, spec.table)
+    bronze_ref = bronze_table(ctx.tables, ctx.bronze_schema, spec.table)
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)
@@ -110,7 +110,7 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
                       affected: DataFrame | None, batch: str) -> None:  # fmt: skip
     """Full: replace this batch's slice. Incremental: per key, the quarantine holds the key's
     current version when that is quarantined (keys of the slice that are now valid or deleted leave)."""
-    target = quarantine_table(ctx.lakehouse_root, ctx.silver_schema, spec.table)
+    target = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
     frame = _quarantine_frame(rows, spec)
     if affected is None:
         replace_slice(target, frame, {"_batch_id": batch})
@@ -133,7 +133,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
         valid = to_contract(keep, spec)
-        target = silver_table(ctx.lakehouse_root, ctx.silver_schema, spec.table)
+        target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
         create_if_missing(spark, target, spec.contract())
         if affected is None:
             merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)

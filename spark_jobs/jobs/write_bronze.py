@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
         mode = str(extract.metrics.get("load_mode") or "full")
         if rows == 0 and mode == "full" and not args.allow_empty:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
-        target = bronze_table(ctx.lakehouse_root, ctx.bronze_schema, ctx.table)
+        target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         out = _bronze_frame(ctx, args, extract, landing)
         if extract.metrics.get("table_load_mode") == "incremental":
             replace_slice(target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True)
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
         window_end = extract.metrics.get("window_end")
         moved = watermarks.advance(
             spark,
-            watermark_table(ctx.lakehouse_root, ctx.bronze_schema),
+            watermark_table(ctx.tables, ctx.bronze_schema),
             table=ctx.table,
             watermark_column=args.watermark_column,
             high_water_mark=dt.datetime.fromisoformat(str(window_end)) if window_end else dt.datetime.now(),  # noqa: DTZ005

@@ -11,6 +11,7 @@ from pathlib import Path
 from spark_jobs.lib.errors import JobError
 from spark_jobs.lib.schedule import DailySchedule, trigger_time
 from spark_jobs.lib.storage import local_path
+from spark_jobs.lib.tables import TableLocation
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class RunContext:
     bronze_schema: str
     silver_schema: str = "inventory_silver"
     gold_schema: str = "inventory_gold"
+    catalog: str | None = None  # set: tables are <catalog>.<schema>.<table> (Unity Catalog)
+
+    @property
+    def tables(self) -> TableLocation:
+        return TableLocation(self.lakehouse_root, self.catalog)
 
     @property
     def run_key(self) -> str:
@@ -62,6 +68,7 @@ def add_context_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bronze-schema", default="inventory_bronze")
     parser.add_argument("--silver-schema", default="inventory_silver")
     parser.add_argument("--gold-schema", default="inventory_gold")
+    parser.add_argument("--catalog", default="", help="tables by name in this catalog (default: path-based)")
     # the clock of a natively scheduled Databricks job (see spark_jobs.lib.schedule)
     parser.add_argument("--schedule", default="", help="the pipeline's daily cron, e.g. '0 2 * * *'")
     parser.add_argument("--schedule-timezone", default="UTC")
@@ -105,4 +112,5 @@ def context_from(args: argparse.Namespace) -> RunContext:
         bronze_schema=args.bronze_schema,
         silver_schema=args.silver_schema,
         gold_schema=args.gold_schema,
+        catalog=args.catalog or None,
     )

@@ -64,6 +64,7 @@ def create_if_missing(spark: SparkSession, table: TableRef, schema: StructType) 
     )
     props = ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in TABLE_PROPERTIES.items())
     sql = f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta TBLPROPERTIES ({props})"
+    table.ensure_schema(spark)
     retry_on_conflict(lambda: spark.sql(sql))
 
 

@@ -38,6 +38,4 @@ def run_layer_step(
             run_id=ctx.run_id,
             logical_date=ctx.logical_date,
         )
-        append_audit(
-            get_spark(f"{layer}-audit"), audit_table(ctx.lakehouse_root, ctx.bronze_schema, audit_name), record
-        )
+        append_audit(get_spark(f"{layer}-audit"), audit_table(ctx.tables, ctx.bronze_schema, audit_name), record)

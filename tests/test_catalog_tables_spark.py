@@ -1,0 +1,92 @@
+"""Catalog tables (``--catalog``, Unity Catalog names ``<catalog>.<schema>.<table>`` on Databricks)
+on the real local Spark: the same jobs write and read tables by name in the Spark server's session
+catalog, with the same exactly-once behaviour as path-based tables."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.specs import silver_spec_json
+from test_bronze_spark import WAREHOUSES
+
+from spark_jobs.jobs import dispatch
+from spark_jobs.lib.tables import TableLocation, bronze_table, silver_table
+
+pytestmark = pytest.mark.spark
+CATALOG = "spark_catalog"  # the local server's session catalog stands in for Unity Catalog
+
+
+@pytest.fixture
+def schemas(spark) -> Iterator[dict[str, str]]:  # noqa: ANN001
+    tag = uuid.uuid4().hex[:8]
+    names = {layer: f"uc_{tag}_{layer}" for layer in ("bronze", "silver", "gold")}
+    yield names
+    for name in names.values():
+        spark.sql(f"DROP SCHEMA IF EXISTS {CATALOG}.{name} CASCADE")
+
+
+def _args(tmp_path: Path, schemas: dict[str, str], task: str, run: str = "r1") -> list[str]:
+    return ["--dag-id", "t", "--run-id", run, "--task-id", f"warehouses.{task}", "--logical-date", "2026-11-23",
+            "--table", "warehouses", "--lakehouse-root", str(tmp_path), "--catalog", CATALOG,
+            "--bronze-schema", schemas["bronze"], "--silver-schema", schemas["silver"],
+            "--gold-schema", schemas["gold"]]  # fmt: skip
+
+
+def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
+    from lakehouse_airflow.operators import jdbc_env
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    source = ["--source", "it_src.warehouses", "--columns", json.dumps(WAREHOUSES)]
+    secret = ["--jdbc-secret", "env:LAKEHOUSE_JDBC"]
+    assert dispatch(["validate", *_args(tmp_path, schemas, "validate_connection"), *source, *secret]) == 0
+    assert dispatch(["extract", *_args(tmp_path, schemas, "extract"), *source, *secret,
+                     "--primary-key", "warehouse_id"]) == 0  # fmt: skip
+    write = ["write_bronze", *_args(tmp_path, schemas, "write_bronze"), "--source-system", "pg"]
+    assert dispatch(write) == 0
+    assert dispatch(write) == 0  # a retry of the same run: the same slice, no duplicates
+    audit = ["audit", *_args(tmp_path, schemas, "audit"), "--source", "it_src.warehouses",
+             "--upstream-states", "validate_connection=success,extract=success,write_bronze=success"]  # fmt: skip
+    assert dispatch(audit) == 0
+    cfg = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
+    spec = silver_spec_json(cfg, cfg.tables["warehouses"])
+    assert dispatch(["silver", *_args(tmp_path, schemas, "silver"), "--spec-json", spec]) == 0
+
+    bronze, silver = schemas["bronze"], schemas["silver"]
+    for name in (f"{bronze}.bz_warehouses", f"{bronze}.bz_audit_log", f"{bronze}.bz_watermarks", f"{silver}.warehouses"):
+        assert spark.catalog.tableExists(f"{CATALOG}.{name}"), name
+    assert spark.table(f"{CATALOG}.{bronze}.bz_warehouses").count() == 5
+    assert {r["_batch_id"] for r in spark.table(f"{CATALOG}.{bronze}.bz_warehouses").collect()} == {"r1"}
+    (row,) = spark.table(f"{CATALOG}.{bronze}.bz_audit_log").collect()
+    assert (row["status"], row["row_count"], row["source_row_count"]) == ("SUCCESS", 5, 5)
+    clean = spark.table(f"{CATALOG}.{silver}.warehouses").count()
+    assert 0 < clean <= 5
+    # the tables are the catalog's, not directories under the lakehouse root (which keeps only
+    # landing files and step results)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_control", "landing"]
+    loc = TableLocation(str(tmp_path), CATALOG)
+    ref = bronze_table(loc, bronze, "warehouses")
+    assert ref.exists() and ref.sql_name == f"`{CATALOG}`.`{bronze}`.`bz_warehouses`"
+    assert not bronze_table(str(tmp_path), bronze, "warehouses").exists()  # path-based: nothing there
+    assert silver_table(loc, silver, "warehouses").read(spark).count() == clean
+
+
+def test_validate_job_names_the_failed_check(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
+    from lakehouse_airflow.operators import jdbc_env
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    columns = json.dumps({**WAREHOUSES, "manager": "string"})
+    base = ["validate", *_args(tmp_path, schemas, "validate_connection"), "--jdbc-secret", "env:LAKEHOUSE_JDBC"]
+    with pytest.raises(Exception, match=r"check 'contract columns' failed: it_src.warehouses lacks columns \['manager'\]"):
+        dispatch([*base, "--source", "it_src.warehouses", "--columns", columns])
+    with pytest.raises(Exception, match="check 'table exists' failed: it_src.nope not found"):
+        dispatch([*base, "--source", "it_src.nope", "--columns", json.dumps(WAREHOUSES)])
+    result = json.loads((tmp_path / "_control/step_results/t/r1/warehouses/validate_connection.json").read_text())
+    assert result["status"] == "FAILED" and "table exists" in result["error"]
