@@ -59,7 +59,12 @@ def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monk
     assert dispatch(["silver", *_args(tmp_path, schemas, "silver"), "--spec-json", spec]) == 0
 
     bronze, silver = schemas["bronze"], schemas["silver"]
-    for name in (f"{bronze}.bz_warehouses", f"{bronze}.bz_audit_log", f"{bronze}.bz_watermarks", f"{silver}.warehouses"):
+    for name in (
+        f"{bronze}.bz_warehouses",
+        f"{bronze}.bz_audit_log",
+        f"{bronze}.bz_watermarks",
+        f"{silver}.warehouses",
+    ):
         assert spark.catalog.tableExists(f"{CATALOG}.{name}"), name
     assert spark.table(f"{CATALOG}.{bronze}.bz_warehouses").count() == 5
     assert {r["_batch_id"] for r in spark.table(f"{CATALOG}.{bronze}.bz_warehouses").collect()} == {"r1"}
@@ -84,7 +89,9 @@ def test_validate_job_names_the_failed_check(spark, stack, tmp_path, monkeypatch
         monkeypatch.setenv(k, v)
     columns = json.dumps({**WAREHOUSES, "manager": "string"})
     base = ["validate", *_args(tmp_path, schemas, "validate_connection"), "--jdbc-secret", "env:LAKEHOUSE_JDBC"]
-    with pytest.raises(Exception, match=r"check 'contract columns' failed: it_src.warehouses lacks columns \['manager'\]"):
+    with pytest.raises(
+        Exception, match=r"check 'contract columns' failed: it_src.warehouses lacks columns \['manager'\]"
+    ):
         dispatch([*base, "--source", "it_src.warehouses", "--columns", columns])
     with pytest.raises(Exception, match="check 'table exists' failed: it_src.nope not found"):
         dispatch([*base, "--source", "it_src.nope", "--columns", json.dumps(WAREHOUSES)])
