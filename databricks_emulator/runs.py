@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,168 +29,14 @@ import sysconfig
 import threading
 import time
 import venv
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from databricks_emulator.errors import ApiError
-from databricks_emulator.references import check, substitute, time_values
+from databricks_emulator.model import TERMINAL, Run, TaskRun, blocked, error_of, now_ms, topological
+from databricks_emulator.references import check, substitute
 
 __all__ = ["ApiError", "Run", "TaskRun", "Workspace"]
-
-TASK_SETTINGS = (
-    "spark_python_task", "libraries", "new_cluster", "job_cluster_key", "environment_key", "timeout_seconds",
-    "depends_on", "run_if", "max_retries",
-)  # fmt: skip
-TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
-ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)[\w]*): (.+)$")
-BAD = {"FAILED", "TIMEDOUT", "CANCELED", "UPSTREAM_FAILED", "UPSTREAM_CANCELED"}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class TaskRun:
-    run_id: int
-    task_key: str
-    spec: dict[str, Any]
-    life_cycle_state: str = "PENDING"
-    result_state: str | None = None
-    state_message: str = ""
-    error: str | None = None
-    error_trace: str | None = None
-    logs: str = ""
-    start_time: int = 0
-    end_time: int = 0
-    execution_count: int = 0
-    process: subprocess.Popen[str] | None = None
-
-    @property
-    def depends_on(self) -> list[str]:
-        return [str(d["task_key"]) for d in self.spec.get("depends_on", [])]
-
-    def finish(self, result: str, message: str) -> None:
-        self.life_cycle_state, self.result_state, self.state_message = "TERMINATED", result, message
-        self.end_time = now_ms()
-
-    def state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"life_cycle_state": self.life_cycle_state, "state_message": self.state_message}
-        if self.result_state:
-            out["result_state"] = self.result_state
-        return out
-
-
-@dataclass
-class Run:
-    run_id: int
-    run_name: str
-    payload: dict[str, Any]
-    tasks: list[TaskRun]
-    run_page_url: str
-    start_time: int = field(default_factory=now_ms)
-    end_time: int = 0
-    cancel_requested: bool = False
-    job_id: int | None = None
-    job_name: str = ""
-    number_in_job: int = 0
-    job_parameters: dict[str, str] = field(default_factory=dict)
-    trigger_type: str = "ONE_TIME"
-
-    def task(self, key: str) -> TaskRun:
-        return next(t for t in self.tasks if t.task_key == key)
-
-    def references(self, task: TaskRun, base_url: str) -> dict[str, str]:
-        """The dynamic values a task sees when it starts."""
-        values = {
-            "job.id": str(self.job_id or ""),
-            "job.name": self.job_name or self.run_name,
-            "job.run_id": str(self.run_id),
-            "job.repair_count": "0",
-            "job.trigger.type": self.trigger_type.lower(),
-            "task.name": task.task_key,
-            "task.run_id": str(task.run_id),
-            "task.execution_count": str(task.execution_count),
-            "workspace.id": "0",
-            "workspace.url": base_url,
-            **time_values("job.start_time", self.start_time),
-            **time_values("job.trigger.time", self.start_time),
-            **{f"job.parameters.{k}": v for k, v in self.job_parameters.items()},
-        }
-        for other in self.tasks:
-            if other.life_cycle_state in TERMINAL:
-                prefix = f"tasks.{other.task_key}"
-                values[f"{prefix}.run_id"] = str(other.run_id)
-                values[f"{prefix}.result_state"] = (other.result_state or "").lower()
-                values[f"{prefix}.execution_count"] = str(other.execution_count)
-                values[f"{prefix}.error_code"] = "" if other.result_state == "SUCCESS" else (other.result_state or "")
-        return values
-
-    @property
-    def life_cycle_state(self) -> str:
-        states = [t.life_cycle_state for t in self.tasks]
-        if all(s in TERMINAL for s in states):
-            return "TERMINATED"
-        return "RUNNING" if any(s != "PENDING" for s in states) else "PENDING"
-
-    def result_state(self) -> str | None:
-        if self.life_cycle_state != "TERMINATED":
-            return None
-        results = [t.result_state for t in self.tasks]
-        for bad in ("CANCELED", "TIMEDOUT", "FAILED", "UPSTREAM_FAILED"):
-            if bad in results:
-                return bad
-        return "SUCCESS"
-
-    def describe(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"life_cycle_state": self.life_cycle_state, "state_message": self.state_message()}
-        if result := self.result_state():
-            state["result_state"] = result
-        job = (
-            {"job_id": self.job_id, "number_in_job": self.number_in_job, "job_parameters": [
-                {"name": k, "value": v} for k, v in self.job_parameters.items()]}
-            if self.job_id is not None
-            else {}
-        )  # fmt: skip
-        return {
-            "run_id": self.run_id,
-            "run_name": self.run_name,
-            "run_type": "JOB_RUN" if self.job_id is not None else "SUBMIT_RUN",
-            **job,
-            "state": state,
-            "status": {"state": self.life_cycle_state},
-            "run_page_url": self.run_page_url,
-            "start_time": self.start_time,
-            "end_time": self.end_time,
-            "tasks": [
-                {
-                    "run_id": t.run_id,
-                    "task_key": t.task_key,
-                    "attempt_number": max(t.execution_count - 1, 0),
-                    "state": t.state(),
-                    "start_time": t.start_time,
-                    "end_time": t.end_time,
-                    **{k: t.spec[k] for k in TASK_SETTINGS if k in t.spec},
-                }
-                for t in self.tasks
-            ],
-        }
-
-    def state_message(self) -> str:
-        for task in self.tasks:
-            if task.result_state not in (None, "SUCCESS"):
-                return task.state_message
-        return next((t.state_message for t in self.tasks if t.life_cycle_state == "RUNNING"), "")
-
-
-def error_of(stderr: str, returncode: int) -> tuple[str, str]:
-    """(error, error_trace) of a failed Python task, as get-output reports them: the exception line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if match := ERROR_LINE.match(line):
-            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(3)}", "\n".join(lines[-40:])
-    return f"the Python process exited with code {returncode}", "\n".join(lines[-40:])
 
 
 class Workspace:
@@ -286,7 +131,7 @@ class Workspace:
                         "INVALID_PARAMETER_VALUE",
                         f"task {task['task_key']} depends on unknown {dep.get('task_key')}",
                     )
-        _topological(tasks)
+        topological(tasks)
 
     def _start(self, payload: dict[str, Any], token: str | None, **job: Any) -> int:  # noqa: ANN401
         with self._lock:
@@ -298,7 +143,7 @@ class Workspace:
                 run_name=str(payload.get("run_name") or payload.get("name") or "Untitled"),
                 payload=payload,
                 tasks=[
-                    TaskRun(next(self._ids), str(t.get("task_key", "task")), t) for t in _topological(payload["tasks"])
+                    TaskRun(next(self._ids), str(t.get("task_key", "task")), t) for t in topological(payload["tasks"])
                 ],
                 run_page_url=f"{self.base_url}/?o=0#job/{job.get('job_id') or 0}/run/{run_id}",
                 **job,
@@ -349,10 +194,10 @@ class Workspace:
                     pending.remove(task)
                     task.finish("CANCELED", "Run cancelled.")
                     continue
-                blocked = _blocked(str(task.spec.get("run_if") or "ALL_SUCCESS"), [d.result_state for d in deps])
-                if blocked:
+                verdict = blocked(str(task.spec.get("run_if") or "ALL_SUCCESS"), [d.result_state for d in deps])
+                if verdict:
                     pending.remove(task)
-                    task.finish(blocked, "An upstream task failed." if blocked != "EXCLUDED" else "run_if not met.")
+                    task.finish(verdict, "An upstream task failed." if verdict != "EXCLUDED" else "run_if not met.")
                     continue
                 if len(running) >= self.max_parallel:
                     break
@@ -479,46 +324,3 @@ class Workspace:
                     )  # fmt: skip
                 staging.rename(target)
         return python
-
-
-def _topological(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tasks ordered so that every task follows its dependencies; a cycle is an error."""
-    by_key = {str(t.get("task_key", "task")): t for t in tasks}
-    ordered: list[dict[str, Any]] = []
-    state: dict[str, int] = {}
-
-    def visit(key: str) -> None:
-        if state.get(key) == 2:
-            return
-        if state.get(key) == 1:
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"the task graph has a cycle through {key}")
-        state[key] = 1
-        for dep in by_key[key].get("depends_on", []):
-            visit(str(dep["task_key"]))
-        state[key] = 2
-        ordered.append(by_key[key])
-
-    for key in by_key:
-        visit(key)
-    return ordered
-
-
-def _blocked(run_if: str, upstream: list[str | None]) -> str | None:
-    """The result of a task whose ``run_if`` does not hold for its dependencies' results, else None."""
-    failed = [r for r in upstream if r in BAD]
-    succeeded = [r for r in upstream if r == "SUCCESS"]
-    holds = {
-        "ALL_SUCCESS": len(succeeded) == len(upstream),
-        "NONE_FAILED": not failed,
-        "ALL_DONE": True,
-        "AT_LEAST_ONE_SUCCESS": bool(succeeded) or not upstream,
-        "AT_LEAST_ONE_FAILED": bool(failed),
-        "ALL_FAILED": len(failed) == len(upstream),
-    }.get(run_if)
-    if holds is None:
-        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"unknown run_if {run_if!r}")
-    if holds:
-        return None
-    if run_if in ("ALL_SUCCESS", "NONE_FAILED") and any(r in ("CANCELED", "UPSTREAM_CANCELED") for r in upstream):
-        return "UPSTREAM_CANCELED"
-    return "UPSTREAM_FAILED" if failed else "EXCLUDED"
