@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lakehouse_airflow.layers import ACTIONS, CONTROL_INPUTS, GoldConfig, MaskKind, PrivacyConfig, SilverConfig
+from lakehouse_airflow.layers import (
+    ACTIONS,
+    CONTROL_INPUTS,
+    GoldConfig,
+    MaintenanceConfig,
+    MaskKind,
+    PrivacyConfig,
+    SilverConfig,
+)
 
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
 _SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
@@ -88,6 +96,7 @@ class TableConfig(_Strict):
     fetch_size: int = Field(ge=1)
     pii: dict[str, MaskKind] = {}  # column -> display mask; raw value stays in bronze only
     allow_empty: bool = False
+    zorder: tuple[str, ...] = ()  # maintenance: Z-ORDER columns of the table's bronze and silver tables
     columns: dict[str, str] = Field(min_length=1)
     silver: SilverConfig = SilverConfig()
 
@@ -109,6 +118,7 @@ class TableConfig(_Strict):
             "silver.required": self.silver.required,
             "silver.lowercase": self.silver.lowercase,
             "silver.foreign_keys": tuple(self.silver.foreign_keys),
+            "zorder": self.zorder,
         }
         for field_name, cols in named.items():
             unknown = [c for c in cols if c not in self.columns]
@@ -156,6 +166,7 @@ class PipelineConfig(_Strict):
     privacy: PrivacyConfig = PrivacyConfig()
     tables: dict[str, TableConfig] = Field(min_length=1)
     gold: GoldConfig = GoldConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
     base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)
 
     @model_validator(mode="before")

@@ -10,6 +10,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 from lakehouse_airflow.config import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.factory import build_operator
+from lakehouse_airflow.maintenance import build_maintenance_dag
 from lakehouse_airflow.params import dag_params
 from lakehouse_airflow.specs import pipeline_specs
 
@@ -85,5 +86,11 @@ def build_dag(cfg: PipelineConfig) -> DAG:
 
 
 def build_all(directory: str) -> dict[str, DAG]:
-    """One DAG per pipeline file in ``directory``."""
-    return {cfg.dag_id: build_dag(cfg) for cfg in load_pipelines(directory)}
+    """Per pipeline file in ``directory``: its DAG, and its maintenance DAG unless disabled."""
+    dags: dict[str, DAG] = {}
+    for cfg in load_pipelines(directory):
+        dags[cfg.dag_id] = build_dag(cfg)
+        if cfg.maintenance.enabled:
+            maintenance = build_maintenance_dag(cfg)
+            dags[maintenance.dag_id] = maintenance
+    return dags

@@ -1,4 +1,4 @@
-"""Config models for the silver and gold layers (part of a pipeline file).
+"""Config models for the silver and gold layers and table maintenance (part of a pipeline file).
 
 Expectations use the vocabulary of Databricks DLT / dlt-meta: each action maps rule names to
 Spark SQL boolean expressions. A row fails a rule only when the expression is FALSE (SQL CHECK
@@ -96,6 +96,15 @@ class GoldConfig(_Strict):
         if bad:
             raise ValueError(f"model names must be lower-case identifiers: {bad}")
         return models
+
+
+class MaintenanceConfig(_Strict):
+    """The weekly Delta maintenance DAG (``<dag_id>_maintenance``): OPTIMIZE, Z-ORDER, VACUUM."""
+
+    enabled: bool = True
+    schedule: str = Field(default="0 3 * * 0", min_length=1)  # cron in the pipeline's timezone
+    # VACUUM keeps this much history for time travel; below 7 days (168 h) is refused
+    retention_hours: int = Field(default=168, ge=168)
 
 
 class PrivacyConfig(_Strict):

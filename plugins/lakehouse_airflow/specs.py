@@ -43,7 +43,7 @@ class TaskSpec:
         return f"{self.group}.{self.task_id}"
 
 
-def _run_args(cfg: PipelineConfig, full_task_id: str, table: str) -> list[str]:
+def run_args(cfg: PipelineConfig, full_task_id: str, table: str) -> list[str]:
     lh = cfg.lakehouse
     return [
         "--dag-id", "{{ dag.dag_id }}",
@@ -60,7 +60,7 @@ def _run_args(cfg: PipelineConfig, full_task_id: str, table: str) -> list[str]:
 
 
 def _context_args(cfg: PipelineConfig, table: TableConfig, task_id: str) -> list[str]:
-    return _run_args(cfg, f"{table.name}.{task_id}", table.name)
+    return run_args(cfg, f"{table.name}.{task_id}", table.name)
 
 
 def source_name(cfg: PipelineConfig, table: TableConfig) -> str:
@@ -168,7 +168,7 @@ def silver_specs(cfg: PipelineConfig) -> list[TaskSpec]:
     for table in cfg.silver_tables():
         needs_key = bool(table.pii or table.silver.hashed_id)
         args = [
-            *_run_args(cfg, f"{group}.{table.name}", table.name),
+            *run_args(cfg, f"{group}.{table.name}", table.name),
             "--spec-json", silver_spec_json(cfg, table),
             "--audit-table", cfg.lakehouse.audit_table,
             *(["--pii-key-secret", f"env:{PII_KEY_ENV}"] if needs_key else []),
@@ -188,7 +188,7 @@ def gold_specs(cfg: PipelineConfig) -> list[TaskSpec]:
     specs = []
     for name, model in cfg.gold.models.items():
         args = [
-            *_run_args(cfg, f"{group}.{name}", name),
+            *run_args(cfg, f"{group}.{name}", name),
             "--sql-file", str(cfg.gold_sql_path(name)),
             "--inputs", ",".join(model.inputs),
             "--audit-table", cfg.lakehouse.audit_table,

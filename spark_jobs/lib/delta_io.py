@@ -16,11 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from spark_jobs.lib.tables import TableRef
-
-
-def _ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+from spark_jobs.lib.tables import TableRef, ident
 
 
 def sql_literal(value: str) -> str:
@@ -60,7 +56,7 @@ def retry_on_conflict(action: Callable[[], T], *, attempts: int = 6) -> T:
 def create_if_missing(spark: SparkSession, table: TableRef, schema: StructType) -> None:
     """Create an empty Delta table with the contract's columns and NOT NULL constraints."""
     cols = ", ".join(
-        f"{_ident(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
+        f"{ident(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
     )
     props = ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in TABLE_PROPERTIES.items())
     sql = f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta TBLPROPERTIES ({props})"
@@ -74,7 +70,7 @@ def merge_by_key(
     """Upsert ``source`` by ``keys``: changed rows (different ``_row_hash``) are updated, new rows
     inserted, and with ``delete_missing`` rows absent from ``source`` deleted. One commit; re-running
     the same source is a no-op. Returns the MERGE metrics."""
-    on = " AND ".join(f"t.{_ident(k)} = s.{_ident(k)}" for k in keys)
+    on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)
     delete = "WHEN NOT MATCHED BY SOURCE THEN DELETE" if delete_missing else ""
     return _merge(
         spark,
@@ -116,11 +112,11 @@ def merge_changes(
         .withColumn("_op", F.lit("upsert"))
         .unionByName(delete_keys.select(*keys).withColumn("_op", F.lit("delete")), allowMissingColumns=True)
     )
-    on = " AND ".join(f"t.{_ident(k)} <=> s.{_ident(k)}" for k in keys)
-    changed = " AND NOT (" + " AND ".join(f"t.{_ident(c)} <=> s.{_ident(c)}" for c in compare) + ")"
-    assign = ", ".join(f"t.{_ident(c)} = s.{_ident(c)}" for c in columns)
-    names = ", ".join(_ident(c) for c in columns)
-    values = ", ".join(f"s.{_ident(c)}" for c in columns)
+    on = " AND ".join(f"t.{ident(k)} <=> s.{ident(k)}" for k in keys)
+    changed = " AND NOT (" + " AND ".join(f"t.{ident(c)} <=> s.{ident(c)}" for c in compare) + ")"
+    assign = ", ".join(f"t.{ident(c)} = s.{ident(c)}" for c in columns)
+    names = ", ".join(ident(c) for c in columns)
+    values = ", ".join(f"s.{ident(c)}" for c in columns)
     return _merge(
         spark,
         source,
@@ -145,7 +141,7 @@ def replace_slice(
     table if needed, partitioned by ``partition_by``); ``df`` must hold only rows of that slice.
     ``merge_schema`` lets new columns in. Writers of different partitions of a shared table do not
     conflict; any other concurrent-commit conflict is retried."""
-    predicate = " AND ".join(f"{_ident(col)} = {sql_literal(value)}" for col, value in where.items())
+    predicate = " AND ".join(f"{ident(col)} = {sql_literal(value)}" for col, value in where.items())
     writer = df.write.mode("overwrite").option("replaceWhere", predicate)
     writer = writer.option("mergeSchema", "true") if merge_schema else writer
 

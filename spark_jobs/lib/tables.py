@@ -18,7 +18,8 @@ from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from spark_jobs.lib.storage import local_path
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """A SQL identifier, back-quoted."""
     return "`" + name.replace("`", "``") + "`"
 
 
@@ -54,7 +55,7 @@ class TableRef:
     @property
     def sql_name(self) -> str:
         if self.catalog:
-            return f"{_ident(self.catalog)}.{_ident(self.schema)}.{_ident(self.name)}"
+            return f"{ident(self.catalog)}.{ident(self.schema)}.{ident(self.name)}"
         return f"delta.`{self.path}`"
 
     def exists(self) -> bool:
@@ -77,41 +78,41 @@ class TableRef:
     def ensure_schema(self, spark: SparkSession) -> None:
         """Catalog tables: create the schema when missing (path-based: nothing to do)."""
         if self.catalog:
-            spark.sql(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.catalog)}.{_ident(self.schema)}")
+            spark.sql(f"CREATE SCHEMA IF NOT EXISTS {ident(self.catalog)}.{ident(self.schema)}")
 
     def latest_version(self, spark: SparkSession) -> int:
         row = spark.sql(f"DESCRIBE HISTORY {self.sql_name} LIMIT 1").select("version").collect()[0]
         return int(row["version"])
 
 
-def _ref(where: Location, schema: str, name: str) -> TableRef:
+def table_ref(where: Location, schema: str, name: str) -> TableRef:
     loc = _location(where)
     return TableRef(schema, name, loc.root, loc.catalog)
 
 
 def bronze_table(where: Location, schema: str, table: str) -> TableRef:
-    return _ref(where, schema, f"bz_{table}")
+    return table_ref(where, schema, f"bz_{table}")
 
 
 def audit_table(where: Location, schema: str, name: str = "bz_audit_log") -> TableRef:
-    return _ref(where, schema, name)
+    return table_ref(where, schema, name)
 
 
 def silver_table(where: Location, schema: str, table: str) -> TableRef:
-    return _ref(where, schema, table)
+    return table_ref(where, schema, table)
 
 
 def quarantine_table(where: Location, schema: str, table: str) -> TableRef:
-    return _ref(where, schema, f"{table}_quarantine")
+    return table_ref(where, schema, f"{table}_quarantine")
 
 
 def dq_results_table(where: Location, schema: str) -> TableRef:
-    return _ref(where, schema, "dq_results")
+    return table_ref(where, schema, "dq_results")
 
 
 def gold_table(where: Location, schema: str, model: str) -> TableRef:
-    return _ref(where, schema, model)
+    return table_ref(where, schema, model)
 
 
 def watermark_table(where: Location, schema: str) -> TableRef:
-    return _ref(where, schema, "bz_watermarks")
+    return table_ref(where, schema, "bz_watermarks")
