@@ -154,3 +154,26 @@ def test_maintain_refuses_a_retention_below_seven_days(spark, tmp_path: Path) ->
         _run(tmp_path, "inventory_bronze.bz_orders", "--retention-hours", "0")
     assert spark.sql(f"DESCRIBE DETAIL {ref.sql_name}").first()["numFiles"] == files  # nothing touched
     assert not table_ref(str(tmp_path), "inventory_bronze", "bz_maintenance_log").exists()
+
+
+@pytest.mark.integration
+def test_maintenance_dag_end_to_end_leaves_the_data_unchanged(stack, spark, first, tmp_path: Path) -> None:  # noqa: ANN001
+    """The whole maintenance DAG through `airflow dags test` on a copy of the shared full run."""
+    import shutil
+
+    from dagrun import dags_test, state
+
+    lake = tmp_path / "lake"
+    shutil.copytree(first.lake, lake)
+    before = state(spark, lake)
+    result = dags_test(stack, first.pipelines, lake, "inventory_lakehouse_maintenance")
+    assert result.returncode == 0, result.stdout[-4000:]
+    log = table_ref(str(lake), "inventory_bronze", "bz_maintenance_log").read(spark).collect()
+    statuses = {r["table_name"]: r["status"] for r in log}
+    assert statuses["inventory_bronze.bz_orders"] == statuses["inventory_silver.orders"] == "SUCCESS"
+    assert statuses["inventory_gold.daily_sales"] == "SUCCESS"
+    assert "FAILED" not in statuses.values()
+    assert len(statuses) == sum(len(s.args[s.args.index("--tables") + 1].split(",")) for s in maintenance_specs(CFG))
+    assert state(spark, lake) == before  # compaction rewrites files, never rows
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / 'inventory_silver' / 'orders'}`").collect()
+    assert any(h["operation"] == "OPTIMIZE" for h in history)
