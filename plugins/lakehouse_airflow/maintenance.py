@@ -73,7 +73,11 @@ def build_maintenance_dag(cfg: PipelineConfig) -> DAG:
         start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
         catchup=False,
         max_active_runs=1,
-        default_args={"owner": cfg.owner, "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
+        default_args={
+            "owner": cfg.owner,
+            "retries": cfg.retries,
+            "retry_delay": dt.timedelta(seconds=cfg.retry_delay_seconds),
+        },
         tags=[*cfg.tags, "maintenance"],
         doc_md=doc,
     ) as dag:
