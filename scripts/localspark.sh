@@ -34,6 +34,8 @@ SERVER_ARGS=(
   --conf spark.sql.shuffle.partitions=4
   --conf spark.databricks.delta.snapshotPartitions=2
   --conf spark.sql.sources.partitionOverwriteMode=static
+  # file listings (VACUUM, partition discovery) in 8 tasks, not 10,000: ~1 s instead of ~1 min on 2 cores
+  --conf spark.sql.sources.parallelPartitionDiscovery.parallelism=8
   --conf "spark.local.dir=$STATE/tmp"
 )
 
