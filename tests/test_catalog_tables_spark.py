@@ -68,8 +68,11 @@ def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monk
         assert spark.catalog.tableExists(f"{CATALOG}.{name}"), name
     assert spark.table(f"{CATALOG}.{bronze}.bz_warehouses").count() == 5
     assert {r["_batch_id"] for r in spark.table(f"{CATALOG}.{bronze}.bz_warehouses").collect()} == {"r1"}
-    (row,) = spark.table(f"{CATALOG}.{bronze}.bz_audit_log").collect()
+    audit_rows = {r["layer"]: r for r in spark.table(f"{CATALOG}.{bronze}.bz_audit_log").collect()}
+    assert set(audit_rows) == {"bronze", "silver"}  # one row per layer step, in the catalog's audit log
+    row = audit_rows["bronze"]
     assert (row["status"], row["row_count"], row["source_row_count"]) == ("SUCCESS", 5, 5)
+    assert audit_rows["silver"]["status"] == "SUCCESS"
     clean = spark.table(f"{CATALOG}.{silver}.warehouses").count()
     assert 0 < clean <= 5
     # the tables are the catalog's, not directories under the lakehouse root (which keeps only
