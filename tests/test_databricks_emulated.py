@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from conftest import ROOT, sh
+from conftest import IT_SCHEMA, ROOT, sh
 from dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.dag_builder import build_dag
@@ -290,13 +290,16 @@ NATIVE_LAKE = "/Volumes/emulated/inventory/native"  # its own lakehouse: compare
 
 def _native_job(keep: tuple[str, ...]) -> dict:
     """The exported job of the `emulated` environment, cut down to the tasks named by ``keep`` (key
-    prefixes), without retries, writing to its own lakehouse."""
+    prefixes), without retries, reading the integration schema (as the shared local run does) and
+    writing to its own lakehouse."""
     from lakehouse_airflow.environments import load_environments
     from lakehouse_airflow.job_export import create_request
 
     env = load_environments()["emulated"].databricks
     env = env.model_copy(update={"lakehouse_root": NATIVE_LAKE, "max_retries": 0})
-    body = create_request(load_pipeline(SHIPPED), "emulated", env)
+    pipeline = load_pipeline(SHIPPED)
+    pipeline = pipeline.model_copy(update={"source": pipeline.source.model_copy(update={"schema_name": IT_SCHEMA})})
+    body = create_request(pipeline, "emulated", env)
     tasks = [t for t in body["tasks"] if t["task_key"].startswith(keep)]
     keys = {t["task_key"] for t in tasks}
     for task in tasks:
@@ -361,7 +364,7 @@ def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emula
     for task in body["tasks"]:
         params = task["spark_python_task"]["parameters"]
         if params[0] == "validate":
-            params[params.index("--source") + 1] = "tests.suppliers_gone"  # as if the table were dropped
+            params[params.index("--source") + 1] = f"{IT_SCHEMA}.suppliers_gone"  # as if the table were dropped
     run = _run_job(deployed, body, {})
     states = {t["task_key"]: t["state"]["result_state"] for t in run["tasks"]}
     assert states == {
@@ -374,7 +377,7 @@ def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emula
         str(deployed.root / NATIVE_LAKE.lstrip("/") / "inventory_bronze" / "bz_audit_log")
     )
     (audit,) = audit_log.where(f"job_run_id = '{run['run_id']}'").collect()
-    assert audit["status"] == "FAILED" and audit["source_table"] == "tests.suppliers"
+    assert audit["status"] == "FAILED" and audit["source_table"] == f"{IT_SCHEMA}.suppliers"
     assert audit["error_details"].startswith(
         "validate_connection failed: SourceCheckError: check 'table exists' failed"
     )
