@@ -10,7 +10,7 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow report demo databricks-demo export-job test test-unit test-e2e chromium bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow monitor report demo databricks-demo export-job test test-unit test-e2e chromium bench down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ seed: services ## create and seed the source database at scale factor SF
 	$(RUN) python -m seed --sf $(SF)
 
 REPORT = $(RUN) spark-submit --master 'local[1]' spark_jobs/run.py report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null
+
+monitor: services ## ETL monitor: run summary + current failures (VIEW=status|failures|watermarks, DAG=...)
+	$(RUN) python -m lakehouse_airflow.monitor $(VIEW) $(if $(DAG),--dag-id $(DAG))
 
 report: services ## per-table summary of the latest run, read back from the audit log
 	@$(REPORT)

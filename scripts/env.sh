@@ -40,6 +40,7 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
 export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:$LAKEHOUSE_AIRFLOW_DB_PASSWORD@$PG/\${LAKEHOUSE_AIRFLOW_DB:-airflow}"
 export AIRFLOW_CONN_INVENTORY_SOURCE="postgresql://lakehouse:$LAKEHOUSE_SOURCE_PASSWORD@$PG/$SOURCE_DB"
+export AIRFLOW_CONN_LAKEHOUSE_MONITOR="postgresql://airflow:$LAKEHOUSE_AIRFLOW_DB_PASSWORD@$PG/\${LAKEHOUSE_OPS_DB:-lakehouse_ops}"
 export AIRFLOW_CONN_PII_HASH_KEY='{"conn_type": "generic", "password": "$LAKEHOUSE_PII_KEY"}'
 export AIRFLOW_CONN_SPARK_LOCAL='{"conn_type": "spark", "host": "local[1]", "extra": {"deploy-mode": "client"}}'
 ENV

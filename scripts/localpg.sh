@@ -95,7 +95,7 @@ END \$\$;
 ALTER ROLE lakehouse PASSWORD '$LAKEHOUSE_SOURCE_PASSWORD';
 ALTER ROLE airflow PASSWORD '$LAKEHOUSE_AIRFLOW_DB_PASSWORD';
 SQL
-  for pair in "airflow:airflow" "${LAKEHOUSE_SOURCE_DB:-DE}:lakehouse"; do
+  for pair in "airflow:airflow" "${LAKEHOUSE_SOURCE_DB:-DE}:lakehouse" "${LAKEHOUSE_OPS_DB:-lakehouse_ops}:airflow"; do
     db="${pair%%:*}"; owner="${pair##*:}"
     if [[ -z "$(psql_super -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
       psql_super -d postgres -c "CREATE DATABASE \"$db\" OWNER $owner"

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 IT_SCHEMA = "it_src"
 IT_SF = 0.002
+MONITOR_DB = "lakehouse_ops_test"
 
 
 def project_env() -> dict[str, str]:
@@ -41,6 +42,8 @@ def stack() -> Iterator[dict[str, str]]:
     """PostgreSQL + Spark Connect up, Airflow DB migrated, integration schema seeded."""
     sh("scripts/localpg.sh up")
     sh("scripts/localspark.sh up")
+    os.environ["LAKEHOUSE_OPS_DB"] = MONITOR_DB  # the suite's own ETL monitor, fresh per session
+    sh(f"scripts/localpg.sh createdb {MONITOR_DB} airflow --fresh")
     env = project_env()
     sh("airflow db migrate", env=env)
     sh(["python", "-m", "seed", "--schema", IT_SCHEMA, "--sf", str(IT_SF)], env=env)

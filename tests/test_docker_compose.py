@@ -83,8 +83,10 @@ def test_every_variable_is_defined_or_defaulted_and_env_example_has_placeholders
 def test_connections_cover_the_pipeline_config(compose: dict) -> None:
     cfg = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
     env = compose["services"]["airflow-scheduler"]["environment"]
-    for conn_id in (cfg.source.conn_id, cfg.spark.conn_id, cfg.privacy.key_conn_id):
+    for conn_id in (cfg.source.conn_id, cfg.spark.conn_id, cfg.privacy.key_conn_id, cfg.monitor.conn_id):
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in env, conn_id
+    monitor_db = compose["services"]["airflow-db"]["environment"]["POSTGRES_DB"]
+    assert env["AIRFLOW_CONN_LAKEHOUSE_MONITOR"].endswith(f"@airflow-db:5432/{monitor_db}")
     source = compose["services"]["source-db"]["environment"]
     assert env["AIRFLOW_CONN_INVENTORY_SOURCE"].endswith(f"@source-db:5432/{source['POSTGRES_DB']}")
     assert source["POSTGRES_DB"] == cfg.source.database

@@ -24,6 +24,7 @@ from lakehouse_airflow.layers import (
     PrivacyConfig,
     SilverConfig,
 )
+from lakehouse_airflow.monitor.settings import MonitorConfig
 
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
 _SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
@@ -97,6 +98,8 @@ class TableConfig(_Strict):
     pii: dict[str, MaskKind] = {}  # column -> display mask; raw value stays in bronze only
     allow_empty: bool = False
     zorder: tuple[str, ...] = ()  # maintenance: Z-ORDER columns of the table's bronze and silver tables
+    mandatory: bool = True  # monitor: a failure blocks the later stages (silver, gold) of the run
+    sla_minutes: int | None = Field(default=None, ge=1)  # monitor: per-task SLA (default monitor.task_sla_minutes)
     columns: dict[str, str] = Field(min_length=1)
     silver: SilverConfig = SilverConfig()
 
@@ -167,6 +170,7 @@ class PipelineConfig(_Strict):
     tables: dict[str, TableConfig] = Field(min_length=1)
     gold: GoldConfig = GoldConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
+    monitor: MonitorConfig = MonitorConfig()
     base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)
 
     @model_validator(mode="before")

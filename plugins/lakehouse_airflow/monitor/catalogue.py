@@ -1,0 +1,81 @@
+"""The pipeline as the monitor registers it: process row, task catalogue, parameters (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.specs import pipeline_specs
+
+STAGES = {"bronze": 1, "silver": 2, "gold": 3}  # later stages wait for the mandatory tasks of earlier ones
+
+
+@dataclass(frozen=True)
+class CatalogueTask:
+    task_id: str
+    task_name: str
+    sequence_id: int
+    stage: int
+    layer: str
+    table_name: str
+    step: str | None  # the job's step result name (rows, dq score), None: no step result
+    mandatory: bool
+    sla_minutes: int
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    param_type: str  # DELTA_DATE | DELTA_ID | FLAG | SYSTEM
+    table_name: str | None = None
+    task_id: str | None = None  # DELTA_DATE: the task whose DONE advances it to the task's start time
+    text_value: str | None = None
+    flag_value: bool | None = None
+
+
+def layer_of(cfg: PipelineConfig, group: str) -> str:
+    if group == cfg.lakehouse.silver_schema:
+        return "silver"
+    if group == cfg.lakehouse.gold_schema:
+        return "gold"
+    return "bronze"
+
+
+def catalogue(cfg: PipelineConfig) -> list[CatalogueTask]:
+    """One entry per task of the pipeline's DAG, in run order."""
+    entries = []
+    for seq, spec in enumerate(pipeline_specs(cfg), start=1):
+        layer = layer_of(cfg, spec.group)
+        table = spec.group if layer == "bronze" else spec.task_id
+        settings = cfg.tables.get(table)
+        mandatory = settings.mandatory if settings else True
+        sla = (settings.sla_minutes if settings else None) or cfg.monitor.task_sla_minutes
+        step = spec.job if spec.kind == "spark" and spec.job != "audit" else None
+        entries.append(
+            CatalogueTask(
+                task_id=spec.full_id,
+                task_name=f"{layer} {spec.task_id} {table}" if layer == "bronze" else f"{layer} {table}",
+                sequence_id=seq,
+                stage=STAGES[layer],
+                layer=layer,
+                table_name=table,
+                step=step,
+                mandatory=mandatory,
+                sla_minutes=sla,
+            )
+        )
+    return entries
+
+
+def parameters(cfg: PipelineConfig) -> list[Parameter]:
+    """Per table: the last successful bronze load (DELTA_DATE); the run sequence (DELTA_ID); the
+    source system (SYSTEM); whether the last run was a bulk reload (FLAG)."""
+    params = [
+        Parameter(f"{t.name}_last_load", "DELTA_DATE", t.name, f"{t.name}.write_bronze") for t in cfg.ordered_tables()
+    ]
+    params += [
+        Parameter("run_sequence", "DELTA_ID"),
+        Parameter("source_system", "SYSTEM", text_value=cfg.source.system),
+        Parameter("bulk_reload", "FLAG", flag_value=False),
+    ]
+    return params

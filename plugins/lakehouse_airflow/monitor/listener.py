@@ -1,0 +1,197 @@
+"""Airflow listener feeding the ETL monitor: no change to how tasks are triggered.
+
+Run events arrive in the scheduler (or ``airflow dags test``), task events in the task's own
+process. Only DAGs built from a pipeline file with ``monitor.enabled`` are tracked. A monitor
+outage never fails a task: Airflow logs listener errors and carries on, and so does this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.monitor.catalogue import catalogue
+from lakehouse_airflow.monitor.monitored import tracked
+from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mode
+from lakehouse_airflow.paths import lakehouse_root
+
+log = logging.getLogger(__name__)
+MESSAGE_LIMIT = 2000
+
+
+def _date(value: Any) -> dt.date:  # noqa: ANN401
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).date()  # as {{ ds }}: the jobs' --logical-date
+    if isinstance(value, dt.date):
+        return value
+    return dt.datetime.now(dt.UTC).date()
+
+
+def run_info(dag_id: str, run_id: str, logical_date: Any, run_after: Any, run_type: Any, conf: Any) -> RunInfo:  # noqa: ANN401
+    mode = (conf or {}).get("mode") if isinstance(conf, dict) else None
+    kind = getattr(run_type, "value", run_type)
+    return RunInfo(dag_id, run_id, _date(logical_date or run_after), processing_mode(kind, mode), kind)
+
+
+def _run_of_dag_run(dag_run: Any) -> RunInfo:  # noqa: ANN401
+    return run_info(
+        dag_run.dag_id, dag_run.run_id, dag_run.logical_date, getattr(dag_run, "run_after", None),
+        dag_run.run_type, dag_run.conf,
+    )  # fmt: skip
+
+
+def _run_of_task(ti: Any) -> RunInfo:  # noqa: ANN401
+    context = ti.get_template_context() if hasattr(ti, "get_template_context") else {}
+    dag_run = context.get("dag_run")
+    if dag_run is not None:
+        params = context.get("params") or {}
+        conf = {**(getattr(dag_run, "conf", None) or {}), "mode": params.get("mode")}
+        return run_info(
+            ti.dag_id, ti.run_id, getattr(dag_run, "logical_date", None), getattr(dag_run, "run_after", None),
+            getattr(dag_run, "run_type", None), conf,
+        )  # fmt: skip
+    return run_info(ti.dag_id, ti.run_id, getattr(ti, "logical_date", None), None, None, None)
+
+
+def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    """Rows, DQ score and error of the task's job, from the step result it wrote (a lakehouse on
+    this machine; same layout as spark_jobs.lib.results). Empty when there is none."""
+    entry = next((t for t in catalogue(cfg) if t.task_id == task_id), None)
+    root = lakehouse_root(cfg.lakehouse.root)
+    if entry is None or entry.step is None or "://" in root:
+        return {}
+    run_key = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+    path = Path(root) / "_control" / "step_results" / dag_id / run_key / entry.table_name / f"{entry.step}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if data.get("run_id") != run_id:
+        return {}
+    metrics = dict(data.get("metrics") or {})
+    if data.get("error"):
+        metrics["error"] = data["error"]
+    return metrics
+
+
+def _message(error: Any, metrics: dict[str, Any]) -> str | None:  # noqa: ANN401
+    text = metrics.get("error") or (f"{type(error).__name__}: {error}" if error else None)
+    if not text:
+        return None
+    try:
+        from airflow.sdk.log import redact
+
+        text = str(redact(text))
+    except ImportError:  # pragma: no cover - older SDKs
+        pass
+    return str(text)[:MESSAGE_LIMIT]
+
+
+def _guard(event: str):  # noqa: ANN202
+    def wrap(fn):  # noqa: ANN001, ANN202
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+            try:
+                fn(*args, **kwargs)
+            except Exception:  # the monitor must never fail the pipeline
+                log.warning("etl monitor: %s not recorded", event, exc_info=True)
+
+        return inner
+
+    return wrap
+
+
+_registered: set[str] = set()  # DAGs whose catalogue this process has registered
+
+
+def _start(cfg: PipelineConfig, store: MonitorStore, run: RunInfo, restart: bool = False) -> None:
+    if cfg.dag_id not in _registered:
+        store.register(cfg)
+        _registered.add(cfg.dag_id)
+    store.start_run(run, restart=restart)
+
+
+# -- run events (scheduler / dags test) -------------------------------------------------------------
+
+
+@hookimpl
+@_guard("dag run running")
+def on_dag_run_running(dag_run: Any, msg: str) -> None:  # noqa: ANN401
+    found = tracked(dag_run.dag_id)
+    if found:
+        cfg, store = found
+        _start(cfg, store, _run_of_dag_run(dag_run), restart=True)
+        store.receipt((dag_run.dag_id, dag_run.run_id), None, None, "dag_run_running", "running", msg)
+
+
+def _run_ended(dag_run: Any, state: str, msg: str) -> None:  # noqa: ANN401
+    found = tracked(dag_run.dag_id)
+    if found:
+        cfg, store = found
+        store.finish_run(dag_run.dag_id, dag_run.run_id, state, cfg.monitor.run_deadline_minutes)
+        store.receipt((dag_run.dag_id, dag_run.run_id), None, None, f"dag_run_{state.lower()}", state.lower(), msg)
+
+
+@hookimpl
+@_guard("dag run success")
+def on_dag_run_success(dag_run: Any, msg: str) -> None:  # noqa: ANN401
+    _run_ended(dag_run, "SUCCESS", msg)
+
+
+@hookimpl
+@_guard("dag run failed")
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:  # noqa: ANN401
+    _run_ended(dag_run, "FAILED", msg)
+
+
+# -- task events (the task's process) ----------------------------------------------------------------
+
+
+@hookimpl
+@_guard("task running")
+def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:  # noqa: ANN401
+    ti = task_instance
+    found = tracked(ti.dag_id)
+    if found:
+        cfg, store = found
+        _start(cfg, store, _run_of_task(ti))  # the run's rows exist even when no run event was seen
+        started = getattr(ti, "start_date", None) or dt.datetime.now(dt.UTC)
+        status = store.task_started((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, started)
+        store.receipt((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, "task_running", "running", None, status)
+
+
+def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:  # noqa: ANN401
+    found = tracked(ti.dag_id)
+    if found:
+        cfg, store = found
+        metrics = step_metrics(cfg, ti.dag_id, ti.run_id, ti.task_id)
+        message = _message(error, metrics) if status == "FAIL" else None
+        after = store.task_ended((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, status, message, metrics)
+        store.receipt((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, f"task_{state}", state, message, after)
+
+
+@hookimpl
+@_guard("task success")
+def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:  # noqa: ANN401
+    _task_ended(task_instance, "DONE", "success")
+
+
+@hookimpl
+@_guard("task failed")
+def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any = None) -> None:  # noqa: ANN401
+    state = getattr(task_instance, "state", None)
+    _task_ended(task_instance, "FAIL", str(getattr(state, "value", state) or "failed"), error)
+
+
+@hookimpl
+@_guard("task skipped")
+def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:  # noqa: ANN401
+    _task_ended(task_instance, "SKIP", "skipped")

@@ -1,0 +1,34 @@
+"""Which pipelines the monitor tracks and where their monitor lives."""
+
+from __future__ import annotations
+
+import functools
+
+from lakehouse_airflow.config import PipelineConfig, load_pipelines
+from lakehouse_airflow.monitor.store import MonitorStore
+from lakehouse_airflow.paths import PIPELINES_DIR
+
+
+@functools.cache
+def pipelines() -> dict[str, PipelineConfig]:
+    """Pipelines with ``monitor.enabled``, by DAG id (read once per process)."""
+    return {cfg.dag_id: cfg for cfg in load_pipelines(PIPELINES_DIR) if cfg.monitor.enabled}
+
+
+def tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
+    """The pipeline and its (set-up) monitor store, or None when the DAG is not tracked."""
+    cfg = pipelines().get(dag_id)
+    if cfg is None:
+        return None
+    store = MonitorStore(cfg.monitor.conn_id, cfg.monitor.schema_name)
+    store.setup()
+    return cfg, store
+
+
+def monitor_stores() -> list[MonitorStore]:
+    """Each distinct monitor (connection, schema) of the tracked pipelines, set up."""
+    seen = {(cfg.monitor.conn_id, cfg.monitor.schema_name) for cfg in pipelines().values()}
+    stores = [MonitorStore(conn_id, schema) for conn_id, schema in sorted(seen)]
+    for store in stores:
+        store.setup()
+    return stores

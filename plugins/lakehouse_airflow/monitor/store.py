@@ -1,0 +1,254 @@
+"""Reads and writes of the ETL monitor (PostgreSQL through the postgres provider's hook).
+
+Every write is one short transaction; the tables are created on first use (idempotent, under an
+advisory lock, skipped while the schema's DDL fingerprint is current).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.monitor.catalogue import catalogue, parameters
+
+STATUSES = ("NQUE", "RQUE", "DONE", "FAIL", "SKIP")
+_LOCK_KEY = 0x1A4E_0E7C  # pg_advisory_xact_lock key of the monitor's DDL
+_ready: set[tuple[str, str]] = set()  # (conn_id, schema) set up by this process
+
+
+def ddl(schema: str) -> str:
+    text = resources.files("lakehouse_airflow.monitor").joinpath("schema.sql").read_text()
+    return text.replace("__SCHEMA__", schema)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    dag_id: str
+    run_id: str
+    processing_date: dt.date
+    processing_mode: str  # LIVE | HISTORIC | BULK
+    run_type: str | None = None
+
+
+def processing_mode(run_type: str | None, requested_mode: str | None) -> str:
+    """BULK for a full reload (params.mode=full), HISTORIC for a backfill, else LIVE."""
+    if requested_mode == "full":
+        return "BULK"
+    if run_type and "backfill" in run_type.lower():
+        return "HISTORIC"
+    return "LIVE"
+
+
+class MonitorStore:
+    def __init__(self, conn_id: str, schema: str) -> None:
+        self.conn_id = conn_id
+        self.schema = schema
+
+    @contextmanager
+    def cursor(self) -> Iterator[Any]:
+        conn = PostgresHook(postgres_conn_id=self.conn_id).get_conn()
+        with closing(conn):
+            with conn, conn.cursor() as cur:  # commit on success, roll back on error
+                yield cur
+
+    # -- set-up and registration ---------------------------------------------------------------
+
+    def setup(self) -> None:
+        key = (self.conn_id, self.schema)
+        if key in _ready:
+            return
+        text = ddl(self.schema)
+        fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        with self.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            cur.execute(
+                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", (self.schema,)
+            )
+            found = cur.fetchone()
+            if not found or found[0] != f"etl monitor {fingerprint}":
+                cur.execute(text)
+                cur.execute(f"COMMENT ON SCHEMA {self.schema} IS 'etl monitor {fingerprint}'")  # hex: no quoting
+        _ready.add(key)
+
+    def register(self, cfg: PipelineConfig) -> None:
+        """Upsert the process, its task catalogue (tasks gone from the config turn inactive) and
+        its parameters (values already set are kept)."""
+        s, m = self.schema, cfg.monitor
+        tasks = catalogue(cfg)
+        with self.cursor() as cur:
+            cur.execute(
+                f"""INSERT INTO {s}.process_registry AS p (workflow_id, project_code, process_load, process_name,
+                        owner, frequency, schedule, timezone)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (workflow_id) DO UPDATE SET project_code = excluded.project_code,
+                        process_load = excluded.process_load, process_name = excluded.process_name,
+                        owner = excluded.owner, frequency = excluded.frequency, schedule = excluded.schedule,
+                        timezone = excluded.timezone, updated_at = now()""",
+                (cfg.dag_id, m.project_code, m.process_load, cfg.description or cfg.dag_id, cfg.owner,
+                 m.frequency, cfg.schedule, cfg.timezone),
+            )  # fmt: skip
+            cur.executemany(
+                f"""INSERT INTO {s}.task_catalogue (workflow_id, task_id, task_name, sequence_id, stage, layer,
+                        table_name, step, mandatory, sla_minutes, active)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
+                    ON CONFLICT (workflow_id, task_id) DO UPDATE SET task_name = excluded.task_name,
+                        sequence_id = excluded.sequence_id, stage = excluded.stage, layer = excluded.layer,
+                        table_name = excluded.table_name, step = excluded.step, mandatory = excluded.mandatory,
+                        sla_minutes = excluded.sla_minutes, active = true, updated_at = now()""",
+                [(cfg.dag_id, t.task_id, t.task_name, t.sequence_id, t.stage, t.layer, t.table_name, t.step,
+                  t.mandatory, t.sla_minutes) for t in tasks],
+            )  # fmt: skip
+            cur.execute(
+                f"""UPDATE {s}.task_catalogue SET active = false, updated_at = now()
+                    WHERE workflow_id = %s AND active AND NOT (task_id = ANY(%s))""",
+                (cfg.dag_id, [t.task_id for t in tasks]),
+            )
+            cur.executemany(
+                f"""INSERT INTO {s}.parameter_registry (workflow_id, param_name, param_type, table_name, task_id,
+                        text_value, flag_value, id_value)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (workflow_id, param_name) DO UPDATE SET param_type = excluded.param_type,
+                        table_name = excluded.table_name, task_id = excluded.task_id,
+                        text_value = CASE WHEN excluded.param_type = 'SYSTEM' THEN excluded.text_value
+                                          ELSE {s}.parameter_registry.text_value END""",
+                [(cfg.dag_id, p.name, p.param_type, p.table_name, p.task_id, p.text_value, p.flag_value,
+                  0 if p.param_type == "DELTA_ID" else None) for p in parameters(cfg)],
+            )  # fmt: skip
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def start_run(self, run: RunInfo, restart: bool = False) -> bool:
+        """Record the run and queue (NQUE) every active catalogue task for it; idempotent.
+        ``restart`` (the run is running again, e.g. after a clear) reopens a finished run.
+        Returns whether the run is new."""
+        s = self.schema
+        with self.cursor() as cur:
+            cur.execute(
+                f"""INSERT INTO {s}.process_runs (workflow_id, run_id, processing_date, processing_mode, run_type)
+                    VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workflow_id, run_id) DO NOTHING RETURNING 1""",
+                (run.dag_id, run.run_id, run.processing_date, run.processing_mode, run.run_type),
+            )
+            new = cur.fetchone() is not None
+            if new:
+                cur.execute(
+                    f"""UPDATE {s}.parameter_registry SET id_value = coalesce(id_value, 0) + 1, updated_at = now()
+                        WHERE workflow_id = %s AND param_type = 'DELTA_ID' AND param_name = 'run_sequence'""",
+                    (run.dag_id,),
+                )
+                cur.execute(
+                    f"""UPDATE {s}.parameter_registry SET flag_value = %s, updated_at = now()
+                        WHERE workflow_id = %s AND param_name = 'bulk_reload'""",
+                    (run.processing_mode == "BULK", run.dag_id),
+                )
+            elif restart:
+                cur.execute(
+                    f"""UPDATE {s}.process_runs SET state = 'RUNNING', ended_at = NULL
+                        WHERE workflow_id = %s AND run_id = %s""",
+                    (run.dag_id, run.run_id),
+                )
+            cur.execute(
+                f"""INSERT INTO {s}.processing_steps (workflow_id, run_id, task_id, processing_date, task_name,
+                        sequence_id, stage, layer, table_name, mandatory, sla_minutes)
+                    SELECT workflow_id, %s, task_id, %s, task_name, sequence_id, stage, layer, table_name,
+                           mandatory, sla_minutes
+                    FROM {s}.task_catalogue WHERE workflow_id = %s AND active
+                    ON CONFLICT (workflow_id, run_id, task_id) DO NOTHING""",
+                (run.run_id, run.processing_date, run.dag_id),
+            )
+        return new
+
+    def finish_run(self, dag_id: str, run_id: str, state: str, deadline_minutes: int | None) -> None:
+        s = self.schema
+        with self.cursor() as cur:
+            cur.execute(
+                f"""UPDATE {s}.process_runs SET state = %s, ended_at = now(), deadline_minutes = %s,
+                        deadline_breached = deadline_breached OR (%s::integer IS NOT NULL
+                            AND now() - started_at > make_interval(mins => %s::integer))
+                    WHERE workflow_id = %s AND run_id = %s""",
+                (state, deadline_minutes, deadline_minutes, deadline_minutes, dag_id, run_id),
+            )
+
+    def mark_deadline_breach(self, dag_id: str, run_id: str, deadline_minutes: int) -> None:
+        with self.cursor() as cur:
+            cur.execute(
+                f"""UPDATE {self.schema}.process_runs SET deadline_breached = true, deadline_minutes = %s
+                    WHERE workflow_id = %s AND run_id = %s""",
+                (deadline_minutes, dag_id, run_id),
+            )
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    def receipt(self, run: tuple[str, str], task_id: str | None, try_number: int | None, event: str,
+                state: str | None, message: str | None = None, step_status: str | None = None) -> None:  # fmt: skip
+        with self.cursor() as cur:
+            cur.execute(
+                f"""INSERT INTO {self.schema}.run_receipts (workflow_id, run_id, task_id, try_number, event, state,
+                        step_status, hostname, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (*run, task_id, try_number, event, state, step_status, socket.gethostname(), message),
+            )
+
+    def task_started(self, run: tuple[str, str], task_id: str, try_number: int, started: dt.datetime) -> str | None:
+        """A (re)started attempt: a failed or finished task is re-queued (RQUE) until it ends.
+        Returns the step's status (None: not a catalogued task)."""
+        with self.cursor() as cur:
+            cur.execute(
+                f"""UPDATE {self.schema}.processing_steps
+                    SET status = CASE WHEN status IN ('FAIL', 'DONE', 'SKIP') THEN 'RQUE' ELSE status END,
+                        attempt_count = %s, start_time = %s, end_time = NULL, updated_at = now()
+                    WHERE workflow_id = %s AND run_id = %s AND task_id = %s
+                    RETURNING status""",
+                (try_number, started, *run, task_id),
+            )
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def task_ended(
+        self,
+        run: tuple[str, str],
+        task_id: str,
+        try_number: int,
+        status: str,
+        message: str | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> str | None:
+        """The attempt ended as ``status``; DONE advances the task's DELTA_DATE parameters to the
+        attempt's start. Returns the status (None: not a catalogued task)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown monitor status {status!r}")
+        m = metrics or {}
+        s = self.schema
+        with self.cursor() as cur:
+            cur.execute(
+                f"""UPDATE {s}.processing_steps
+                    SET status = %s, attempt_count = greatest(attempt_count, %s), end_time = now(),
+                        start_time = coalesce(start_time, now()), message = %s,
+                        rows_read = %s, rows_written = %s, rows_quarantined = %s, dq_score = %s, updated_at = now()
+                    WHERE workflow_id = %s AND run_id = %s AND task_id = %s
+                    RETURNING start_time""",
+                (status, try_number, message, m.get("rows_read"), m.get("rows_written"),
+                 m.get("rows_quarantined"), m.get("dq_score"), *run, task_id),
+            )  # fmt: skip
+            row = cur.fetchone()
+            if status == "DONE" and row is not None:
+                cur.execute(
+                    f"""UPDATE {s}.parameter_registry SET date_value = %s, updated_at = now()
+                        WHERE workflow_id = %s AND task_id = %s AND param_type = 'DELTA_DATE'""",
+                    (row[0], run[0], task_id),
+                )
+        return None if row is None else status
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.cursor() as cur:
+            cur.execute(sql.replace("__SCHEMA__", self.schema), params)
+            return [d[0] for d in cur.description], list(cur.fetchall())

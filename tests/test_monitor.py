@@ -1,0 +1,106 @@
+"""ETL monitor without services: catalogue from the config, processing modes, the plugin wiring,
+config validation, the terminal table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from lakehouse_airflow.config import PipelineConfigError, load_pipeline, with_absolute_sql_paths
+from lakehouse_airflow.dag_builder import build_dag
+from lakehouse_airflow.monitor.__main__ import table
+from lakehouse_airflow.monitor.catalogue import catalogue, parameters
+from lakehouse_airflow.monitor.store import ddl, processing_mode
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
+CFG = load_pipeline(SHIPPED)
+
+
+def test_catalogue_is_the_dag_in_run_order_with_stages_and_steps() -> None:
+    dag = build_dag(CFG)
+    entries = catalogue(CFG)
+    assert [e.task_id for e in entries] == [t.task_id for t in dag.tasks]  # every task, nothing invented
+    assert [e.sequence_id for e in entries] == list(range(1, len(entries) + 1))
+    assert [e.stage for e in entries] == sorted(e.stage for e in entries)  # bronze, then silver, then gold
+    by_id = {e.task_id: e for e in entries}
+    assert (by_id["orders.extract"].stage, by_id["orders.extract"].step, by_id["orders.extract"].table_name) == (
+        1, "extract", "orders",
+    )  # fmt: skip
+    assert by_id["orders.audit"].step is None and by_id["orders.validate_connection"].step is None
+    assert (by_id["inventory_silver.orders"].layer, by_id["inventory_silver.orders"].step) == ("silver", "silver")
+    assert (by_id["inventory_gold.daily_sales"].stage, by_id["inventory_gold.daily_sales"].step) == (3, "gold")
+    assert {e.sla_minutes for e in entries} == {CFG.monitor.task_sla_minutes}
+    assert all(e.mandatory for e in entries)
+
+
+def test_table_settings_reach_the_catalogue(tmp_path: Path) -> None:
+    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
+    raw["tables"]["returns"].update({"mandatory": False, "sla_minutes": 5})
+    raw["monitor"] = {"task_sla_minutes": 45, "schema": "ops_monitor"}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_pipeline(tmp_path / "p.yaml")
+    by_id = {e.task_id: e for e in catalogue(cfg)}
+    assert (by_id["returns.extract"].mandatory, by_id["returns.extract"].sla_minutes) == (False, 5)
+    assert (by_id["inventory_silver.returns"].mandatory, by_id["inventory_silver.returns"].sla_minutes) == (False, 5)
+    assert (by_id["orders.extract"].mandatory, by_id["orders.extract"].sla_minutes) == (True, 45)
+    assert "CREATE SCHEMA IF NOT EXISTS ops_monitor;" in ddl(cfg.monitor.schema_name)
+    assert "__SCHEMA__" not in ddl("ops_monitor")
+
+
+@pytest.mark.parametrize(
+    ("monitor", "expected"),
+    [
+        ({"schema": "Bad-Name"}, "monitor.schema"),
+        ({"task_sla_minutes": 0}, "monitor.task_sla_minutes"),
+        ({"unknown": 1}, "monitor.unknown"),
+    ],
+)
+def test_invalid_monitor_settings_name_the_field(tmp_path: Path, monitor: dict, expected: str) -> None:
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["monitor"] = monitor
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PipelineConfigError, match=re.escape(expected)):
+        load_pipeline(tmp_path / "p.yaml")
+
+
+def test_parameters_cover_every_type() -> None:
+    params = parameters(CFG)
+    assert {p.param_type for p in params} == {"DELTA_DATE", "DELTA_ID", "FLAG", "SYSTEM"}
+    dates = [p for p in params if p.param_type == "DELTA_DATE"]
+    assert [p.table_name for p in dates] == [t.name for t in CFG.ordered_tables()]
+    assert all(p.task_id == f"{p.table_name}.write_bronze" for p in dates)
+    assert next(p for p in params if p.name == "source_system").text_value == CFG.source.system
+
+
+@pytest.mark.parametrize(
+    ("run_type", "mode", "expected"),
+    [("scheduled", "incremental", "LIVE"), ("manual", None, "LIVE"), ("backfill", "incremental", "HISTORIC"),
+     ("scheduled", "full", "BULK"), ("backfill", "full", "BULK")],
+)  # fmt: skip
+def test_processing_modes(run_type: str, mode: str | None, expected: str) -> None:
+    assert processing_mode(run_type, mode) == expected
+
+
+def test_plugin_registers_the_listener_and_the_metrics_app() -> None:
+    import lakehouse_monitor_plugin as plugin
+    from lakehouse_airflow.monitor import listener
+
+    assert plugin.LakehousePlugin.listeners == [listener]
+    (app,) = plugin.LakehousePlugin.fastapi_apps
+    assert app["url_prefix"] == "/metrics" and app["app"] is plugin.metrics_app
+    hooks = {name for name in dir(listener) if name.startswith("on_")}
+    assert hooks == {
+        "on_dag_run_running", "on_dag_run_success", "on_dag_run_failed", "on_task_instance_running",
+        "on_task_instance_success", "on_task_instance_failed", "on_task_instance_skipped",
+    }  # fmt: skip
+    # only the plugin entry module is scanned by Airflow's plugin loader
+    assert (ROOT / "plugins" / ".airflowignore").read_text().splitlines()[-1] == "lakehouse_airflow/"
+
+
+def test_terminal_table() -> None:
+    text = table(["task", "rows"], [("orders.extract", 12), ("x", None)])
+    assert text.splitlines() == ["task            rows", "--------------  ----", "orders.extract  12  ", "x                   "]
+    assert table(["a"], []).endswith("(none)")
