@@ -33,8 +33,8 @@ def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None: 
     dag = dagbag.dags["inventory_lakehouse"]
     groups = list(dag.task_group.children)
     # the grid reads like the pipeline: bronze groups in priority order, then silver, then gold
-    assert groups == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold"]
-    groups = groups[:-2]
+    assert groups == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold", "summary"]
+    groups = groups[:-3]
     for group in groups:
         ids = [t.task_id for t in dag.task_group.children[group].children.values()]
         assert ids == [f"{group}.{s}" for s in ("validate_connection", "extract", "write_bronze", "audit")]
@@ -58,7 +58,7 @@ def test_schedule_and_defaults(dagbag) -> None:  # noqa: ANN001
     assert "order_details" in dag.doc_md
     for task in dag.tasks:
         assert task.owner == "data-platform"
-        if not task.task_id.endswith(".audit"):  # audit runs once, whatever happened upstream
+        if not task.task_id.endswith(".audit") and task.task_id != "summary":  # once, whatever happened upstream
             assert task.retries >= 2
             assert task.retry_exponential_backoff
 
@@ -143,7 +143,10 @@ def test_layer_dependencies_derived_from_declarations(dagbag) -> None:  # noqa: 
     }
     assert up("inventory_gold.executive_summary") == {f"inventory_silver.{t.name}" for t in CFG.silver_tables()}
     # a failing bronze table blocks only what reads it (directly or through a foreign key)
-    returns_dependants = dag.get_task("returns.audit").get_flat_relative_ids(upstream=False)
+    # the run summary comes last, after every task, whatever their outcome
+    summary = dag.get_task("summary")
+    assert summary.upstream_task_ids == set(dag.task_ids) - {"summary"} and summary.trigger_rule == "all_done"
+    returns_dependants = dag.get_task("returns.audit").get_flat_relative_ids(upstream=False) - {"summary"}
     assert returns_dependants == {
         "inventory_silver.returns",
         "inventory_gold.returns_by_reason",

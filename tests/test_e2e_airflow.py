@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pendulum
 import psycopg
 import pytest
@@ -28,6 +29,8 @@ from browser import headless_chromium
 from conftest import IT_SCHEMA, ROOT, sh
 from dagrun import DATE, SHIPPED, read_audit, read_bronze, read_silver, source_counts, state
 from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.monitor.store import MonitorStore
+from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +42,7 @@ GROUPS = ["products", "suppliers", "warehouses", "customers", "inventory", "orde
           "shipments", "returns", "stock_levels", "inventory_silver", "inventory_gold"]  # fmt: skip
 ARTIFACTS = ROOT / ".local" / "e2e"
 CFG = load_pipeline(SHIPPED)
+MONITOR = MonitorStore(CFG.monitor.conn_id, CFG.monitor.schema_name)  # the suite's monitor (see conftest)
 
 
 @dataclass
@@ -102,7 +106,7 @@ def test_triggered_run_succeeds_and_matches_dags_test(airflow: Services, first, 
     done = airflow.api.wait_for_run(DAG, run["dag_run_id"], timeout=1500)
     states = airflow.api.task_states(DAG, run["dag_run_id"])
     assert done["state"] == "success", states
-    assert set(states.values()) == {"success"} and len(states) == 10 * 4 + 10 + 6
+    assert set(states.values()) == {"success"} and len(states) == 10 * 4 + 10 + 6 + 1  # + summary
 
     # the same logical date gives the same data interval as `airflow dags test` ...
     got = (
@@ -115,6 +119,34 @@ def test_triggered_run_succeeds_and_matches_dags_test(airflow: Services, first, 
     audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run["dag_run_id"])
     assert audit.where("layer = 'bronze' OR layer IS NULL").count() == 10
     assert audit.where("status <> 'SUCCESS'").count() == 0
+
+
+def test_metrics_endpoint_reports_the_run_like_the_audit(airflow: Services, spark) -> None:  # noqa: ANN001
+    """Prometheus scrape of the API server's plugin endpoint after the triggered run: the values are
+    the monitor's, which the listener took from the jobs; they must equal the audit log's."""
+    (run,) = airflow.api.runs(DAG, run_type="manual")
+    resp = httpx.get(f"{airflow.base_url}/metrics/", timeout=60)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain"), resp.text[:500]
+    samples = {
+        (s.name, s.labels.get("table"), s.labels.get("layer"), s.labels.get("outcome")): s.value
+        for family in text_string_to_metric_families(resp.text)
+        for s in family.samples
+        if s.labels.get("dag_id") == DAG
+    }
+    audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run["dag_run_id"]).collect()
+    assert {a["layer"] for a in audit} == {"bronze", "silver", "gold"}
+    for a in audit:
+        table = a["target_table"].split(".", 1)[1].removeprefix("bz_")
+        assert samples[("lakehouse_rows_written", table, a["layer"], None)] == a["rows_written"], a
+        if a["layer"] == "bronze":
+            assert samples[("lakehouse_rows_read", table, "bronze", None)] == a["source_row_count"]
+        if a["layer"] == "silver":
+            assert samples[("lakehouse_rows_quarantined", table, "silver", None)] == a["rows_quarantined"]
+            assert samples[("lakehouse_dq_score", table, "silver", None)] == pytest.approx(a["dq_score"])
+    for table in CFG.tables:
+        assert 0 <= samples[("lakehouse_freshness_lag_seconds", table, None, None)] < 3600
+        assert samples[("lakehouse_task_outcomes_total", table, "bronze", "success")] >= 4
+    assert ("lakehouse_task_outcomes_total", "orders", "bronze", "failure") not in samples
 
 
 def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services, spark, source_dsn) -> None:  # noqa: ANN001
@@ -145,6 +177,13 @@ def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services,
     key = list(CFG.tables["warehouses"].primary_key)
     assert bronze.count() == bronze.select(*key).distinct().count() == source_counts(source_dsn)["warehouses"]
     assert {r["_batch_id"] for r in bronze.select("_batch_id").distinct().collect()} == {runs[-1]["dag_run_id"]}
+    # the monitor records them as historic processing, one run per processing date
+    columns, rows = MONITOR.query(
+        "SELECT run_id, processing_date, processing_mode, state FROM __SCHEMA__.process_runs "
+        "WHERE workflow_id = %s AND run_type = 'backfill' ORDER BY processing_date",
+        (DAG,),
+    )
+    assert rows == [(r["dag_run_id"], pendulum.parse(r["logical_date"]).date(), "HISTORIC", "SUCCESS") for r in runs]
 
 
 def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Services, spark, source_dsn, stack) -> None:  # noqa: ANN001
@@ -169,6 +208,14 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Servi
     assert f"check 'table exists' failed: {IT_SCHEMA}.{BROKEN} not found" in log, log[-3000:]
     password = urlsplit(source_dsn).password
     assert password and password not in log
+    # the monitor: the failed mandatory check blocks its table's silver task, and is a current failure
+    _, blockers = MONITOR.query(
+        "SELECT blocking_task, blocked_task_ids FROM __SCHEMA__.v_mandatory_blockers WHERE run_id = %s", (run_id,)
+    )
+    blocked = dict(blockers)
+    assert set(blocked) == {validate, audit_task} and f"inventory_silver.{BROKEN}" in blocked[validate]
+    _, failures = MONITOR.query("SELECT task_id FROM __SCHEMA__.v_current_failures WHERE run_id = %s", (run_id,))
+    assert {f for (f,) in failures} == {validate, audit_task}
 
     cleared = {ti["task_id"] for ti in airflow.api.clear_task(DAG, run_id, validate)}
     assert {validate, *chain} <= cleared
@@ -178,6 +225,18 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Servi
     assert done["state"] == "success", states
     assert {states[t] for t in [validate, *chain]} == {"success"}
     assert airflow.api.task_instance(DAG, run_id, validate)["try_number"] == 2
+    # the step went NQUE -> FAIL -> RQUE -> DONE, each transition in the receipts
+    _, receipts = MONITOR.query(
+        "SELECT try_number, event, step_status FROM __SCHEMA__.run_receipts "
+        "WHERE run_id = %s AND task_id = %s ORDER BY receipt_id", (run_id, validate),
+    )  # fmt: skip
+    assert receipts == [(1, "task_running", "NQUE"), (1, "task_failed", "FAIL"),
+                        (2, "task_running", "RQUE"), (2, "task_success", "DONE")]  # fmt: skip
+    _, steps = MONITOR.query(
+        "SELECT status, attempt_count FROM __SCHEMA__.processing_steps WHERE run_id = %s AND task_id = %s",
+        (run_id, validate),
+    )
+    assert steps == [("DONE", 2)]
 
     # no duplicates anywhere: bronze holds the source once, one audit row per attempt (the failure
     # is history, kept), silver and gold unchanged

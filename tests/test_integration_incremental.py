@@ -240,6 +240,7 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
     assert states["shipments.write_bronze"] == "failed" and states["shipments.audit"] == "failed"
     assert states["inventory_silver.shipments"] == "upstream_failed"
     assert states["inventory_gold.supplier_performance"] == "upstream_failed"
+    assert states["summary"] == "failed"  # the run's summary fails the run: alerts fire
     assert (
         states["orders.extract"]
         == states["inventory_silver.orders"]
@@ -261,7 +262,8 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
         "inventory_gold.inventory_health",
         "inventory_gold.supplier_performance",
         "inventory_gold.executive_summary",
-    }  # fmt: skip  (reads dq_results: every table)
+        "summary",
+    }  # fmt: skip  (executive_summary reads dq_results: every table)
     assert {s for t, s in states.items() if t not in ran} == {"skipped"}
     start, end = scenario.windows[day]
     with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"]) as conn:

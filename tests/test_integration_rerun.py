@@ -62,6 +62,9 @@ def test_rerun_with_missing_table_fails_alone_blocks_dependants_changes_nothing(
     assert ran == {"warehouses.validate_connection", "warehouses.extract", "warehouses.write_bronze",
                    "warehouses.audit", "inventory_silver.warehouses"}  # fmt: skip
     assert states["returns.extract"] == states["returns.write_bronze"] == "upstream_failed"
-    others = set(states) - ran - blocked - {f"returns.{step}" for step in BRONZE_STEPS}
+    # the run summary ran last, printed the outcome and failed the run
+    assert states["summary"] == "failed"
+    assert "failed in this run: table returns, gold returns_by_reason" in second.stdout + second.stderr
+    others = set(states) - ran - blocked - {f"returns.{step}" for step in BRONZE_STEPS} - {"summary"}
     assert {states[t] for t in others} == {"skipped"}, {t: states[t] for t in others}
     assert layer_snapshot(spark, lake) == snapshot

@@ -16,6 +16,7 @@ from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.dag_builder import build_dag
 from lakehouse_airflow.environments import load_environments
 from lakehouse_airflow.job_export import ExportError, bundle, create_request, export, main, quartz_cron
+from lakehouse_airflow.summary import SUMMARY_TASK_ID
 
 from spark_jobs.lib.errors import JobError
 from spark_jobs.lib.schedule import DailySchedule
@@ -33,7 +34,11 @@ def _key(task_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def dag():  # noqa: ANN201
-    return build_dag(CFG)
+    """The DAG without its run summary: that task reads Airflow's states and the monitor, so it
+    stays in Airflow (natively, the job run page is the summary)."""
+    full = build_dag(CFG)
+    spark_tasks = [t for t in full.task_ids if t != SUMMARY_TASK_ID]
+    return full.partial_subset(task_ids=spark_tasks, include_upstream=False, include_downstream=False)
 
 
 @pytest.mark.parametrize("env", sorted(ENVS))
@@ -163,7 +168,7 @@ def test_bundle_targets_carry_the_same_job() -> None:
 def test_cli_writes_json_and_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--env", "qa", "--out", str(tmp_path)]) == 0
     job = json.loads((tmp_path / "jobs" / f"{CFG.dag_id}.qa.json").read_text())
-    assert job["timeout_seconds"] == 7200 and len(job["tasks"]) == len(build_dag(CFG).task_ids)
+    assert job["timeout_seconds"] == 7200 and len(job["tasks"]) == len(build_dag(CFG).task_ids) - 1
     assert set(yaml.safe_load((tmp_path / CFG.dag_id / "databricks.yml").read_text())["targets"]) == {"qa"}
     assert main(["--env", "nope", "--out", str(tmp_path)]) == 2
     assert "no databricks environment" in capsys.readouterr().err

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline, with_absolute_sql_paths
 from lakehouse_airflow.dag_builder import build_dag
-from lakehouse_airflow.monitor.__main__ import table
 from lakehouse_airflow.monitor.catalogue import catalogue, parameters
 from lakehouse_airflow.monitor.store import ddl, processing_mode
+from lakehouse_airflow.monitor.text import table
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
@@ -22,7 +22,8 @@ CFG = load_pipeline(SHIPPED)
 def test_catalogue_is_the_dag_in_run_order_with_stages_and_steps() -> None:
     dag = build_dag(CFG)
     entries = catalogue(CFG)
-    assert [e.task_id for e in entries] == [t.task_id for t in dag.tasks]  # every task, nothing invented
+    # every task but the run's summary (it reads the monitor), nothing invented
+    assert [e.task_id for e in entries] == [t.task_id for t in dag.tasks if t.task_id != "summary"]
     assert [e.sequence_id for e in entries] == list(range(1, len(entries) + 1))
     assert [e.stage for e in entries] == sorted(e.stage for e in entries)  # bronze, then silver, then gold
     by_id = {e.task_id: e for e in entries}
@@ -102,5 +103,59 @@ def test_plugin_registers_the_listener_and_the_metrics_app() -> None:
 
 def test_terminal_table() -> None:
     text = table(["task", "rows"], [("orders.extract", 12), ("x", None)])
-    assert text.splitlines() == ["task            rows", "--------------  ----", "orders.extract  12  ", "x                   "]
+    assert text.splitlines() == [
+        "task            rows",
+        "--------------  ----",
+        "orders.extract  12  ",
+        "x                   ",
+    ]
     assert table(["a"], []).endswith("(none)")
+
+
+def _all_states(state: str) -> dict[str, str]:
+    return {t.task_id: state for t in build_dag(CFG).tasks if t.task_id != "summary"}
+
+
+def test_summary_lines_and_totals_of_a_clean_run() -> None:
+    import datetime as dt
+
+    from lakehouse_airflow.summary import summarize, totals
+
+    t0 = dt.datetime(2026, 11, 20, 20, 30, tzinfo=dt.UTC)
+    steps = {
+        "orders.extract": {"rows_read": 7, "start_time": t0, "end_time": t0 + dt.timedelta(seconds=3)},
+        "orders.write_bronze": {"rows_written": 7, "start_time": t0, "end_time": t0 + dt.timedelta(seconds=2)},
+    }
+    lines = summarize(CFG, _all_states("success"), steps)
+    assert [ln.name for ln in lines] == [t.name for t in CFG.ordered_tables()] + list(CFG.gold.models)
+    orders = next(ln for ln in lines if ln.name == "orders")
+    assert (orders.status, orders.rows_read, orders.rows_written, orders.seconds) == ("SUCCESS", 7, 7, 5.0)
+    summary = totals(lines, t0, t0 + dt.timedelta(minutes=4))
+    assert summary == {"tables_processed": 10, "tables_succeeded": 10, "tables_failed": 0, "gold_failed": 0,
+                       "total_rows": 7, "total_seconds": 240.0}  # fmt: skip
+
+
+def test_summary_counts_a_failed_table_and_what_it_blocked_and_skips_unselected_ones() -> None:
+    import datetime as dt
+
+    from lakehouse_airflow.summary import render, summarize, totals
+
+    states = _all_states("skipped")
+    states.update({f"returns.{s}": "success" for s in ("validate_connection", "extract", "write_bronze", "audit")})
+    states["inventory_silver.returns"] = "success"
+    states.update({"orders.validate_connection": "failed", "orders.extract": "upstream_failed",
+                   "orders.write_bronze": "upstream_failed", "orders.audit": "failed",
+                   "inventory_silver.orders": "upstream_failed", "inventory_gold.daily_sales": "upstream_failed"})  # fmt: skip
+    lines = {ln.name: ln for ln in summarize(CFG, states, {})}
+    assert (lines["orders"].status, lines["returns"].status, lines["products"].status) == (
+        "FAILED",
+        "SUCCESS",
+        "SKIPPED",
+    )
+    assert lines["daily_sales"].status == "FAILED"
+    summary = totals(list(lines.values()), None, dt.datetime.now(dt.UTC))
+    assert (summary["tables_processed"], summary["tables_succeeded"], summary["tables_failed"]) == (2, 1, 1)
+    assert summary["gold_failed"] == 1 and summary["total_seconds"] is None
+    assert "orders" in render(list(lines.values())) and "FAILED" in render(list(lines.values()))
+    still_running = {**states, "inventory_silver.returns": "running"}
+    assert {ln.name: ln for ln in summarize(CFG, still_running, {})}["returns"].status == "INCOMPLETE"

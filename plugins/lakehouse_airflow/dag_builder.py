@@ -13,6 +13,7 @@ from lakehouse_airflow.factory import build_operator
 from lakehouse_airflow.maintenance import build_maintenance_dag
 from lakehouse_airflow.params import dag_params
 from lakehouse_airflow.specs import pipeline_specs
+from lakehouse_airflow.summary import SUMMARY_TASK_ID, RunSummaryOperator
 
 
 def _doc(cfg: PipelineConfig) -> str:
@@ -82,6 +83,10 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         for spec in specs:
             for up in spec.upstream:
                 tasks[up] >> tasks[spec.full_id]
+        # after every task (not only the leaves: a gold model is upstream_failed while other
+        # branches still run), whatever their outcome
+        summary = RunSummaryOperator(task_id=SUMMARY_TASK_ID, cfg=cfg, trigger_rule="all_done", retries=0)
+        list(tasks.values()) >> summary
     return dag
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from lakehouse_airflow.monitor.monitored import monitor_stores, tracked
 from lakehouse_airflow.monitor.store import MonitorStore
+from lakehouse_airflow.monitor.text import table
 
 VIEWS = {
     "failures": "SELECT workflow_id, run_id, task_id, attempt_count, end_time, message "
@@ -32,16 +31,6 @@ SUMMARY = (
     "SELECT attempt, tasks, nque, rque, done, fail, skip, rows_written, first_start, last_end "
     "FROM __SCHEMA__.v_run_summary WHERE workflow_id = %(dag)s AND run_id = %(run)s ORDER BY attempt"
 )
-
-
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table (no dependency; the terminal and Airflow logs render it alike)."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), line]
-    out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(out) if cells else "\n".join([*out, "(none)"])
 
 
 def _stores(dag_id: str | None) -> list[MonitorStore]:

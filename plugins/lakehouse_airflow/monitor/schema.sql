@@ -100,6 +100,21 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.parameter_registry (
     PRIMARY KEY (workflow_id, param_name)
 );
 
+-- one row per run, written by the run's summary task (its latest attempt)
+CREATE TABLE IF NOT EXISTS __SCHEMA__.run_summary (
+    workflow_id       text NOT NULL,
+    run_id            text NOT NULL,
+    try_number        integer NOT NULL,
+    tables_processed  integer NOT NULL,
+    tables_succeeded  integer NOT NULL,
+    tables_failed     integer NOT NULL,
+    gold_failed       integer NOT NULL,
+    total_rows        bigint NOT NULL,
+    total_seconds     double precision,
+    written_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workflow_id, run_id)
+);
+
 CREATE INDEX IF NOT EXISTS processing_steps_by_date ON __SCHEMA__.processing_steps (workflow_id, processing_date);
 CREATE INDEX IF NOT EXISTS run_receipts_by_run ON __SCHEMA__.run_receipts (workflow_id, run_id);
 

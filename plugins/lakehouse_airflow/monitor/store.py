@@ -185,6 +185,18 @@ class MonitorStore:
                 (deadline_minutes, dag_id, run_id),
             )
 
+    def write_summary(self, dag_id: str, run_id: str, try_number: int, summary: dict[str, Any]) -> None:
+        """The run's summary row (a re-run of the summary replaces it: one row per run)."""
+        keys = ("tables_processed", "tables_succeeded", "tables_failed", "gold_failed", "total_rows", "total_seconds")
+        with self.cursor() as cur:
+            cur.execute(
+                f"""INSERT INTO {self.schema}.run_summary (workflow_id, run_id, try_number, {", ".join(keys)})
+                    VALUES (%s, %s, %s, {", ".join(["%s"] * len(keys))})
+                    ON CONFLICT (workflow_id, run_id) DO UPDATE SET try_number = excluded.try_number,
+                        {", ".join(f"{k} = excluded.{k}" for k in keys)}, written_at = now()""",
+                (dag_id, run_id, try_number, *(summary[k] for k in keys)),
+            )
+
     # -- tasks ------------------------------------------------------------------------------------
 
     def receipt(self, run: tuple[str, str], task_id: str | None, try_number: int | None, event: str,

@@ -1,0 +1,131 @@
+"""The ETL monitor as the listener filled it during the shared run (`airflow dags test`): steps,
+receipts, views, watermarks, against the audit log; readable with Spark SQL and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import MONITOR_DB, sh
+from dagrun import DATE, read_audit
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.monitor.catalogue import catalogue
+from lakehouse_airflow.monitor.store import MonitorStore
+from pyspark.sql import functions as F
+
+pytestmark = pytest.mark.integration
+
+DAG = "inventory_lakehouse"
+
+
+@pytest.fixture(scope="module")
+def store(stack: dict[str, str]) -> MonitorStore:
+    return MonitorStore("lakehouse_monitor", "etl_monitor")
+
+
+def _rows(store: MonitorStore, sql: str, *params: object) -> list[dict]:
+    columns, rows = store.query(sql, params)
+    return [dict(zip(columns, r, strict=True)) for r in rows]
+
+
+def test_every_task_of_the_run_is_done_once_with_its_receipts(first, store: MonitorStore) -> None:  # noqa: ANN001
+    cfg = load_pipeline(first.pipelines / "inventory.yaml")
+    steps = {
+        r["task_id"]: r
+        for r in _rows(
+            store, "SELECT * FROM __SCHEMA__.processing_steps WHERE workflow_id = %s AND run_id = %s", DAG, first.run_id
+        )  # fmt: skip
+    }
+    assert set(steps) == {t.task_id for t in catalogue(cfg)}
+    assert {(r["status"], r["attempt_count"]) for r in steps.values()} == {("DONE", 1)}
+    assert {r["processing_date"] for r in steps.values()} == {dt.date.fromisoformat(DATE)}
+    assert all(r["start_time"] <= r["end_time"] for r in steps.values())
+    receipts = _rows(
+        store, "SELECT task_id, event, step_status FROM __SCHEMA__.run_receipts "
+        "WHERE workflow_id = %s AND run_id = %s ORDER BY receipt_id", DAG, first.run_id,
+    )  # fmt: skip
+    for task in steps:
+        assert [(r["event"], r["step_status"]) for r in receipts if r["task_id"] == task] == [
+            ("task_running", "NQUE"), ("task_success", "DONE"),
+        ], task  # fmt: skip
+    assert [r["event"] for r in receipts if r["task_id"] is None] == ["dag_run_success"]
+
+
+def test_rows_and_quality_match_the_audit_log(first, spark, store: MonitorStore) -> None:  # noqa: ANN001
+    steps = {
+        r["task_id"]: r
+        for r in _rows(
+            store, "SELECT * FROM __SCHEMA__.processing_steps WHERE workflow_id = %s AND run_id = %s", DAG, first.run_id
+        )  # fmt: skip
+    }
+    audit = read_audit(spark, first.lake).where(F.col("job_run_id") == first.run_id).collect()
+    bronze = [a for a in audit if a["layer"] == "bronze"]
+    silver = [a for a in audit if a["layer"] == "silver"]
+    assert len(bronze) == len(silver) == 10
+    for a in bronze:
+        table = a["target_table"].split(".bz_", 1)[1]
+        assert steps[f"{table}.extract"]["rows_read"] == a["source_row_count"] > 0
+        assert steps[f"{table}.write_bronze"]["rows_written"] == a["row_count"], table
+    for a in silver:
+        step = steps[a["target_table"]]  # inventory_silver.<table> is the silver task's id
+        assert (step["rows_written"], step["rows_quarantined"]) == (a["rows_written"], a["rows_quarantined"])
+        assert step["dq_score"] == pytest.approx(a["dq_score"])
+    assert sum(a["rows_quarantined"] for a in silver) > 0  # the seed's dirt is counted, not only zeros
+
+
+def test_views_summarise_the_run(first, store: MonitorStore) -> None:  # noqa: ANN001
+    tasks = 10 * 4 + 10 + 6
+    (summary,) = _rows(store, "SELECT * FROM __SCHEMA__.v_run_summary WHERE run_id = %s", first.run_id)
+    assert (summary["attempt"], summary["tasks"], summary["done"], summary["fail"]) == (1, tasks, tasks, 0)
+    status = _rows(store, "SELECT * FROM __SCHEMA__.v_process_status WHERE run_id = %s", first.run_id)
+    if status:  # the date's latest run is this one unless a later suite re-ran the date
+        assert (status[0]["process_status"], status[0]["run_state"], status[0]["processing_mode"]) == (
+            "COMPLETE", "SUCCESS", "LIVE",
+        )  # fmt: skip
+        assert status[0]["done"] == tasks and status[0]["deadline_breached"] is False
+    detail = _rows(store, "SELECT * FROM __SCHEMA__.v_task_detail WHERE run_id = %s", first.run_id)
+    assert len(detail) == tasks and not any(r["sla_breached"] for r in detail)
+    for view in ("v_current_failures", "v_mandatory_blockers"):
+        assert _rows(store, f"SELECT * FROM __SCHEMA__.{view} WHERE run_id = %s", first.run_id) == []
+
+
+def test_watermarks_advance_to_the_bronze_load_start(first, store: MonitorStore) -> None:  # noqa: ANN001
+    marks = {
+        r["param_name"]: r for r in _rows(store, "SELECT * FROM __SCHEMA__.v_watermarks WHERE workflow_id = %s", DAG)
+    }
+    starts = {
+        r["task_id"]: r["start_time"]
+        for r in _rows(
+            store,
+            "SELECT task_id, start_time FROM __SCHEMA__.processing_steps "
+            "WHERE workflow_id = %s AND task_id LIKE '%%.write_bronze'",
+            DAG,
+        )  # fmt: skip
+    }
+    assert {r["param_type"] for r in marks.values()} == {"DELTA_DATE", "DELTA_ID", "FLAG", "SYSTEM"}
+    for name in ("products", "orders", "stock_levels"):
+        mark = marks[f"{name}_last_load"]
+        assert mark["date_value"] >= starts[f"{name}.write_bronze"] - dt.timedelta(seconds=1)
+        assert mark["ActiveValue"] == mark["date_value"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert int(marks["run_sequence"]["ActiveValue"]) >= 1
+    assert (marks["bulk_reload"]["ActiveValue"], marks["source_system"]["ActiveValue"]) == ("N", "inventory_postgres")
+
+
+def test_queryable_with_spark_sql_and_the_cli(first, spark, stack: dict[str, str]) -> None:  # noqa: ANN001
+    from urllib.parse import urlsplit
+
+    url = urlsplit(stack["AIRFLOW_CONN_LAKEHOUSE_MONITOR"])
+    assert url.path == f"/{MONITOR_DB}"
+    (spark.read.format("jdbc")
+        .option("url", f"jdbc:postgresql://{url.hostname}:{url.port}{url.path}")
+        .option("user", url.username).option("password", url.password)
+        .option("dbtable", "etl_monitor.v_run_summary").load()
+        .createOrReplaceTempView("v_run_summary"))  # fmt: skip
+    (row,) = spark.sql(f"SELECT done, fail FROM v_run_summary WHERE run_id = '{first.run_id}'").collect()
+    assert (row["done"], row["fail"]) == (56, 0)
+
+    out = sh(["python", "-m", "lakehouse_airflow.monitor", "--dag-id", DAG, "--run-id", first.run_id], env=stack).stdout
+    assert f"run {first.run_id} of {DAG}" in out and "current failures" in out
+    header, _, line = out.splitlines()[1:4]
+    assert header.split()[:6] == ["attempt", "tasks", "nque", "rque", "done", "fail"]
+    assert line.split()[:6] == ["1", "56", "0", "0", "56", "0"]
