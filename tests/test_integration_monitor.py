@@ -129,3 +129,27 @@ def test_queryable_with_spark_sql_and_the_cli(first, spark, stack: dict[str, str
     header, _, line = out.splitlines()[1:4]
     assert header.split()[:6] == ["attempt", "tasks", "nque", "rque", "done", "fail"]
     assert line.split()[:6] == ["1", "56", "0", "0", "56", "0"]
+
+
+def test_a_missed_deadline_is_marked_on_the_run_and_alerted(first, store: MonitorStore, monkeypatch) -> None:  # noqa: ANN001
+    """The DAG's deadline callback (the triggerer calls it; here directly) on the shared run. Last
+    in this file: it leaves the run marked as breached."""
+    import asyncio
+
+    from lakehouse_airflow.alerts import deadline_missed
+    from webhook import webhook_receiver
+
+    with webhook_receiver() as hook:
+        monkeypatch.setenv("AIRFLOW_CONN_LAKEHOUSE_ALERTS", hook.url)
+        context = {"dag_run": {"dag_id": DAG, "dag_run_id": first.run_id}, "deadline": {}}
+        alerts = {"webhook_conn_id": "lakehouse_alerts", "webhook_endpoint": "", "email": [], "smtp_conn_id": "x"}
+        assert asyncio.run(deadline_missed(120, alerts, context)) == ["webhook"]
+        ((_, body),) = hook.received
+    assert (body["event"], body["run_id"]) == ("deadline_missed", first.run_id)
+    (run,) = _rows(store, "SELECT * FROM __SCHEMA__.process_runs WHERE workflow_id = %s AND run_id = %s",
+                   DAG, first.run_id)  # fmt: skip
+    assert (run["deadline_breached"], run["deadline_minutes"]) == (True, 120)
+    events = _rows(
+        store, "SELECT event FROM __SCHEMA__.run_receipts WHERE run_id = %s AND task_id IS NULL", first.run_id
+    )
+    assert [e["event"] for e in events][-1] == "deadline_missed"

@@ -24,7 +24,7 @@ from lakehouse_airflow.layers import (
     PrivacyConfig,
     SilverConfig,
 )
-from lakehouse_airflow.monitor.settings import MonitorConfig
+from lakehouse_airflow.monitor.settings import AlertsConfig, MonitorConfig
 
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
 _SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
@@ -171,6 +171,7 @@ class PipelineConfig(_Strict):
     gold: GoldConfig = GoldConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
     monitor: MonitorConfig = MonitorConfig()
+    alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)
 
     @model_validator(mode="before")

@@ -7,6 +7,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
+from lakehouse_airflow.alerts import FailureNotifier, run_deadline
 from lakehouse_airflow.config import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.factory import build_operator
@@ -59,6 +60,9 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(seconds=cfg.max_retry_delay_seconds),
     }
+    if cfg.alerts.webhook_conn_id or cfg.alerts.email:
+        default_args["on_failure_callback"] = FailureNotifier(cfg.alerts)
+    env = current_environment()
     with DAG(
         dag_id=cfg.dag_id,
         description=cfg.description or None,
@@ -70,9 +74,9 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         tags=list(cfg.tags),
         doc_md=_doc(cfg),
         params=dag_params(cfg),
+        deadline=run_deadline(env.run_deadline_minutes, cfg.alerts),
     ) as dag:
         specs = pipeline_specs(cfg)
-        env = current_environment()
         groups: dict[str, TaskGroup] = {}
         tasks = {}
         for spec in specs:

@@ -105,6 +105,9 @@ class Environment(_Strict):
     name: str
     backend: Literal["local", "databricks"] = "local"
     databricks: DatabricksConfig | None = None
+    # a run still going this long after it was queued is a deadline breach: marked in the ETL
+    # monitor and alerted (the existing job's 2 hours); null: no deadline
+    run_deadline_minutes: int | None = Field(default=120, ge=1)
 
     @model_validator(mode="after")
     def _backend_settings(self) -> Environment:
@@ -136,6 +139,8 @@ def load_environments(path: str | Path | None = None) -> dict[str, Environment]:
     out: dict[str, Environment] = {}
     for name, body in raw["environments"].items():
         body = dict(body or {})
+        if "run_deadline_minutes" in defaults:
+            body.setdefault("run_deadline_minutes", defaults["run_deadline_minutes"])
         if body.get("backend") == "databricks":
             body["databricks"] = _merge(defaults.get("databricks") or {}, body.get("databricks") or {})
         try:

@@ -18,6 +18,7 @@ from typing import Any
 from airflow.listeners import hookimpl
 
 from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.monitor.catalogue import catalogue
 from lakehouse_airflow.monitor.monitored import tracked
 from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mode
@@ -136,7 +137,7 @@ def _run_ended(dag_run: Any, state: str, msg: str) -> None:  # noqa: ANN401
     found = tracked(dag_run.dag_id)
     if found:
         cfg, store = found
-        store.finish_run(dag_run.dag_id, dag_run.run_id, state, cfg.monitor.run_deadline_minutes)
+        store.finish_run(dag_run.dag_id, dag_run.run_id, state, current_environment().run_deadline_minutes)
         store.receipt((dag_run.dag_id, dag_run.run_id), None, None, f"dag_run_{state.lower()}", state.lower(), msg)
 
 

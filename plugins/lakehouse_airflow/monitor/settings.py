@@ -1,4 +1,4 @@
-"""The ``monitor:`` section of a pipeline file."""
+"""The ``monitor:`` and ``alerts:`` sections of a pipeline file."""
 
 from __future__ import annotations
 
@@ -19,5 +19,15 @@ class MonitorConfig(BaseModel):
     process_load: str = Field(default="inventory_daily", min_length=1)
     frequency: str = Field(default="DAILY", min_length=1)
     task_sla_minutes: int = Field(default=30, ge=1)  # per task; a table may set its own sla_minutes
-    # a run longer than this is marked as a deadline breach in the monitor (and alerted)
-    run_deadline_minutes: int | None = Field(default=120, ge=1)
+
+
+class AlertsConfig(BaseModel):
+    """Failure and deadline notifications through Airflow notifiers. A channel whose connection
+    is not defined is skipped with a warning (a laptop without SMTP still runs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: tuple[str, ...] = ()  # recipients (SmtpNotifier through smtp_conn_id); empty: no e-mail
+    smtp_conn_id: str = Field(default="smtp_default", min_length=1)
+    webhook_conn_id: str | None = "lakehouse_alerts"  # an http connection (HttpNotifier POSTs JSON); null: none
+    webhook_endpoint: str = ""  # path appended to the connection's URL
