@@ -24,6 +24,7 @@ import httpx
 import pendulum
 import psycopg
 import pytest
+import yaml
 from airflow_api import AirflowApi
 from browser import headless_chromium
 from conftest import IT_SCHEMA, ROOT, sh
@@ -32,6 +33,7 @@ from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.monitor.store import MonitorStore
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
+from webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +43,7 @@ BROKEN = "suppliers"  # the table whose source goes missing in the clear-from-th
 GROUPS = ["products", "suppliers", "warehouses", "customers", "inventory", "orders", "order_details",
           "shipments", "returns", "stock_levels", "inventory_silver", "inventory_gold"]  # fmt: skip
 ARTIFACTS = ROOT / ".local" / "e2e"
+DEADLINE_MINUTES = 1
 CFG = load_pipeline(SHIPPED)
 MONITOR = MonitorStore(CFG.monitor.conn_id, CFG.monitor.schema_name)  # the suite's monitor (see conftest)
 
@@ -62,11 +65,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def airflow(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def alerts() -> Iterator[Receiver]:
+    """The alert webhook's endpoint (AIRFLOW_CONN_LAKEHOUSE_ALERTS of the services)."""
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def airflow(stack: dict[str, str], alerts: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     from dagrun import pipeline_dir
 
     tmp = tmp_path_factory.mktemp("e2e")
     port = _free_port()
+    # the local environment with a 1-minute run deadline: every full run here misses it
+    environments = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    environments["environments"]["local"]["run_deadline_minutes"] = DEADLINE_MINUTES
+    (tmp / "environments.yaml").write_text(yaml.safe_dump(environments))
     env = {
         **stack,
         "LAKEHOUSE_AIRFLOW_PORT": str(port),
@@ -74,6 +88,8 @@ def airflow(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         "LAKEHOUSE_AIRFLOW_DB": "airflow_e2e",
         "LAKEHOUSE_PIPELINES_DIR": str(pipeline_dir(tmp, "inventory")),
         "LAKEHOUSE_ROOT": str(tmp / "lake"),
+        "LAKEHOUSE_ENVIRONMENTS_FILE": str(tmp / "environments.yaml"),
+        "AIRFLOW_CONN_LAKEHOUSE_ALERTS": alerts.url,
     }
     sh("scripts/localpg.sh createdb airflow_e2e airflow --fresh")
     sh("scripts/localairflow.sh up", env=env, timeout=600)
@@ -121,6 +137,18 @@ def test_triggered_run_succeeds_and_matches_dags_test(airflow: Services, first, 
     assert audit.where("status <> 'SUCCESS'").count() == 0
 
 
+def test_run_over_its_deadline_is_marked_and_alerted(airflow: Services, alerts: Receiver) -> None:
+    """The scheduler saw the triggered run pass its deadline; the triggerer ran the callback."""
+    (run,) = airflow.api.runs(DAG, run_type="manual")
+    body = alerts.wait_for(lambda b: b.get("event") == "deadline_missed" and b["run_id"] == run["dag_run_id"])
+    assert body["deadline_minutes"] == DEADLINE_MINUTES and body["dag_id"] == DAG
+    _, marked = MONITOR.query(
+        "SELECT deadline_breached, deadline_minutes FROM __SCHEMA__.process_runs WHERE run_id = %s",
+        (run["dag_run_id"],),
+    )
+    assert marked == [(True, DEADLINE_MINUTES)]
+
+
 def test_metrics_endpoint_reports_the_run_like_the_audit(airflow: Services, spark) -> None:  # noqa: ANN001
     """Prometheus scrape of the API server's plugin endpoint after the triggered run: the values are
     the monitor's, which the listener took from the jobs; they must equal the audit log's."""
@@ -147,6 +175,7 @@ def test_metrics_endpoint_reports_the_run_like_the_audit(airflow: Services, spar
         assert 0 <= samples[("lakehouse_freshness_lag_seconds", table, None, None)] < 3600
         assert samples[("lakehouse_task_outcomes_total", table, "bronze", "success")] >= 4
     assert ("lakehouse_task_outcomes_total", "orders", "bronze", "failure") not in samples
+    assert samples[("lakehouse_run_deadline_breaches_total", None, None, None)] >= 1
 
 
 def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services, spark, source_dsn) -> None:  # noqa: ANN001
@@ -186,7 +215,9 @@ def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services,
     assert rows == [(r["dag_run_id"], pendulum.parse(r["logical_date"]).date(), "HISTORIC", "SUCCESS") for r in runs]
 
 
-def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Services, spark, source_dsn, stack) -> None:  # noqa: ANN001
+def test_failed_task_cleared_from_the_grid_reruns_with_downstream(  # noqa: ANN001
+    airflow: Services, alerts: Receiver, spark, source_dsn, stack
+) -> None:
     silver_before = state(spark, airflow.lake)
     with psycopg.connect(source_dsn, autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {IT_SCHEMA}.{BROKEN} RENAME TO {BROKEN}_offline")
@@ -208,6 +239,10 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(airflow: Servi
     assert f"check 'table exists' failed: {IT_SCHEMA}.{BROKEN} not found" in log, log[-3000:]
     password = urlsplit(source_dsn).password
     assert password and password not in log
+    # the failure went out on the alert webhook (the notifier of every task), secrets masked
+    alert = alerts.wait_for(lambda b: b.get("event") == "task_failed" and b["task_id"] == validate)
+    assert (alert["run_id"], alert["try_number"]) == (run_id, 1)
+    assert "check 'table exists' failed" in alert["error"] and password not in str(alerts.received)
     # the monitor: the failed mandatory check blocks its table's silver task, and is a current failure
     _, blockers = MONITOR.query(
         "SELECT blocking_task, blocked_task_ids FROM __SCHEMA__.v_mandatory_blockers WHERE run_id = %s", (run_id,)

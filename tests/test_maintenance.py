@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,19 @@ def test_maintenance_dag_end_to_end_leaves_the_data_unchanged(stack, spark, firs
     assert state(spark, lake) == before  # compaction rewrites files, never rows
     history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / 'inventory_silver' / 'orders'}`").collect()
     assert any(h["operation"] == "OPTIMIZE" for h in history)
+    # recorded in the ETL monitor as its own weekly process, one DONE step per task with what it did
+    from lakehouse_airflow.monitor.store import MonitorStore
+
+    (run_id,) = {r["run_id"] for r in log}
+    monitor = MonitorStore(CFG.monitor.conn_id, CFG.monitor.schema_name)
+    _, steps = monitor.query(
+        "SELECT task_id, status, message FROM __SCHEMA__.processing_steps WHERE workflow_id = %s AND run_id = %s",
+        ("inventory_lakehouse_maintenance", run_id),
+    )
+    assert {t for t, _, _ in steps} == {s.full_id for s in maintenance_specs(CFG)}
+    assert {status for _, status, _ in steps} == {"DONE"}
+    assert re.fullmatch(r"3 tables, files \d+ -> \d+", {t: m for t, _, m in steps}["maintenance.orders"])
+    _, process = monitor.query(
+        "SELECT frequency FROM __SCHEMA__.process_registry WHERE workflow_id = 'inventory_lakehouse_maintenance'"
+    )
+    assert process == [("WEEKLY",)]

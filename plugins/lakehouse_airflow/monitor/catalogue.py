@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.maintenance import maintenance_dag_id, maintenance_specs
 from lakehouse_airflow.specs import pipeline_specs
 
 STAGES = {"bronze": 1, "silver": 2, "gold": 3}  # later stages wait for the mandatory tasks of earlier ones
@@ -41,8 +42,18 @@ def layer_of(cfg: PipelineConfig, group: str) -> str:
     return "bronze"
 
 
-def catalogue(cfg: PipelineConfig) -> list[CatalogueTask]:
-    """One entry per task of the pipeline's DAG, in run order."""
+def is_maintenance(cfg: PipelineConfig, dag_id: str) -> bool:
+    return cfg.maintenance.enabled and dag_id == maintenance_dag_id(cfg)
+
+
+def catalogue(cfg: PipelineConfig, dag_id: str | None = None) -> list[CatalogueTask]:
+    """One entry per task of the pipeline's DAG (or of its maintenance DAG), in run order."""
+    if dag_id is not None and is_maintenance(cfg, dag_id):
+        return [
+            CatalogueTask(spec.full_id, f"maintenance {spec.task_id}", seq, 1, "maintenance", spec.task_id,
+                          "maintain", False, cfg.monitor.task_sla_minutes)
+            for seq, spec in enumerate(maintenance_specs(cfg), start=1)
+        ]  # fmt: skip
     entries = []
     for seq, spec in enumerate(pipeline_specs(cfg), start=1):
         layer = layer_of(cfg, spec.group)

@@ -65,7 +65,7 @@ def _run_of_task(ti: Any) -> RunInfo:  # noqa: ANN401
 def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     """Rows, DQ score and error of the task's job, from the step result it wrote (a lakehouse on
     this machine; same layout as spark_jobs.lib.results). Empty when there is none."""
-    entry = next((t for t in catalogue(cfg) if t.task_id == task_id), None)
+    entry = next((t for t in catalogue(cfg, dag_id) if t.task_id == task_id), None)
     root = lakehouse_root(cfg.lakehouse.root)
     if entry is None or entry.step is None or "://" in root:
         return {}
@@ -96,6 +96,13 @@ def _message(error: Any, metrics: dict[str, Any]) -> str | None:  # noqa: ANN401
     return str(text)[:MESSAGE_LIMIT]
 
 
+def _result_note(metrics: dict[str, Any]) -> str | None:
+    """What a successful maintenance step did (its rows columns stay empty)."""
+    if "files_before" not in metrics:
+        return None
+    return f"{metrics.get('tables')} tables, files {metrics['files_before']} -> {metrics.get('files_after')}"
+
+
 def _guard(event: str):  # noqa: ANN202
     def wrap(fn):  # noqa: ANN001, ANN202
         @functools.wraps(fn)
@@ -114,9 +121,9 @@ _registered: set[str] = set()  # DAGs whose catalogue this process has registere
 
 
 def _start(cfg: PipelineConfig, store: MonitorStore, run: RunInfo, restart: bool = False) -> None:
-    if cfg.dag_id not in _registered:
-        store.register(cfg)
-        _registered.add(cfg.dag_id)
+    if run.dag_id not in _registered:
+        store.register(cfg, run.dag_id)
+        _registered.add(run.dag_id)
     store.start_run(run, restart=restart)
 
 
@@ -174,7 +181,7 @@ def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:  #
     if found:
         cfg, store = found
         metrics = step_metrics(cfg, ti.dag_id, ti.run_id, ti.task_id)
-        message = _message(error, metrics) if status == "FAIL" else None
+        message = _message(error, metrics) if status == "FAIL" else _result_note(metrics)
         after = store.task_ended((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, status, message, metrics)
         store.receipt((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, f"task_{state}", state, message, after)
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import functools
 
 from lakehouse_airflow.config import PipelineConfig, load_pipelines
+from lakehouse_airflow.maintenance import maintenance_dag_id
 from lakehouse_airflow.monitor.store import MonitorStore
 from lakehouse_airflow.paths import PIPELINES_DIR
 
 
 @functools.cache
 def pipelines() -> dict[str, PipelineConfig]:
-    """Pipelines with ``monitor.enabled``, by DAG id (read once per process)."""
-    return {cfg.dag_id: cfg for cfg in load_pipelines(PIPELINES_DIR) if cfg.monitor.enabled}
+    """Pipelines with ``monitor.enabled`` by DAG id, their maintenance DAGs too (read once per process)."""
+    found: dict[str, PipelineConfig] = {}
+    for cfg in load_pipelines(PIPELINES_DIR):
+        if cfg.monitor.enabled:
+            found[cfg.dag_id] = cfg
+            if cfg.maintenance.enabled:
+                found[maintenance_dag_id(cfg)] = cfg
+    return found
 
 
 def tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:

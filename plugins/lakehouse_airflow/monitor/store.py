@@ -18,7 +18,7 @@ from typing import Any
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.monitor.catalogue import catalogue, parameters
+from lakehouse_airflow.monitor.catalogue import catalogue, is_maintenance, parameters
 
 STATUSES = ("NQUE", "RQUE", "DONE", "FAIL", "SKIP")
 _LOCK_KEY = 0x1A4E_0E7C  # pg_advisory_xact_lock key of the monitor's DDL
@@ -79,11 +79,16 @@ class MonitorStore:
                 cur.execute(f"COMMENT ON SCHEMA {self.schema} IS 'etl monitor {fingerprint}'")  # hex: no quoting
         _ready.add(key)
 
-    def register(self, cfg: PipelineConfig) -> None:
-        """Upsert the process, its task catalogue (tasks gone from the config turn inactive) and
-        its parameters (values already set are kept)."""
+    def register(self, cfg: PipelineConfig, dag_id: str | None = None) -> None:
+        """Upsert the process (the pipeline's DAG, or ``dag_id``: its maintenance DAG), its task
+        catalogue (tasks gone from the config turn inactive) and its parameters (values already
+        set are kept)."""
         s, m = self.schema, cfg.monitor
-        tasks = catalogue(cfg)
+        dag_id = dag_id or cfg.dag_id
+        maintenance = is_maintenance(cfg, dag_id)
+        tasks = catalogue(cfg, dag_id)
+        name = f"Delta maintenance of {cfg.dag_id}" if maintenance else cfg.description or cfg.dag_id
+        frequency, schedule = ("WEEKLY", cfg.maintenance.schedule) if maintenance else (m.frequency, cfg.schedule)
         with self.cursor() as cur:
             cur.execute(
                 f"""INSERT INTO {s}.process_registry AS p (workflow_id, project_code, process_load, process_name,
@@ -93,8 +98,8 @@ class MonitorStore:
                         process_load = excluded.process_load, process_name = excluded.process_name,
                         owner = excluded.owner, frequency = excluded.frequency, schedule = excluded.schedule,
                         timezone = excluded.timezone, updated_at = now()""",
-                (cfg.dag_id, m.project_code, m.process_load, cfg.description or cfg.dag_id, cfg.owner,
-                 m.frequency, cfg.schedule, cfg.timezone),
+                (dag_id, m.project_code, f"{m.process_load}_maintenance" if maintenance else m.process_load, name,
+                 cfg.owner, frequency, schedule, cfg.timezone),
             )  # fmt: skip
             cur.executemany(
                 f"""INSERT INTO {s}.task_catalogue (workflow_id, task_id, task_name, sequence_id, stage, layer,
@@ -104,14 +109,16 @@ class MonitorStore:
                         sequence_id = excluded.sequence_id, stage = excluded.stage, layer = excluded.layer,
                         table_name = excluded.table_name, step = excluded.step, mandatory = excluded.mandatory,
                         sla_minutes = excluded.sla_minutes, active = true, updated_at = now()""",
-                [(cfg.dag_id, t.task_id, t.task_name, t.sequence_id, t.stage, t.layer, t.table_name, t.step,
+                [(dag_id, t.task_id, t.task_name, t.sequence_id, t.stage, t.layer, t.table_name, t.step,
                   t.mandatory, t.sla_minutes) for t in tasks],
             )  # fmt: skip
             cur.execute(
                 f"""UPDATE {s}.task_catalogue SET active = false, updated_at = now()
                     WHERE workflow_id = %s AND active AND NOT (task_id = ANY(%s))""",
-                (cfg.dag_id, [t.task_id for t in tasks]),
+                (dag_id, [t.task_id for t in tasks]),
             )
+            if maintenance:
+                return
             cur.executemany(
                 f"""INSERT INTO {s}.parameter_registry (workflow_id, param_name, param_type, table_name, task_id,
                         text_value, flag_value, id_value)
