@@ -85,6 +85,17 @@ def test_processing_modes(run_type: str, mode: str | None, expected: str) -> Non
     assert processing_mode(run_type, mode) == expected
 
 
+def test_a_run_for_a_past_date_is_historic() -> None:
+    import datetime as dt
+
+    end = dt.datetime(2026, 11, 20, 20, 30, tzinfo=dt.UTC)
+    interval = (end - dt.timedelta(days=1), end)
+    assert processing_mode("scheduled", "incremental", interval, end) == "LIVE"  # due at the interval's end
+    assert processing_mode("manual", "incremental", interval, end + dt.timedelta(hours=20)) == "LIVE"
+    assert processing_mode("manual", "incremental", interval, end + dt.timedelta(days=3)) == "HISTORIC"
+    assert processing_mode("manual", "full", interval, end + dt.timedelta(days=3)) == "BULK"
+
+
 def test_plugin_registers_the_listener_and_the_metrics_app() -> None:
     import lakehouse_monitor_plugin as plugin
     from lakehouse_airflow.monitor import listener

@@ -28,6 +28,11 @@ def dag_params(cfg: PipelineConfig) -> dict[str, Param]:
             "incremental",
             type="string",
             enum=list(MODES),
+            # the ETL monitor's processing modes: LIVE / HISTORIC (a past logical date) and BULK
+            values_display={
+                "incremental": "incremental (live, or historic for a past date)",
+                "full": "full (bulk reload)",
+            },
             title="Load mode",
             description="incremental: incremental tables load the run's data interval. "
             "full: one-off full reload of the chosen tables (deletes detected by key comparison).",

@@ -36,30 +36,24 @@ def _date(value: Any) -> dt.date:  # noqa: ANN401
     return dt.datetime.now(dt.UTC).date()
 
 
-def run_info(dag_id: str, run_id: str, logical_date: Any, run_after: Any, run_type: Any, conf: Any) -> RunInfo:  # noqa: ANN401
-    mode = (conf or {}).get("mode") if isinstance(conf, dict) else None
-    kind = getattr(run_type, "value", run_type)
-    return RunInfo(dag_id, run_id, _date(logical_date or run_after), processing_mode(kind, mode), kind)
-
-
-def _run_of_dag_run(dag_run: Any) -> RunInfo:  # noqa: ANN401
-    return run_info(
-        dag_run.dag_id, dag_run.run_id, dag_run.logical_date, getattr(dag_run, "run_after", None),
-        dag_run.run_type, dag_run.conf,
+def run_info(dag_run: Any, mode: str | None = None) -> RunInfo:  # noqa: ANN401
+    """The monitor's view of an Airflow DagRun (the scheduler's model or the task SDK's)."""
+    conf = getattr(dag_run, "conf", None)
+    mode = mode or ((conf or {}).get("mode") if isinstance(conf, dict) else None)
+    kind = getattr(dag_run.run_type, "value", dag_run.run_type)
+    run_after = getattr(dag_run, "run_after", None)
+    start, end = getattr(dag_run, "data_interval_start", None), getattr(dag_run, "data_interval_end", None)
+    interval = (start, end) if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) else None
+    due = run_after if isinstance(run_after, dt.datetime) else None
+    return RunInfo(
+        dag_run.dag_id, dag_run.run_id, _date(dag_run.logical_date or run_after),
+        processing_mode(kind, mode, interval, due), kind,
     )  # fmt: skip
 
 
 def _run_of_task(ti: Any) -> RunInfo:  # noqa: ANN401
-    context = ti.get_template_context() if hasattr(ti, "get_template_context") else {}
-    dag_run = context.get("dag_run")
-    if dag_run is not None:
-        params = context.get("params") or {}
-        conf = {**(getattr(dag_run, "conf", None) or {}), "mode": params.get("mode")}
-        return run_info(
-            ti.dag_id, ti.run_id, getattr(dag_run, "logical_date", None), getattr(dag_run, "run_after", None),
-            getattr(dag_run, "run_type", None), conf,
-        )  # fmt: skip
-    return run_info(ti.dag_id, ti.run_id, getattr(ti, "logical_date", None), None, None, None)
+    context = ti.get_template_context()
+    return run_info(context["dag_run"], (context.get("params") or {}).get("mode"))
 
 
 def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
@@ -136,7 +130,7 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:  # noqa: ANN401
     found = tracked(dag_run.dag_id)
     if found:
         cfg, store = found
-        _start(cfg, store, _run_of_dag_run(dag_run), restart=True)
+        _start(cfg, store, run_info(dag_run), restart=True)
         store.receipt((dag_run.dag_id, dag_run.run_id), None, None, "dag_run_running", "running", msg)
 
 

@@ -39,11 +39,20 @@ class RunInfo:
     run_type: str | None = None
 
 
-def processing_mode(run_type: str | None, requested_mode: str | None) -> str:
-    """BULK for a full reload (params.mode=full), HISTORIC for a backfill, else LIVE."""
+def processing_mode(
+    run_type: str | None,
+    requested_mode: str | None,
+    interval: tuple[dt.datetime, dt.datetime] | None = None,
+    run_after: dt.datetime | None = None,
+) -> str:
+    """BULK for a full reload (params.mode=full); HISTORIC for a backfill or a run of a past
+    processing date (its data interval ended more than one interval before the run was due);
+    else LIVE (the scheduled run, or a trigger for the latest interval)."""
     if requested_mode == "full":
         return "BULK"
     if run_type and "backfill" in run_type.lower():
+        return "HISTORIC"
+    if interval and run_after and run_after - interval[1] > interval[1] - interval[0]:
         return "HISTORIC"
     return "LIVE"
 
