@@ -170,3 +170,14 @@ def test_summary_counts_a_failed_table_and_what_it_blocked_and_skips_unselected_
     assert "orders" in render(list(lines.values())) and "FAILED" in render(list(lines.values()))
     still_running = {**states, "inventory_silver.returns": "running"}
     assert {ln.name: ln for ln in summarize(CFG, still_running, {})}["returns"].status == "INCOMPLETE"
+
+
+def test_without_a_monitor_connection_runs_are_untracked_not_broken(monkeypatch) -> None:  # noqa: ANN001
+    from lakehouse_airflow.monitor import monitored
+
+    monkeypatch.delenv("AIRFLOW_CONN_LAKEHOUSE_MONITOR", raising=False)
+    monkeypatch.setattr(monitored, "_unavailable", set())
+    assert monitored.tracked(CFG.dag_id) is None
+    assert monitored.monitor_stores() == []
+    assert (CFG.monitor.conn_id, CFG.monitor.schema_name) in monitored._unavailable  # warned once, not retried
+    assert monitored.tracked("not_a_pipeline") is None

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 from lakehouse_airflow.config import PipelineConfig, load_pipelines
 from lakehouse_airflow.maintenance import maintenance_dag_id
 from lakehouse_airflow.monitor.store import MonitorStore
 from lakehouse_airflow.paths import PIPELINES_DIR
+
+log = logging.getLogger(__name__)
+_unavailable: set[tuple[str, str]] = set()  # monitors this process could not reach (warned once)
 
 
 @functools.cache
@@ -27,15 +31,25 @@ def tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
     cfg = pipelines().get(dag_id)
     if cfg is None:
         return None
-    store = MonitorStore(cfg.monitor.conn_id, cfg.monitor.schema_name)
-    store.setup()
-    return cfg, store
+    store = _ready((cfg.monitor.conn_id, cfg.monitor.schema_name))
+    return None if store is None else (cfg, store)
+
+
+def _ready(key: tuple[str, str]) -> MonitorStore | None:
+    """The monitor, set up; None (warned once per process) when it cannot be reached."""
+    if key in _unavailable:
+        return None
+    store = MonitorStore(*key)
+    try:
+        store.setup()
+    except Exception as exc:  # no connection defined, database down: the pipeline runs untracked
+        _unavailable.add(key)
+        log.warning("ETL monitor %s.%s unavailable, runs are not tracked: %s", *key, exc)
+        return None
+    return store
 
 
 def monitor_stores() -> list[MonitorStore]:
-    """Each distinct monitor (connection, schema) of the tracked pipelines, set up."""
+    """Each distinct reachable monitor (connection, schema) of the tracked pipelines, set up."""
     seen = {(cfg.monitor.conn_id, cfg.monitor.schema_name) for cfg in pipelines().values()}
-    stores = [MonitorStore(conn_id, schema) for conn_id, schema in sorted(seen)]
-    for store in stores:
-        store.setup()
-    return stores
+    return [store for store in map(_ready, sorted(seen)) if store is not None]
