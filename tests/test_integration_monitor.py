@@ -4,6 +4,8 @@ receipts, views, watermarks, against the audit log; readable with Spark SQL and 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 from conftest import MONITOR_DB, sh
@@ -129,6 +131,40 @@ def test_queryable_with_spark_sql_and_the_cli(first, spark, stack: dict[str, str
     header, _, line = out.splitlines()[1:4]
     assert header.split()[:6] == ["attempt", "tasks", "nque", "rque", "done", "fail"]
     assert line.split()[:6] == ["1", "56", "0", "0", "56", "0"]
+
+
+def json_log_lines(text: str) -> list[dict]:
+    """The JSON objects the Spark jobs logged, wherever Airflow's log prefix put them in a line."""
+    found = []
+    for line in text.splitlines():
+        start = line.find('{"ts"')
+        if start >= 0:
+            try:
+                record = json.loads(line[start:])
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "job" in record:
+                found.append(record)
+    return found
+
+
+def test_spark_jobs_log_json_lines_with_the_correlation_id(first, stack: dict[str, str]) -> None:  # noqa: ANN001
+    logs = "".join(p.read_text(errors="ignore") for p in Path(stack["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file())
+    records = [r for r in json_log_lines(logs + first.output) if r.get("run_id") == first.run_id]
+    extract = [r for r in records if r["task_id"] == "orders.extract"]
+    assert extract, "no JSON log line of orders.extract in the task logs"
+    for record in extract:
+        assert (record["dag_id"], record["table"], record["try_number"], record["job"]) == (
+            DAG, "orders", 1, "extract",
+        )  # fmt: skip
+        assert {"ts", "level", "logger", "msg"} <= set(record)
+    done = next(r for r in extract if r.get("status") == "SUCCESS")
+    assert done["msg"] == "extract succeeded" and done["rows_read"] > 0 and done["seconds"] >= 0
+    assert {r["task_id"] for r in records} >= {
+        "orders.write_bronze",
+        "inventory_silver.orders",
+        "inventory_gold.daily_sales",
+    }
 
 
 def test_a_missed_deadline_is_marked_on_the_run_and_alerted(first, store: MonitorStore, monkeypatch) -> None:  # noqa: ANN001

@@ -181,3 +181,28 @@ def test_without_a_monitor_connection_runs_are_untracked_not_broken(monkeypatch)
     assert monitored.monitor_stores() == []
     assert (CFG.monitor.conn_id, CFG.monitor.schema_name) in monitored._unavailable  # warned once, not retried
     assert monitored.tracked("not_a_pipeline") is None
+
+
+def test_job_log_lines_are_json_with_the_correlation_id() -> None:
+    import io
+    import json
+    import logging
+
+    from spark_jobs.lib import logs
+
+    log = logs.configure({"dag_id": "d", "run_id": "r", "task_id": "orders.extract", "try_number": 2,
+                          "table": "orders"}, "extract")  # fmt: skip
+    stream = io.StringIO()
+    log.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    log.info("extract succeeded", extra={"fields": {"rows_read": 5}})
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("extract failed")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert {k: first[k] for k in ("dag_id", "run_id", "task_id", "try_number", "table", "job")} == {
+        "dag_id": "d", "run_id": "r", "task_id": "orders.extract", "try_number": 2, "table": "orders", "job": "extract",
+    }  # fmt: skip
+    assert (first["level"], first["msg"], first["rows_read"]) == ("INFO", "extract succeeded", 5)
+    assert second["level"] == "ERROR" and "boom" in second["error"]
+    logging.getLogger("spark_jobs").handlers.clear()
