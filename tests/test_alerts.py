@@ -23,11 +23,14 @@ def test_every_task_alerts_on_failure_and_the_run_has_the_environments_deadline(
     for task in dag.tasks:
         (notifier,) = task.on_failure_callback
         assert isinstance(notifier, FailureNotifier) and notifier.alerts["webhook_conn_id"] == "lakehouse_alerts"
-    (deadline,) = dag.deadline
-    assert deadline.interval == dt.timedelta(minutes=120)  # the existing job's 2 hours (local default)
+    envs = load_environments()
+    assert envs["local"].run_deadline_minutes is None and not dag.deadline  # laptops: `dags test` (see README)
+    assert (envs["prod"].run_deadline_minutes, envs["dev"].run_deadline_minutes) == (120, 180)  # the job's 2 h
+    monkeypatch.setenv("LAKEHOUSE_ENV", "prod")
+    (deadline,) = build_dag(CFG).deadline
+    assert deadline.interval == dt.timedelta(minutes=120)
     assert deadline.callback.path == "lakehouse_airflow.alerts.deadline_missed"
     assert deadline.callback.kwargs["minutes"] == 120
-    assert load_environments()["dev"].run_deadline_minutes == 180  # per environment
     monkeypatch.setenv("LAKEHOUSE_ENV", "dev")
     assert build_dag(CFG).deadline[0].interval == dt.timedelta(minutes=180)
 

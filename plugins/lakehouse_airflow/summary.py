@@ -125,8 +125,9 @@ class RunSummaryOperator(BaseOperator):
             )
             steps = {r[columns.index("task_id")]: dict(zip(columns, r, strict=True)) for r in rows}
         lines = summarize(self.cfg, states, steps)
-        dag_run = context["dag_run"]
-        summary = totals(lines, getattr(dag_run, "start_date", None), dt.datetime.now(dt.UTC))
+        starts = [step["start_time"] for step in steps.values() if step.get("start_time")]
+        started = min(starts) if starts else getattr(context["dag_run"], "start_date", None)
+        summary = totals(lines, started, dt.datetime.now(dt.UTC))
         self.log.info("run summary of %s\n%s", ti.run_id, render(lines))
         self.log.info(
             "tables processed %(tables_processed)s, succeeded %(tables_succeeded)s, failed %(tables_failed)s; "
