@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
 
-from lakehouse_airflow.alerts import FailureNotifier, deadline_missed, send
+from lakehouse_airflow.alerts import FailureNotifier, deadline_alert, send
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.dag_builder import build_dag
 from lakehouse_airflow.environments import load_environments
@@ -18,30 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
 
 
-def test_every_task_alerts_on_failure_and_the_run_has_the_environments_deadline(monkeypatch) -> None:  # noqa: ANN001
+def test_every_task_alerts_on_failure_and_environments_set_the_run_deadline() -> None:
     dag = build_dag(CFG)
     for task in dag.tasks:
         (notifier,) = task.on_failure_callback
         assert isinstance(notifier, FailureNotifier) and notifier.alerts["webhook_conn_id"] == "lakehouse_alerts"
     envs = load_environments()
-    assert envs["local"].run_deadline_minutes is None and not dag.deadline  # laptops: `dags test` (see README)
-    assert (envs["prod"].run_deadline_minutes, envs["dev"].run_deadline_minutes) == (120, 180)  # the job's 2 h
-    monkeypatch.setenv("LAKEHOUSE_ENV", "prod")
-    (deadline,) = build_dag(CFG).deadline
-    assert deadline.interval == dt.timedelta(minutes=120)
-    assert deadline.callback.path == "lakehouse_airflow.alerts.deadline_missed"
-    assert deadline.callback.kwargs["minutes"] == 120
-    monkeypatch.setenv("LAKEHOUSE_ENV", "dev")
-    assert build_dag(CFG).deadline[0].interval == dt.timedelta(minutes=180)
+    assert envs["local"].run_deadline_minutes == envs["prod"].run_deadline_minutes == 120  # the job's 2 hours
+    assert envs["dev"].run_deadline_minutes == 180
+    assert not dag.deadline  # checked by the monitor's listener, not Airflow's DeadlineAlert (see alerts.py)
 
 
-def test_no_channels_no_callback_and_no_deadline_when_unset(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    envs = tmp_path / "envs.yaml"
-    envs.write_text("environments:\n  local:\n    backend: local\n    run_deadline_minutes: null\n")
-    monkeypatch.setenv("LAKEHOUSE_ENVIRONMENTS_FILE", str(envs))
+def test_no_channels_no_failure_callback() -> None:
     cfg = CFG.model_copy(update={"alerts": AlertsConfig(webhook_conn_id=None)})
-    dag = build_dag(cfg)
-    assert not dag.deadline and all(not t.on_failure_callback for t in dag.tasks)
+    assert all(not t.on_failure_callback for t in build_dag(cfg).tasks)
 
 
 def _context(error: Exception) -> dict:
@@ -71,13 +61,10 @@ def test_channels_without_a_connection_are_skipped(monkeypatch) -> None:  # noqa
     assert send(alerts, "s", {"text": "t"}, {}) == []
 
 
-def test_deadline_callback_alerts_even_without_a_monitored_dag(monkeypatch) -> None:  # noqa: ANN001
-    import asyncio
-
+def test_deadline_alert_posts_to_the_webhook(monkeypatch) -> None:  # noqa: ANN001
     with webhook_receiver() as hook:
         monkeypatch.setenv("AIRFLOW_CONN_TEST_ALERTS", hook.url)
-        alerts = AlertsConfig(webhook_conn_id="test_alerts").model_dump(mode="json")
-        context = {"dag_run": {"dag_id": "not_a_pipeline", "dag_run_id": "scheduled__x"}, "deadline": {}}
-        assert asyncio.run(deadline_missed(1, alerts, context)) == ["webhook"]
+        alerts = AlertsConfig(webhook_conn_id="test_alerts").model_dump()
+        assert deadline_alert(alerts, "d", "scheduled__x", 1) == ["webhook"]
         ((_, body),) = hook.received
     assert (body["event"], body["run_id"], body["deadline_minutes"]) == ("deadline_missed", "scheduled__x", 1)

@@ -7,7 +7,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
-from lakehouse_airflow.alerts import FailureNotifier, run_deadline
+from lakehouse_airflow.alerts import FailureNotifier
 from lakehouse_airflow.config import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.factory import build_operator
@@ -74,7 +74,6 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         tags=list(cfg.tags),
         doc_md=_doc(cfg),
         params=dag_params(cfg),
-        deadline=run_deadline(env.run_deadline_minutes, cfg.alerts),
     ) as dag:
         specs = pipeline_specs(cfg)
         groups: dict[str, TaskGroup] = {}

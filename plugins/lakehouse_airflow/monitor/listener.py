@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
+from lakehouse_airflow.alerts import deadline_alert
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.monitor.catalogue import catalogue
@@ -134,12 +135,24 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:  # noqa: ANN401
         store.receipt((dag_run.dag_id, dag_run.run_id), None, None, "dag_run_running", "running", msg)
 
 
+def check_deadline(cfg: PipelineConfig, store: MonitorStore, dag_id: str, run_id: str) -> bool:
+    """The environment's run deadline, checked at every event of the run: the first event after
+    it marks the run in the monitor, adds a receipt and alerts (once)."""
+    minutes = current_environment().run_deadline_minutes
+    if minutes is None or not store.breach_deadline(dag_id, run_id, minutes):
+        return False
+    store.receipt((dag_id, run_id), None, None, "deadline_missed", None, f"running over {minutes} min")
+    deadline_alert(cfg.alerts.model_dump(), dag_id, run_id, minutes)
+    return True
+
+
 def _run_ended(dag_run: Any, state: str, msg: str) -> None:  # noqa: ANN401
     found = tracked(dag_run.dag_id)
     if found:
         cfg, store = found
-        store.finish_run(dag_run.dag_id, dag_run.run_id, state, current_environment().run_deadline_minutes)
+        store.finish_run(dag_run.dag_id, dag_run.run_id, state)
         store.receipt((dag_run.dag_id, dag_run.run_id), None, None, f"dag_run_{state.lower()}", state.lower(), msg)
+        check_deadline(cfg, store, dag_run.dag_id, dag_run.run_id)
 
 
 @hookimpl
@@ -168,6 +181,7 @@ def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:  
         started = getattr(ti, "start_date", None) or dt.datetime.now(dt.UTC)
         status = store.task_started((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, started)
         store.receipt((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, "task_running", "running", None, status)
+        check_deadline(cfg, store, ti.dag_id, ti.run_id)
 
 
 def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:  # noqa: ANN401
@@ -178,6 +192,7 @@ def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:  #
         message = _message(error, metrics) if status == "FAIL" else _result_note(metrics)
         after = store.task_ended((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, status, message, metrics)
         store.receipt((ti.dag_id, ti.run_id), ti.task_id, ti.try_number, f"task_{state}", state, message, after)
+        check_deadline(cfg, store, ti.dag_id, ti.run_id)
 
 
 @hookimpl

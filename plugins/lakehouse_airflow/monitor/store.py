@@ -182,24 +182,26 @@ class MonitorStore:
             )
         return new
 
-    def finish_run(self, dag_id: str, run_id: str, state: str, deadline_minutes: int | None) -> None:
-        s = self.schema
+    def finish_run(self, dag_id: str, run_id: str, state: str) -> None:
         with self.cursor() as cur:
             cur.execute(
-                f"""UPDATE {s}.process_runs SET state = %s, ended_at = now(), deadline_minutes = %s,
-                        deadline_breached = deadline_breached OR (%s::integer IS NOT NULL
-                            AND now() - started_at > make_interval(mins => %s::integer))
+                f"""UPDATE {self.schema}.process_runs SET state = %s, ended_at = now()
                     WHERE workflow_id = %s AND run_id = %s""",
-                (state, deadline_minutes, deadline_minutes, deadline_minutes, dag_id, run_id),
+                (state, dag_id, run_id),
             )
 
-    def mark_deadline_breach(self, dag_id: str, run_id: str, deadline_minutes: int) -> None:
+    def breach_deadline(self, dag_id: str, run_id: str, minutes: int) -> bool:
+        """Mark the run as over its deadline if it has run longer than ``minutes`` (up to now, or
+        to its end). True only for the call that marked it: alert once."""
         with self.cursor() as cur:
             cur.execute(
                 f"""UPDATE {self.schema}.process_runs SET deadline_breached = true, deadline_minutes = %s
-                    WHERE workflow_id = %s AND run_id = %s""",
-                (deadline_minutes, dag_id, run_id),
+                    WHERE workflow_id = %s AND run_id = %s AND NOT deadline_breached
+                      AND coalesce(ended_at, now()) - started_at > make_interval(mins => %s::integer)
+                    RETURNING 1""",
+                (minutes, dag_id, run_id, minutes),
             )
+            return cur.fetchone() is not None
 
     def write_summary(self, dag_id: str, run_id: str, try_number: int, summary: dict[str, Any]) -> None:
         """The run's summary row (a re-run of the summary replaces it: one row per run)."""
