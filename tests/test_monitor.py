@@ -173,10 +173,11 @@ def test_summary_counts_a_failed_table_and_what_it_blocked_and_skips_unselected_
 
 
 def test_without_a_monitor_connection_runs_are_untracked_not_broken(monkeypatch) -> None:  # noqa: ANN001
-    from lakehouse_airflow.monitor import monitored
+    from lakehouse_airflow.monitor import monitored, store
 
     monkeypatch.delenv("AIRFLOW_CONN_LAKEHOUSE_MONITOR", raising=False)
     monkeypatch.setattr(monitored, "_unavailable", set())
+    monkeypatch.setattr(store, "_ready", set())  # as in a fresh process: nothing set up yet
     assert monitored.tracked(CFG.dag_id) is None
     assert monitored.monitor_stores() == []
     assert (CFG.monitor.conn_id, CFG.monitor.schema_name) in monitored._unavailable  # warned once, not retried
