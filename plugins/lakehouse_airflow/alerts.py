@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 ERROR_LIMIT = 1000
 
 
-def _redact(text: str) -> str:
+def redact_text(text: str) -> str:
+    """``text`` with every secret Airflow knows of masked."""
     try:
         from airflow.sdk.log import redact
     except ImportError:  # pragma: no cover - older SDKs
@@ -83,7 +84,7 @@ class FailureNotifier(BaseNotifier):
             "task_id": ti.task_id,
             "try_number": ti.try_number,
             "logical_date": str(context.get("logical_date") or ""),
-            "error": _redact(f"{type(error).__name__}: {error}")[:ERROR_LIMIT] if error else None,
+            "error": redact_text(f"{type(error).__name__}: {error}")[:ERROR_LIMIT] if error else None,
             "log_url": getattr(ti, "log_url", None),
         }
         payload["text"] = f"{ti.dag_id}: task {ti.task_id} failed (try {ti.try_number}) in run {ti.run_id}"

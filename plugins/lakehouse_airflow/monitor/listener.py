@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
-from lakehouse_airflow.alerts import deadline_alert
+from lakehouse_airflow.alerts import deadline_alert, redact_text
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.environments import current_environment
 from lakehouse_airflow.monitor.catalogue import catalogue
@@ -80,15 +80,7 @@ def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) ->
 
 def _message(error: Any, metrics: dict[str, Any]) -> str | None:  # noqa: ANN401
     text = metrics.get("error") or (f"{type(error).__name__}: {error}" if error else None)
-    if not text:
-        return None
-    try:
-        from airflow.sdk.log import redact
-
-        text = str(redact(text))
-    except ImportError:  # pragma: no cover - older SDKs
-        pass
-    return str(text)[:MESSAGE_LIMIT]
+    return redact_text(str(text))[:MESSAGE_LIMIT] if text else None
 
 
 def _result_note(metrics: dict[str, Any]) -> str | None:
