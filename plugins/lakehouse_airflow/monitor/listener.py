@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from airflow.listeners import hookimpl
 
 from lakehouse_airflow.alerts import deadline_alert, redact_text
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.environments import current_environment
-from lakehouse_airflow.monitor.catalogue import catalogue
+from lakehouse_airflow.environments import ENV_VAR, ENVIRONMENTS_FILE_VAR, current_environment
+from lakehouse_airflow.monitor.catalogue import CatalogueTask, catalogue
 from lakehouse_airflow.monitor.monitored import tracked
 from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mode
 from lakehouse_airflow.paths import lakehouse_root
@@ -57,10 +58,19 @@ def _run_of_task(ti: Any) -> RunInfo:  # noqa: ANN401
     return run_info(context["dag_run"], (context.get("params") or {}).get("mode"))
 
 
+_catalogues: dict[str, dict[str, CatalogueTask]] = {}  # by DAG id: built once per process
+
+
+def _catalogue(cfg: PipelineConfig, dag_id: str) -> dict[str, CatalogueTask]:
+    if dag_id not in _catalogues:
+        _catalogues[dag_id] = {t.task_id: t for t in catalogue(cfg, dag_id)}
+    return _catalogues[dag_id]
+
+
 def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     """Rows, DQ score and error of the task's job, from the step result it wrote (a lakehouse on
     this machine; same layout as spark_jobs.lib.results). Empty when there is none."""
-    entry = next((t for t in catalogue(cfg, dag_id) if t.task_id == task_id), None)
+    entry = _catalogue(cfg, dag_id).get(task_id)
     root = lakehouse_root(cfg.lakehouse.root)
     if entry is None or entry.step is None or "://" in root:
         return {}
@@ -127,10 +137,16 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:  # noqa: ANN401
         store.receipt((dag_run.dag_id, dag_run.run_id), None, None, "dag_run_running", "running", msg)
 
 
+@functools.lru_cache(maxsize=8)
+def _deadline_minutes(env_name: str, env_file: str) -> int | None:
+    """The environment's run deadline; the file is read once per (environment, file) per process."""
+    return current_environment().run_deadline_minutes
+
+
 def check_deadline(cfg: PipelineConfig, store: MonitorStore, dag_id: str, run_id: str) -> bool:
     """The environment's run deadline, checked at every event of the run: the first event after
     it marks the run in the monitor, adds a receipt and alerts (once)."""
-    minutes = current_environment().run_deadline_minutes
+    minutes = _deadline_minutes(os.environ.get(ENV_VAR, ""), os.environ.get(ENVIRONMENTS_FILE_VAR, ""))
     if minutes is None or not store.breach_deadline(dag_id, run_id, minutes):
         return False
     store.receipt((dag_id, run_id), None, None, "deadline_missed", None, f"running over {minutes} min")
