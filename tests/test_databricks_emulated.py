@@ -150,8 +150,15 @@ def _rendered_fields(env: dict[str, str], dag_id: str) -> str:
     return "\n".join(r[0] for r in found)
 
 
-def test_whole_dag_on_databricks_equals_the_local_backend(deployed: Emulator, first, spark, tmp_path: Path) -> None:  # noqa: ANN001
-    pipelines = pipeline_dir(tmp_path, "inventory", lambda raw: raw.update(dag_id=DAG))
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline under its own DAG id: these runs never touch the shared local run's records."""
+    return pipeline_dir(tmp_path_factory.mktemp("dbx"), "inventory", lambda raw: raw.update(dag_id=DAG))
+
+
+def test_whole_dag_on_databricks_equals_the_local_backend(  # noqa: ANN001
+    deployed: Emulator, pipelines: Path, first, spark, tmp_path: Path
+) -> None:
     before = {r["run_id"] for r in deployed.runs()}
     result = dags_test(deployed.env, pipelines, tmp_path / "unused-local-lake", DAG)
     assert result.returncode == 0, result.stdout[-4000:]
@@ -177,24 +184,28 @@ def test_whole_dag_on_databricks_equals_the_local_backend(deployed: Emulator, fi
             assert secret not in text, f"a secret value appears in the {where}"
 
 
-def _tasks_test(emu: Emulator, task_id: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _tasks_test(
+    emu: Emulator, pipelines: Path, task_id: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["airflow", "tasks", "test", "inventory_lakehouse", task_id, DATE],
+        ["airflow", "tasks", "test", DAG, task_id, DATE],
         cwd=ROOT,
-        env={**emu.env, **(extra_env or {})},
+        env={**emu.env, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
 
 
-def test_failing_job_fails_the_task_with_the_run_url_and_the_error(deployed: Emulator, tmp_path: Path) -> None:
+def test_failing_job_fails_the_task_with_the_run_url_and_the_error(
+    deployed: Emulator, pipelines: Path, tmp_path: Path
+) -> None:
     raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
     raw["environments"]["emulated"]["databricks"]["secret_scope"] = "inventory-empty"  # exists, holds no keys
     envs = tmp_path / "environments.yaml"
     envs.write_text(yaml.safe_dump(raw))
     before = {r["run_id"] for r in deployed.runs()}
-    proc = _tasks_test(deployed, "warehouses.extract", {"LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)})
+    proc = _tasks_test(deployed, pipelines, "warehouses.extract", {"LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)})
     out, _ = proc.communicate(timeout=300)
     assert "new_state=failed" in out, out[-3000:]  # `tasks test` exits 0 either way; the TI state tells
     (run,) = [r for r in deployed.runs() if r["run_id"] not in before]
@@ -206,9 +217,9 @@ def test_failing_job_fails_the_task_with_the_run_url_and_the_error(deployed: Emu
     assert output["error"].startswith(error) and "Traceback" in output["error_trace"]
 
 
-def test_killing_the_airflow_task_cancels_the_run(deployed: Emulator) -> None:
+def test_killing_the_airflow_task_cancels_the_run(deployed: Emulator, pipelines: Path) -> None:
     before = {r["run_id"] for r in deployed.runs()}
-    proc = _tasks_test(deployed, "suppliers.extract")
+    proc = _tasks_test(deployed, pipelines, "suppliers.extract")
     deadline = time.monotonic() + 120
     run = None
     while run is None and time.monotonic() < deadline:

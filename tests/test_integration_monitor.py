@@ -175,6 +175,20 @@ def test_spark_jobs_log_json_lines_with_the_correlation_id(first, stack: dict[st
     }
 
 
+def test_airflow_tasks_test_is_not_recorded(first, store: MonitorStore, stack: dict[str, str]) -> None:  # noqa: ANN001
+    """`airflow tasks test` does not record state (Airflow's own contract): no monitor rows, no receipts."""
+
+    def counts() -> tuple[int, ...]:
+        tables = ("process_runs", "processing_steps", "run_receipts")
+        return tuple(store.query(f"SELECT count(*) FROM __SCHEMA__.{t}", ())[1][0][0] for t in tables)
+
+    before = counts()
+    env = {**stack, "LAKEHOUSE_PIPELINES_DIR": str(first.pipelines), "LAKEHOUSE_ROOT": str(first.lake)}
+    out = sh(["airflow", "tasks", "test", DAG, "products.validate_connection", "2026-10-01"], env=env)
+    assert "new_state=success" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+    assert counts() == before
+
+
 def test_a_run_over_its_deadline_is_marked_once_and_alerted(first, store: MonitorStore, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     """The listener's deadline check on the shared run (it took minutes) with a 1-minute deadline.
     Last in this file: it leaves the run marked as breached."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from lakehouse_airflow.config import PipelineConfig, load_pipelines
 from lakehouse_airflow.maintenance import maintenance_dag_id
@@ -27,9 +28,12 @@ def pipelines() -> dict[str, PipelineConfig]:
 
 
 def tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
-    """The pipeline and its (set-up) monitor store, or None when the DAG is not tracked."""
+    """The pipeline and its (set-up) monitor store, or None when the DAG is not tracked.
+
+    `airflow tasks test` (which sets AIRFLOW_TEST_MODE) is never tracked: Airflow documents it as
+    not recording state, and it may run inside a real run, whose monitor history must stay as it was."""
     cfg = pipelines().get(dag_id)
-    if cfg is None:
+    if cfg is None or os.environ.get("AIRFLOW_TEST_MODE"):
         return None
     store = _ready((cfg.monitor.conn_id, cfg.monitor.schema_name))
     return None if store is None else (cfg, store)
