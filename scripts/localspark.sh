@@ -43,6 +43,7 @@ is_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 cmd_up() {
   mkdir -p "$STATE"
+  "$ROOT/scripts/client_cds.sh"  # faster start of every task's spark-submit (once per Java/Spark version)
   if is_up; then echo "localspark: Spark Connect already on 127.0.0.1:$PORT"; return; fi
   export SPARK_LOCAL_IP=127.0.0.1
   nohup "$SPARK_SUBMIT" "${SERVER_ARGS[@]}" \

@@ -55,6 +55,8 @@ def retry_on_conflict(action: Callable[[], T], *, attempts: int = 6) -> T:
 
 def create_if_missing(spark: SparkSession, table: TableRef, schema: StructType) -> None:
     """Create an empty Delta table with the contract's columns and NOT NULL constraints."""
+    if table.exists():  # the common case, without a round trip to the server
+        return
     cols = ", ".join(
         f"{ident(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
     )
@@ -136,13 +138,14 @@ def replace_slice(
     *,
     merge_schema: bool = False,
     partition_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
 ) -> None:
     """Atomically replace the rows matching every ``column = value`` of ``where`` (creating the
-    table if needed, partitioned by ``partition_by``); ``df`` must hold only rows of that slice.
-    ``merge_schema`` lets new columns in. Writers of different partitions of a shared table do not
-    conflict; any other concurrent-commit conflict is retried."""
+    table if needed, partitioned by ``partition_by``, with table ``properties``); ``df`` must hold
+    only rows of that slice. ``merge_schema`` lets new columns in. Writers of different partitions
+    of a shared table do not conflict; any other concurrent-commit conflict is retried."""
     predicate = " AND ".join(f"{ident(col)} = {sql_literal(value)}" for col, value in where.items())
-    writer = df.write.mode("overwrite").option("replaceWhere", predicate)
+    writer = df.write.mode("overwrite").option("replaceWhere", predicate).options(**(properties or {}))
     writer = writer.option("mergeSchema", "true") if merge_schema else writer
 
     def write() -> None:
