@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Class-data-sharing archives for the two short-lived JVMs every local Spark task starts
 # (spark-submit's launcher, then the client that hosts the job's Python process); see
-# plugins/lakehouse_airflow/spark_env.py. Dumped once per Java + pyspark version, ~5 s; a failed
+# plugins/lakehouse_airflow/spark_env.py. Dumped once per Java + pyspark version, ~7 s; a failed
 # dump only costs speed (the JVM ignores a missing archive), so it never fails the caller.
 #   scripts/client_cds.sh        (called by scripts/localspark.sh up)
 set -euo pipefail
