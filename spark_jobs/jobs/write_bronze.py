@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.lib import watermarks
-from spark_jobs.lib.bronze import bronze_table_properties, with_bronze_metadata
+from spark_jobs.lib.bronze import with_bronze_metadata
 from spark_jobs.lib.context import RunContext, job_parser
 from spark_jobs.lib.delta_io import replace_slice
 from spark_jobs.lib.errors import EmptySourceError, InjectedFaultError, MissingStepResultError, ReconciliationError
@@ -86,12 +86,10 @@ def main(argv: list[str]) -> int:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         out = _bronze_frame(ctx, args, extract, landing)
-        properties = bronze_table_properties(out.columns, args.watermark_column)
         if extract.metrics.get("table_load_mode") == "incremental":
-            where = {"_logical_date": str(ctx.logical_date)}
-            replace_slice(target, out, where, merge_schema=True, properties=properties)
+            replace_slice(target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True)
         else:
-            target.save(out.write.mode("overwrite").option("overwriteSchema", "true").options(**properties))
+            target.save(out.write.mode("overwrite").option("overwriteSchema", "true"))
         window_end = extract.metrics.get("window_end")
         moved = watermarks.advance(
             spark,

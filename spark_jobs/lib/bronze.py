@@ -16,17 +16,6 @@ METADATA_COLUMNS = (
     "_processing_timestamp",
 )
 
-# what readers filter bronze on: the run's slice (silver, the incremental mode check), the batch
-# (audit), tombstones, and the watermark column. Statistics on the other columns would only make
-# every load slower (Delta collects min/max/null counts per column and file).
-STATS_COLUMNS = ("_logical_date", "_batch_id", "_record_status")
-
-
-def bronze_table_properties(columns: list[str], watermark_column: str | None) -> dict[str, str]:
-    """Delta table properties a bronze table with ``columns`` is created with (existing tables keep theirs)."""
-    stats = [*STATS_COLUMNS, *([watermark_column] if watermark_column in columns else [])]
-    return {"delta.dataSkippingStatsColumns": ",".join(stats)}
-
 
 def with_bronze_metadata(
     df: DataFrame,

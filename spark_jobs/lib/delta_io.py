@@ -138,14 +138,13 @@ def replace_slice(
     *,
     merge_schema: bool = False,
     partition_by: tuple[str, ...] = (),
-    properties: dict[str, str] | None = None,
 ) -> None:
     """Atomically replace the rows matching every ``column = value`` of ``where`` (creating the
-    table if needed, partitioned by ``partition_by``, with table ``properties``); ``df`` must hold
-    only rows of that slice. ``merge_schema`` lets new columns in. Writers of different partitions
-    of a shared table do not conflict; any other concurrent-commit conflict is retried."""
+    table if needed, partitioned by ``partition_by``); ``df`` must hold only rows of that slice.
+    ``merge_schema`` lets new columns in. Writers of different partitions of a shared table do not
+    conflict; any other concurrent-commit conflict is retried."""
     predicate = " AND ".join(f"{ident(col)} = {sql_literal(value)}" for col, value in where.items())
-    writer = df.write.mode("overwrite").option("replaceWhere", predicate).options(**(properties or {}))
+    writer = df.write.mode("overwrite").option("replaceWhere", predicate)
     writer = writer.option("mergeSchema", "true") if merge_schema else writer
 
     def write() -> None:
