@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IT_SCHEMA = "it_src"
 IT_SF = 0.002
 MONITOR_DB = "lakehouse_ops_test"
+pytest_plugins = ["databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 
 
 def project_env() -> dict[str, str]:

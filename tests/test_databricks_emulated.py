@@ -7,117 +7,30 @@ wheel, Spark, Delta and PostgreSQL are all real."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
 import yaml
-from conftest import IT_SCHEMA, ROOT, sh
-from dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
+from conftest import ROOT
+from dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
+from databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.dag_builder import build_dag
 from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
 
 pytestmark = pytest.mark.integration
 
-CONN_ID = "databricks_emulator"
-SCOPE = "inventory-emulated"
-ARTIFACTS = "/Volumes/emulated/inventory/artifacts"
-LAKE = "/Volumes/emulated/inventory/lakehouse"
 DAG = "inventory_lakehouse_dbx"  # own dag id: the shared local run's records stay untouched
 TASKS_TEST_DATE = "2026-11-10"  # no run of that date exists: `tasks test` makes (and drops) its own
-
-
-@dataclass
-class Emulator:
-    url: str
-    token: str
-    root: Path
-    env: dict[str, str]
-    secrets: list[str] = field(default_factory=list)
-
-    def api(self, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
-
-    def runs(self) -> list[dict]:
-        return self.api("GET", "/api/2.2/jobs/runs/list").json()["runs"]
-
-    def client(self):  # noqa: ANN201
-        from databricks.sdk import WorkspaceClient
-
-        return WorkspaceClient(host=self.url, token=self.token)
-
-    def lake(self) -> Path:
-        return self.root / LAKE.lstrip("/")
-
-
-def _start(root: Path, token: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "databricks_emulator", "--root", str(root), "--token", token],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    return proc, line.split("listening on", 1)[1].strip()
-
-
-@pytest.fixture(scope="module")
-def emulator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    token = "dapi" + os.urandom(12).hex()
-    root = tmp_path_factory.mktemp("databricks")
-    proc, url = _start(root, token, stack)
-    port = urlsplit(url).port
-    conn = {"conn_type": "databricks", "host": "127.0.0.1", "port": port, "schema": "http", "password": token}
-    env = {**stack, f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn), "LAKEHOUSE_ENV": "emulated"}
-    emu = Emulator(url, token, root, env)
-    emu.client().secrets.create_scope("inventory-empty")
-    try:
-        yield emu
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def deployed(emulator: Emulator, stack: dict[str, str], source_dsn: str) -> Emulator:
-    out = sh(["python", "-m", "lakehouse_airflow.deploy", "--env", "emulated", "--secrets"], env=emulator.env).stdout
-    assert f"-> {ARTIFACTS}/inventory_lakehouse-0.1.0-py3-none-any.whl" in out
-    # the scope holds the JDBC credentials and the PII key of the local connections; payloads only name it
-    dsn = urlsplit(source_dsn)
-    pii_key = json.loads(stack["AIRFLOW_CONN_PII_HASH_KEY"])["password"]
-    expected = {
-        "jdbc-url": f"jdbc:postgresql://{dsn.hostname}:{dsn.port}{dsn.path}",
-        "jdbc-user": str(dsn.username),
-        "jdbc-password": str(dsn.password),
-        "pii-hash-key": pii_key,
-    }
-    client = emulator.client()
-    stored = {k: base64.b64decode(client.secrets.get_secret(SCOPE, k).value or "").decode() for k in expected}
-    assert stored == expected
-    emulator.secrets = [str(dsn.password), pii_key]
-    assert not any(secret in out for secret in emulator.secrets)  # deploy prints key names only
-    return emulator
 
 
 def test_deploy_uploads_the_wheel_the_entry_script_and_the_gold_sql(deployed: Emulator) -> None:
@@ -294,124 +207,3 @@ def test_the_emulator_answers_like_the_service(deployed: Emulator) -> None:
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     bad = deployed.api("POST", "/api/2.2/jobs/runs/submit", json={"run_name": "x", "tasks": [{"task_key": "a"}]})
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-
-
-# -- the exported native job (jobs/create + run-now), run by the emulated Jobs service --------------
-
-NATIVE_LAKE = "/Volumes/emulated/inventory/native"  # its own lakehouse: compared with the local run's
-
-
-def _native_job(keep: tuple[str, ...]) -> dict:
-    """The exported job of the `emulated` environment, cut down to the tasks named by ``keep`` (key
-    prefixes), without retries, reading the integration schema (as the shared local run does) and
-    writing to its own lakehouse."""
-    from lakehouse_airflow.environments import load_environments
-    from lakehouse_airflow.job_export import create_request
-
-    env = load_environments()["emulated"].databricks
-    env = env.model_copy(update={"lakehouse_root": NATIVE_LAKE, "max_retries": 0})
-    pipeline = load_pipeline(SHIPPED)
-    pipeline = pipeline.model_copy(update={"source": pipeline.source.model_copy(update={"schema_name": IT_SCHEMA})})
-    body = create_request(pipeline, "emulated", env)
-    tasks = [t for t in body["tasks"] if t["task_key"].startswith(keep)]
-    keys = {t["task_key"] for t in tasks}
-    for task in tasks:
-        deps = [d for d in task.get("depends_on", []) if d["task_key"] in keys]
-        if not deps:
-            task.pop("depends_on", None), task.pop("run_if", None)
-        else:
-            task["depends_on"] = deps
-    body["name"] = f"native-{'-'.join(keep)}"
-    return {**body, "tasks": tasks}
-
-
-def _run_job(emu: Emulator, body: dict, parameters: dict[str, str]) -> dict:
-    created = emu.api("POST", "/api/2.2/jobs/create", json=body)
-    assert created.status_code == 200, created.text
-    started = emu.api(
-        "POST", "/api/2.2/jobs/run-now", json={"job_id": created.json()["job_id"], "job_parameters": parameters}
-    )
-    run_id = started.json()["run_id"]
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        run = emu.api("GET", "/api/2.2/jobs/runs/get", params={"run_id": run_id}).json()
-        if run["state"]["life_cycle_state"] == "TERMINATED":
-            return run
-        time.sleep(0.5)
-    raise AssertionError(f"job run {run_id} did not finish")
-
-
-def test_exported_job_runs_natively_and_matches_the_local_backend(deployed: Emulator, first, spark) -> None:  # noqa: ANN001
-    """Scheduled on Databricks itself (no Airflow): validate -> extract -> write_bronze -> audit ->
-    silver for one table, with the run clock, states and ids from dynamic value references."""
-    run = _run_job(deployed, _native_job(("warehouses__", "inventory_silver__warehouses")), {"logical_date": DATE})
-    assert run["run_type"] == "JOB_RUN" and run["state"]["result_state"] == "SUCCESS", run["state"]
-    assert {t["task_key"]: t["state"]["result_state"] for t in run["tasks"]} == {
-        "warehouses__validate_connection": "SUCCESS",
-        "warehouses__extract": "SUCCESS",
-        "warehouses__write_bronze": "SUCCESS",
-        "warehouses__audit": "SUCCESS",
-        "inventory_silver__warehouses": "SUCCESS",
-    }
-    lake = deployed.root / NATIVE_LAKE.lstrip("/")
-    for table in ("inventory_bronze/bz_warehouses", "inventory_silver/warehouses"):
-        assert rows(spark, lake / table, PER_RUN | LOAD_STAMPS) == rows(
-            spark, first.lake / table, PER_RUN | LOAD_STAMPS
-        )
-    audit_log = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
-    assert {(r["layer"], r["status"]) for r in audit_log.collect()} == {("bronze", "SUCCESS"), ("silver", "SUCCESS")}
-    (audit,) = audit_log.where("layer = 'bronze'").collect()
-    assert (audit["status"], audit["job_run_id"], audit["try_number"]) == ("SUCCESS", str(run["run_id"]), 1)
-    assert str(audit["logical_date"]) == DATE and audit["row_count"] == audit["source_row_count"] > 0
-    driver_logs = "".join(p.read_text() for p in (deployed.root / "runs").glob("*/driver.log"))
-    assert not any(secret in driver_logs for secret in deployed.secrets)
-
-
-def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emulator, spark) -> None:  # noqa: ANN001
-    """No logical_date given: every task derives the same one from the trigger time and the daily
-    schedule. The source check fails: extract and write_bronze are skipped as upstream_failed, the
-    audit (run_if ALL_DONE) still runs and records the check's message."""
-    from spark_jobs.lib.schedule import DailySchedule
-
-    body = _native_job(("suppliers__",))
-    for task in body["tasks"]:
-        params = task["spark_python_task"]["parameters"]
-        if params[0] == "validate":
-            params[params.index("--source") + 1] = f"{IT_SCHEMA}.suppliers_gone"  # as if the table were dropped
-    run = _run_job(deployed, body, {})
-    states = {t["task_key"]: t["state"]["result_state"] for t in run["tasks"]}
-    assert states == {
-        "suppliers__validate_connection": "FAILED",
-        "suppliers__extract": "UPSTREAM_FAILED",
-        "suppliers__write_bronze": "UPSTREAM_FAILED",
-        "suppliers__audit": "FAILED",  # it ran, recorded FAILED, and fails so alerts fire
-    }
-    audit_log = spark.read.format("delta").load(
-        str(deployed.root / NATIVE_LAKE.lstrip("/") / "inventory_bronze" / "bz_audit_log")
-    )
-    (audit,) = audit_log.where(f"job_run_id = '{run['run_id']}'").collect()
-    assert audit["status"] == "FAILED" and audit["source_table"] == f"{IT_SCHEMA}.suppliers"
-    assert audit["error_details"].startswith(
-        "validate_connection failed: SourceCheckError: check 'table exists' failed"
-    )
-    clock = DailySchedule.parse("0 2 * * *", "Asia/Kolkata")
-    started = dt.datetime.fromtimestamp(run["start_time"] / 1000, dt.UTC)
-    assert audit["logical_date"] == clock.logical_date_at(started)
-
-
-def test_job_definitions_are_checked_like_the_service(deployed: Emulator) -> None:
-    body = _native_job(("products__",))
-    extract = next(t for t in body["tasks"] if t["task_key"] == "products__extract")
-    extract["spark_python_task"]["parameters"].append("{{job.parameters.not_declared}}")
-    bad = deployed.api("POST", "/api/2.2/jobs/create", json=body)
-    assert bad.status_code == 400 and "not_declared" in bad.json()["message"]
-    cyclic = _native_job(("products__",))
-    cyclic["tasks"][0]["depends_on"] = [{"task_key": cyclic["tasks"][-1]["task_key"]}]
-    assert (
-        deployed.api("POST", "/api/2.2/jobs/create", json=cyclic)
-        .json()["message"]
-        .startswith("the task graph has a cycle")
-    )
-    job_id = deployed.api("POST", "/api/2.2/jobs/create", json=_native_job(("products__",))).json()["job_id"]
-    unknown = deployed.api("POST", "/api/2.2/jobs/run-now", json={"job_id": job_id, "job_parameters": {"nope": "1"}})
-    assert unknown.status_code == 400 and "nope" in unknown.json()["message"]
