@@ -12,6 +12,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from spark_jobs.lib.syspath import prefer_installed_pyspark  # noqa: E402
+
+prefer_installed_pyspark()  # before anything imports pyspark
+
 from spark_jobs.jobs import dispatch  # noqa: E402
 
 if __name__ == "__main__":

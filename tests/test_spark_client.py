@@ -1,12 +1,13 @@
-"""The local backend's spark-submit client JVMs start from the class-data-sharing archives that
-scripts/localspark.sh up dumps (scripts/client_cds.sh)."""
+"""Start-up of the local backend's spark-submit clients: both JVMs map the class-data-sharing
+archives that scripts/localspark.sh up dumps (scripts/client_cds.sh), and the job's Python imports
+the installed pyspark (cached bytecode) rather than spark-submit's pyspark.zip."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from conftest import sh
+from conftest import ROOT, sh
 from lakehouse_airflow.spark_env import CDS_DIR, spark_submit_settings
 
 pytestmark = pytest.mark.spark
@@ -34,3 +35,22 @@ def test_both_spark_submit_jvms_map_their_archive(stack: dict[str, str], tmp_pat
         env={**stack, "SPARK_LAUNCHER_OPTS": strict["launcher"]},
     )
     assert "client started" in out.stdout
+
+
+def test_jobs_import_the_installed_pyspark_not_the_zip(stack: dict[str, str], tmp_path: Path) -> None:
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "print('zip first:', any(p.endswith('pyspark.zip') for p in sys.path[:3]))\n"
+        "from spark_jobs.lib.syspath import prefer_installed_pyspark\n"
+        "print('moved:', prefer_installed_pyspark())\n"
+        "import pyspark, py4j\n"
+        "print('pyspark:', pyspark.__file__)\n"
+        "print('py4j:', py4j.__file__)\n"
+    )
+    out = sh(["spark-submit", "--master", "local[1]", str(job)], env=stack).stdout
+    assert "zip first: True" in out  # what spark-submit does, and why the helper exists
+    assert "moved: True" in out
+    assert ".zip" not in out.split("pyspark:")[1].split("\n")[0]
+    assert ".zip" not in out.split("py4j:")[1].split("\n")[0]
