@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
@@ -58,6 +60,9 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
     first = target.read(spark)
     assert first.count() == 5 and {r["_batch_id"] for r in first.collect()} == {"r1"}
     version = target.latest_version(spark)
+    # the local server writes Parquet's INT64 microsecond timestamps, not Spark's legacy INT96
+    files = list(Path(target.path).glob("*.parquet"))
+    assert files and {pq.read_schema(f).field("_load_timestamp").type.unit for f in files} == {"us"}
 
     # a second run whose landing was tampered with (row count no longer matches) must not write
     assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r2"), *src]) == 0

@@ -1,11 +1,14 @@
-"""Incremental building blocks on tiny inline frames: latest versions, live keys, tombstones, keyed MERGE."""
+"""Incremental building blocks on tiny inline frames: latest versions, live keys, tombstones, keyed
+MERGE, the watermark registry."""
 
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 import pytest
 
+from spark_jobs.lib import watermarks
 from spark_jobs.lib.delta_io import create_if_missing, merge_changes
 from spark_jobs.lib.incremental import latest_versions, live_keys, tombstones
 from spark_jobs.lib.tables import TableRef
@@ -101,3 +104,23 @@ def test_merge_changes_compares_chosen_columns_null_safely(spark, tmp_path) -> N
     m = merge_changes(spark, target, spark.createDataFrame([(1, None, "r2")], schema), none, ("id",), compare=("qty",))
     assert m.get("num_updated_rows", 0) == 0  # NULL == NULL: unchanged, keeps the first batch id
     assert target.read(spark).first()["_batch_id"] == "r1"
+
+
+def test_watermarks_move_only_forward_one_row_per_table(spark, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    registry = TableRef("b", "bz_watermarks", str(tmp_path))
+    advance = partial(watermarks.advance, spark, registry, watermark_column="updated_at", load_mode="incremental",
+                      logical_date=D1, rows=1)  # fmt: skip
+    assert advance(table="orders", high_water_mark=T[1], run_id="r1")
+    assert advance(table="customers", high_water_mark=T[0], run_id="c1")
+    assert not advance(table="orders", high_water_mark=T[0], run_id="older")
+    assert not advance(table="orders", high_water_mark=T[1], run_id="same")
+    version = spark.sql(f"DESCRIBE HISTORY {registry.sql_name} LIMIT 1").first()["version"]
+    # a writer whose read went stale (another run committed a newer mark in between): Delta's
+    # idempotent-write guard skips its write, without a commit
+    monkeypatch.setattr(watermarks, "current", lambda *_: None)
+    advance(table="orders", high_water_mark=T[0], run_id="stale")
+    assert spark.sql(f"DESCRIBE HISTORY {registry.sql_name} LIMIT 1").first()["version"] == version
+    assert advance(table="orders", high_water_mark=T[2], run_id="r2")
+    marks = {r["table_name"]: (r["high_water_mark"], r["last_run_id"]) for r in registry.read(spark).collect()}
+    assert marks == {"orders": (T[2], "r2"), "customers": (T[0], "c1")}
+    assert spark.sql(f"DESCRIBE DETAIL {registry.sql_name}").first()["partitionColumns"] == ["table_name"]

@@ -53,7 +53,9 @@ def retry_on_conflict(action: Callable[[], T], *, attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
-def create_if_missing(spark: SparkSession, table: TableRef, schema: StructType) -> None:
+def create_if_missing(
+    spark: SparkSession, table: TableRef, schema: StructType, *, partition_by: tuple[str, ...] = ()
+) -> None:
     """Create an empty Delta table with the contract's columns and NOT NULL constraints."""
     if table.exists():  # the common case, without a round trip to the server
         return
@@ -61,7 +63,8 @@ def create_if_missing(spark: SparkSession, table: TableRef, schema: StructType) 
         f"{ident(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
     )
     props = ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in TABLE_PROPERTIES.items())
-    sql = f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta TBLPROPERTIES ({props})"
+    parts = f" PARTITIONED BY ({', '.join(ident(c) for c in partition_by)})" if partition_by else ""
+    sql = f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta{parts} TBLPROPERTIES ({props})"
     table.ensure_schema(spark)
     retry_on_conflict(lambda: spark.sql(sql))
 
