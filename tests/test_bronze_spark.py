@@ -13,6 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs.jobs import dispatch
 from spark_jobs.lib.bronze import METADATA_COLUMNS, with_bronze_metadata
+from spark_jobs.lib.delta_io import STATS_COLUMNS, table_properties
 from spark_jobs.lib.tables import bronze_table
 
 pytestmark = pytest.mark.spark
@@ -55,8 +56,10 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
            "--jdbc-secret", "env:LAKEHOUSE_JDBC"]  # fmt: skip
     assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r1"), *src, "--partition-column", "warehouse_id",
                      "--num-partitions", "2"]) == 0  # fmt: skip
-    assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg"]) == 0
+    stats = ["--stats-columns", "warehouse_id,_logical_date"]
+    assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg", *stats]) == 0
     target = bronze_table(str(tmp_path), "inventory_bronze", "warehouses")
+    assert table_properties(spark, target)[STATS_COLUMNS] == "warehouse_id,_logical_date"
     first = target.read(spark)
     assert first.count() == 5 and {r["_batch_id"] for r in first.collect()} == {"r1"}
     version = target.latest_version(spark)

@@ -198,6 +198,9 @@ def test_incremental_tables_get_the_run_interval_and_mode(dagbag) -> None:  # no
     assert value["--interval-end"] == "{{ data_interval_end }}"
     assert value["--requested-mode"] == "{{ params.mode }}"
     assert value["--source-timezone"] == "Asia/Kolkata" and value["--delete-detection"] == "every_run"
+    write = dag.get_task("orders.write_bronze").application_args
+    stats = write[write.index("--stats-columns") + 1].split(",")  # keys, loads' and Z-ORDER's columns
+    assert stats == ["order_id", "updated_at", "customer_id", "order_date", "_logical_date", "_record_status"]
     assert value["--primary-key"] == "order_id"
     products = dag.get_task("products.extract").application_args
     assert products[products.index("--load-mode") + 1] == "full"

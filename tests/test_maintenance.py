@@ -14,6 +14,7 @@ from lakehouse_airflow.maintenance import build_maintenance_dag, maintenance_spe
 
 from spark_jobs.jobs import dispatch
 from spark_jobs.jobs.maintain import RetentionTooShortError
+from spark_jobs.lib.delta_io import STATS_COLUMNS, table_properties
 from spark_jobs.lib.tables import bronze_table, table_ref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,8 @@ def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Pa
     for batch in range(8):  # eight small commits -> at least eight files
         rows = [(batch * 100 + i, i % 7, f"2026-11-{10 + i % 5:02d}") for i in range(50)]
         frame = spark.createDataFrame(rows, "order_id bigint, customer_id bigint, order_date string")
-        ref.save(frame.repartition(2).write.mode("append"))
+        # made with statistics on its key only: Z-ORDER needs them on its columns too
+        ref.save(frame.repartition(2).write.mode("append").option(STATS_COLUMNS, "order_id"))
     before = spark.sql(f"DESCRIBE DETAIL {ref.sql_name}").first()["numFiles"]
     first_version = sorted(map(tuple, spark.read.format("delta").option("versionAsOf", 0).load(ref.path).collect()))
     assert before >= 8
@@ -137,6 +139,7 @@ def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Pa
         detail["numFiles"],
     )
     assert log["inventory_bronze.bz_orders"]["zorder_by"] == "customer_id,order_date"
+    assert table_properties(spark, ref)[STATS_COLUMNS] == "order_id,customer_id,order_date"
     assert log["inventory_bronze.bz_orders"]["files_deleted_by_vacuum"] == 0
     assert log["inventory_silver.orders"]["status"] == "SKIPPED"  # not created yet: nothing to do
 

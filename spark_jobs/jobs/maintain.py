@@ -25,7 +25,7 @@ from pyspark.sql.types import (
 )
 
 from spark_jobs.lib.context import RunContext, job_parser
-from spark_jobs.lib.delta_io import create_if_missing, retry_on_conflict
+from spark_jobs.lib.delta_io import create_if_missing, ensure_stats_on, retry_on_conflict
 from spark_jobs.lib.errors import JobError, describe
 from spark_jobs.lib.session import get_spark
 from spark_jobs.lib.steps import Metrics, run_step, start_job
@@ -79,6 +79,7 @@ def maintain_table(spark: SparkSession, ref: TableRef, zorder: list[str], retent
         return {"status": "SKIPPED", "error": "table does not exist yet"}
     columns = set(ref.read(spark).columns)
     order = [c for c in zorder if c in columns]
+    ensure_stats_on(spark, ref, order)  # a zorder column added to the config after the table was made
     before = _num_files(spark, ref)
     optimize = f"OPTIMIZE {ref.sql_name}" + (f" ZORDER BY ({', '.join(ident(c) for c in order)})" if order else "")
     metrics = retry_on_conflict(lambda: spark.sql(optimize).select("metrics.numFilesRemoved").first())

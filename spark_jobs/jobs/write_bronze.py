@@ -1,6 +1,7 @@
 """write_bronze: landing Parquet -> Delta ``bz_<table>`` with metadata columns, one commit.
 
-Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
+Full-mode tables: one overwrite commit. A new table keeps file statistics only on ``--stats-columns``
+(keys, filter and Z-ORDER columns: the factory's choice), not on every column. Incremental tables: the logical date's slice
 (``_logical_date = ds``: the window's rows plus tombstones for deleted keys) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
 untouched; a rerun of the same date rewrites the same slice (no duplicates). The watermark
@@ -19,7 +20,7 @@ from pyspark.sql import functions as F
 from spark_jobs.lib import watermarks
 from spark_jobs.lib.bronze import with_bronze_metadata
 from spark_jobs.lib.context import RunContext, job_parser
-from spark_jobs.lib.delta_io import replace_slice
+from spark_jobs.lib.delta_io import STATS_COLUMNS, replace_slice
 from spark_jobs.lib.errors import EmptySourceError, InjectedFaultError, MissingStepResultError, ReconciliationError
 from spark_jobs.lib.incremental import DELETED, tombstones
 from spark_jobs.lib.results import StepResult, read_result
@@ -35,6 +36,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--source-system", required=True)
     p.add_argument("--watermark-column", default=None)
     p.add_argument("--allow-empty", action="store_true")
+    p.add_argument(
+        "--stats-columns", default="", help="comma-separated columns a new table keeps file statistics on (all: empty)"
+    )
     return p.parse_args(argv)
 
 
@@ -86,10 +90,13 @@ def main(argv: list[str]) -> int:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         out = _bronze_frame(ctx, args, extract, landing)
+        create = {STATS_COLUMNS: args.stats_columns} if args.stats_columns and not target.exists() else {}
         if extract.metrics.get("table_load_mode") == "incremental":
-            replace_slice(target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True)
+            replace_slice(
+                target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create
+            )
         else:
-            target.save(out.write.mode("overwrite").option("overwriteSchema", "true"))
+            target.save(out.write.mode("overwrite").option("overwriteSchema", "true").options(**create))
         window_end = extract.metrics.get("window_end")
         moved = watermarks.advance(
             spark,
