@@ -68,6 +68,7 @@ def advance(
     attempts: int = 5,
 ) -> bool:
     """Move ``table``'s mark to ``high_water_mark`` if that is later; True when it moved."""
+    fresh = not registry.exists()  # just created: no mark to compare with, no read
     create_if_missing(spark, registry, REGISTRY_SCHEMA, partition_by=("table_name",))
     mark = high_water_mark.replace(tzinfo=None)
     row = spark.createDataFrame(
@@ -82,7 +83,9 @@ def advance(
     )
 
     def write() -> bool:
-        committed = current(spark, registry, table)
+        nonlocal fresh
+        committed = None if fresh else current(spark, registry, table)
+        fresh = False  # a retry (another writer committed first) reads
         if committed is not None and committed >= mark:
             return False
         registry.save(writer)  # Delta skips it if a newer mark was committed since the read
