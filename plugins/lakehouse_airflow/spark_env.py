@@ -39,6 +39,7 @@ def spark_submit_settings() -> dict[str, object]:
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.shuffle.partitions": "4",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",  # VACUUM listings
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # as the local server writes
         }
     )
     return {"conf": conf, "packages": os.environ.get("LAKEHOUSE_SPARK_PACKAGES", DEFAULT_PACKAGES)}
