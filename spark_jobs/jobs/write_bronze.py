@@ -1,11 +1,11 @@
 """write_bronze: landing Parquet -> Delta ``bz_<table>`` with metadata columns, one commit.
 
-Full-mode tables: one overwrite commit. A new table keeps file statistics only on ``--stats-columns``
-(keys, filter and Z-ORDER columns: the factory's choice), not on every column. Incremental tables: the logical date's slice
+Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
 (``_logical_date = ds``: the window's rows plus tombstones for deleted keys) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
 untouched; a rerun of the same date rewrites the same slice (no duplicates). The watermark
-registry advances only after the commit.
+registry advances only after the commit. A new table keeps file statistics only on
+``--stats-columns`` (keys, filter and Z-ORDER columns: the factory's choice), not on every column.
 """
 
 from __future__ import annotations
