@@ -90,13 +90,13 @@ def main(argv: list[str]) -> int:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         out = _bronze_frame(ctx, args, extract, landing)
-        create = {STATS_COLUMNS: args.stats_columns} if args.stats_columns and not target.exists() else {}
+        create = {STATS_COLUMNS: args.stats_columns} if args.stats_columns else None
         if extract.metrics.get("table_load_mode") == "incremental":
             replace_slice(
                 target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create
             )
         else:
-            target.save(out.write.mode("overwrite").option("overwriteSchema", "true").options(**create))
+            target.save(out.write.mode("overwrite").option("overwriteSchema", "true"), create)
         window_end = extract.metrics.get("window_end")
         moved = watermarks.advance(
             spark,

@@ -78,10 +78,11 @@ def retry_on_conflict(action: Callable[[], T], *, attempts: int = 6) -> T:
 
 def create_if_missing(
     spark: SparkSession, table: TableRef, schema: StructType, *, partition_by: tuple[str, ...] = ()
-) -> None:
-    """Create an empty Delta table with the contract's columns and NOT NULL constraints."""
+) -> bool:
+    """Create an empty Delta table with the contract's columns and NOT NULL constraints; True when
+    it was missing (created now, here or by a concurrent writer)."""
     if table.exists():  # the common case, without a round trip to the server
-        return
+        return False
     cols = ", ".join(
         f"{ident(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
     )
@@ -90,6 +91,7 @@ def create_if_missing(
     sql = f"CREATE TABLE IF NOT EXISTS {table.sql_name} ({cols}) USING delta{parts} TBLPROPERTIES ({props})"
     table.ensure_schema(spark)
     retry_on_conflict(lambda: spark.sql(sql))
+    return True
 
 
 def merge_by_key(
@@ -176,10 +178,7 @@ def replace_slice(
     writer = writer.option("mergeSchema", "true") if merge_schema else writer
 
     def write() -> None:
-        if table.exists():
-            table.save(writer)
-        else:
-            new = writer.partitionBy(*partition_by) if partition_by else writer
-            table.save(new.options(**(create_options or {})))
+        new = partition_by and not table.exists()
+        table.save(writer.partitionBy(*partition_by) if new else writer, create_options)
 
     retry_on_conflict(write)

@@ -68,7 +68,10 @@ class TableRef:
             return spark.read.table(self.sql_name)
         return spark.read.format("delta").load(self.path)
 
-    def save(self, writer: DataFrameWriter) -> None:
+    def save(self, writer: DataFrameWriter, create_options: dict[str, str] | None = None) -> None:
+        """Write; ``create_options`` (table properties) apply only when the write creates the table."""
+        if create_options and not self.exists():
+            writer = writer.options(**create_options)
         if self.catalog:
             self.ensure_schema(SparkSession.active())
             writer.format("delta").saveAsTable(self.sql_name)

@@ -68,8 +68,8 @@ def advance(
     attempts: int = 5,
 ) -> bool:
     """Move ``table``'s mark to ``high_water_mark`` if that is later; True when it moved."""
-    fresh = not registry.exists()  # just created: no mark to compare with, no read
-    create_if_missing(spark, registry, REGISTRY_SCHEMA, partition_by=("table_name",))
+    # a registry just created holds no mark to compare with: the first attempt skips the read
+    fresh = create_if_missing(spark, registry, REGISTRY_SCHEMA, partition_by=("table_name",))
     mark = high_water_mark.replace(tzinfo=None)
     row = spark.createDataFrame(
         [(table, watermark_column, mark, load_mode, run_id, logical_date, rows, dt.datetime.now(dt.UTC))],
