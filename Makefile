@@ -61,7 +61,7 @@ databricks-demo: seed airflow-db ## the same DAG on the Databricks backend, agai
 	scripts/databricks_demo.sh $(DAG) $(DATE)
 
 export-job: venv ## the pipeline as a native Databricks job: Jobs API JSON + Asset Bundle in build/databricks (ENV=prod: one env)
-	$(RUN) python -m lakehouse_airflow.job_export $(if $(ENV),--env $(ENV))
+	$(RUN) python -m lakehouse_airflow.databricks.job_export $(if $(ENV),--env $(ENV))
 
 test: venv chromium ## run the whole test suite incl. e2e (starts PostgreSQL, Spark, Airflow services itself)
 	$(RUN) python -m pytest $(PYTEST_ARGS)

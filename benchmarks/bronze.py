@@ -25,13 +25,13 @@ from types import SimpleNamespace
 import jinja2
 import psycopg
 import yaml
-from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.operators import jdbc_env
-from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
-from lakehouse_airflow.spark_env import spark_submit_settings
-from lakehouse_airflow.specs import bronze_specs
 
 from benchmarks.results import save
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.describe.pipeline import bronze_specs
+from lakehouse_airflow.operators.spark_env import spark_submit_settings
+from lakehouse_airflow.operators.spark_submit import jdbc_env
+from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"

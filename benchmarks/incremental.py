@@ -19,13 +19,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.intervals import source_window
-from lakehouse_airflow.paths import PROJECT_ROOT
 from pyspark.sql import functions as F
 
 from benchmarks.pipeline import dags_test, pipelines_dir, task_seconds
 from benchmarks.results import save
+from lakehouse_airflow.build.intervals import source_window
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.paths import PROJECT_ROOT
 from seed.activity import ActivityRequest, apply_activity
 from seed.load import SeedRequest, seed_database
 
@@ -35,7 +35,7 @@ FOCUS = ("order_details.extract", "order_details.write_bronze", "inventory_silve
 
 def _in_job(lake: Path) -> dict[str, dict[str, float]]:
     """run id -> {target: in-job seconds} from the audit log."""
-    from spark_jobs.lib.session import get_spark
+    from spark_jobs.runtime.session import get_spark
 
     audit = get_spark("bench").read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
     out: dict[str, dict[str, float]] = {}
@@ -45,7 +45,7 @@ def _in_job(lake: Path) -> dict[str, dict[str, float]]:
 
 
 def _run_id(lake: Path, date: str) -> str:
-    from spark_jobs.lib.session import get_spark
+    from spark_jobs.runtime.session import get_spark
 
     audit = get_spark("bench").read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
     return audit.where(F.col("logical_date") == date).select("job_run_id").first()["job_run_id"]

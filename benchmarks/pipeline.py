@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from lakehouse_airflow.config import with_absolute_sql_paths
-from lakehouse_airflow.paths import PROJECT_ROOT
 
 from benchmarks.results import save
+from lakehouse_airflow.config import with_absolute_sql_paths
+from lakehouse_airflow.paths import PROJECT_ROOT
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"
@@ -75,7 +75,7 @@ def dags_test(lake: Path, pipelines: Path, date: str, log: Path, conf: str | Non
 
 
 def _audit_seconds(lake: Path) -> tuple[str, dict[str, float], dict[str, int]]:
-    from spark_jobs.lib.session import get_spark
+    from spark_jobs.runtime.session import get_spark
 
     spark = get_spark("bench-report")
     audit = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))

@@ -4,7 +4,7 @@ Thin on purpose: read local config, call the factory, expose the DAGs. No databa
 Spark at parse time.
 """
 
-from lakehouse_airflow.dag_builder import build_all
+from lakehouse_airflow.build.dag import build_all
 from lakehouse_airflow.paths import PIPELINES_DIR
 
 globals().update(build_all(str(PIPELINES_DIR)))

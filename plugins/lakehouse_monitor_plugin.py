@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from lakehouse_airflow.monitor import listener
 from lakehouse_airflow.monitor.metrics import render
 from lakehouse_airflow.monitor.monitored import monitor_stores
-from prometheus_client import CONTENT_TYPE_LATEST
 
 metrics_app = FastAPI(title="Lakehouse metrics", docs_url=None, redoc_url=None, openapi_url=None)
 

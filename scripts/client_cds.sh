@@ -16,7 +16,7 @@ if [[ -f "$DIR/client.jsa" && -f "$DIR/launcher.jsa" && "$(cat "$DIR/stamp" 2>/d
 fi
 mkdir -p "$DIR"
 rm -f "$DIR/client.jsa" "$DIR/launcher.jsa" "$DIR/stamp"
-opts="$(py 'from lakehouse_airflow.spark_env import CLIENT_JVM_OPTIONS; print(CLIENT_JVM_OPTIONS)')"
+opts="$(py 'from lakehouse_airflow.operators.spark_env import CLIENT_JVM_OPTIONS; print(CLIENT_JVM_OPTIONS)')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "pass" >"$work/noop.py"

@@ -23,7 +23,7 @@ for _ in $(seq 1 50); do grep -q "listening on" "$STORE/emulator.log" && break; 
 grep -q "listening on" "$STORE/emulator.log" || { cat "$STORE/emulator.log" >&2; exit 1; }
 export AIRFLOW_CONN_DATABRICKS_EMULATOR="{\"conn_type\": \"databricks\", \"host\": \"127.0.0.1\", \"port\": $PORT, \"schema\": \"http\", \"password\": \"$TOKEN\"}"
 export LAKEHOUSE_ENV=emulated
-python -m lakehouse_airflow.deploy --secrets
+python -m lakehouse_airflow.databricks.deploy --secrets
 LOG="$ROOT/.local/logs/databricks-demo-$DATE.log"
 echo "running airflow dags test $DAG $DATE on the emulated Databricks backend (log: $LOG)"
 rc=0

@@ -43,8 +43,8 @@ def _activity(argv: list[str]) -> int:
     if not args.dsn:
         parser.error("no database: pass --dsn or set AIRFLOW_CONN_INVENTORY_SOURCE")
     if args.run_date:
+        from lakehouse_airflow.build.intervals import source_window
         from lakehouse_airflow.config import load_pipeline
-        from lakehouse_airflow.intervals import source_window
 
         start, end = source_window(load_pipeline(args.pipeline), args.run_date)
     elif args.day:

@@ -54,7 +54,7 @@ def stack() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def spark(stack: dict[str, str]):
-    from spark_jobs.lib.session import get_spark
+    from spark_jobs.runtime.session import get_spark
 
     return get_spark("tests")
 

@@ -82,7 +82,9 @@ def emulator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def deployed(emulator: Emulator, stack: dict[str, str], source_dsn: str) -> Emulator:
-    out = sh(["python", "-m", "lakehouse_airflow.deploy", "--env", "emulated", "--secrets"], env=emulator.env).stdout
+    out = sh(
+        ["python", "-m", "lakehouse_airflow.databricks.deploy", "--env", "emulated", "--secrets"], env=emulator.env
+    ).stdout
     assert f"-> {ARTIFACTS}/inventory_lakehouse-0.1.0-py3-none-any.whl" in out
     # the scope holds the JDBC credentials and the PII key of the local connections; payloads only name it
     dsn = urlsplit(source_dsn)

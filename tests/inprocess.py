@@ -17,11 +17,11 @@ from pathlib import Path
 
 import jinja2
 import pendulum
-from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.intervals import manual_interval
-from lakehouse_airflow.operators import jdbc_env, pii_key_env
-from lakehouse_airflow.specs import TaskSpec, pipeline_specs
 
+from lakehouse_airflow.build.intervals import manual_interval
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.describe.pipeline import TaskSpec, pipeline_specs
+from lakehouse_airflow.operators.spark_submit import jdbc_env, pii_key_env
 from spark_jobs.jobs import dispatch
 
 

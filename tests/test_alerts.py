@@ -7,12 +7,13 @@ import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
 
-from lakehouse_airflow.alerts import FailureNotifier, deadline_alert, send
-from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.dag_builder import build_dag
-from lakehouse_airflow.environments import load_environments
-from lakehouse_airflow.monitor.settings import AlertsConfig
 from webhook import webhook_receiver
+
+from lakehouse_airflow.build.dag import build_dag
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.config.environments import load_environments
+from lakehouse_airflow.config.monitor import AlertsConfig
+from lakehouse_airflow.monitor.alerts import FailureNotifier, deadline_alert, send
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")

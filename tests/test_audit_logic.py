@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from spark_jobs.lib.audit import AuditInputs, build_record, parse_states
-from spark_jobs.lib.results import StepResult
+from spark_jobs.storage.results import StepResult
+from spark_jobs.transforms.audit import AuditInputs, build_record, parse_states
 
 OK = "validate_connection=success,extract=success,write_bronze=success"
 

@@ -12,9 +12,9 @@ from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs.jobs import dispatch
-from spark_jobs.lib.bronze import METADATA_COLUMNS, with_bronze_metadata
-from spark_jobs.lib.delta_io import STATS_COLUMNS, table_properties
-from spark_jobs.lib.tables import bronze_table
+from spark_jobs.storage.delta_io import STATS_COLUMNS, table_properties
+from spark_jobs.storage.tables import bronze_table
+from spark_jobs.transforms.bronze import METADATA_COLUMNS, with_bronze_metadata
 
 pytestmark = pytest.mark.spark
 LOAD_TS = dt.datetime(2026, 11, 23, 1, 2, 3)
@@ -48,7 +48,7 @@ WAREHOUSES = {"warehouse_id": "bigint", "warehouse_name": "string", "city": "str
 
 
 def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
-    from lakehouse_airflow.operators import jdbc_env
+    from lakehouse_airflow.operators.spark_submit import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
@@ -83,7 +83,8 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
 
 def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
     import psycopg
-    from lakehouse_airflow.operators import jdbc_env
+
+    from lakehouse_airflow.operators.spark_submit import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
@@ -110,7 +111,7 @@ def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(
 
 
 def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
-    from lakehouse_airflow.operators import jdbc_env
+    from lakehouse_airflow.operators.spark_submit import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
@@ -125,8 +126,8 @@ def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_
 
 
 def test_missing_secret_is_a_named_error(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    from spark_jobs.lib.errors import SecretNotFoundError
-    from spark_jobs.lib.secrets import resolve_jdbc
+    from spark_jobs.runtime.errors import SecretNotFoundError
+    from spark_jobs.storage.secrets import resolve_jdbc
 
     monkeypatch.delenv("NOPE_URL", raising=False)
     with pytest.raises(SecretNotFoundError, match="environment variable NOPE_URL is not set"):

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.specs import silver_spec_json
 from test_bronze_spark import WAREHOUSES
 
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.describe.pipeline import silver_spec_json
 from spark_jobs.jobs import dispatch
-from spark_jobs.lib.tables import TableLocation, bronze_table, silver_table
+from spark_jobs.storage.tables import TableLocation, bronze_table, silver_table
 
 pytestmark = pytest.mark.spark
 CATALOG = "spark_catalog"  # the local server's session catalog stands in for Unity Catalog
@@ -39,7 +39,7 @@ def _args(tmp_path: Path, schemas: dict[str, str], task: str, run: str = "r1") -
 
 
 def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
-    from lakehouse_airflow.operators import jdbc_env
+    from lakehouse_airflow.operators.spark_submit import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
@@ -86,7 +86,7 @@ def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monk
 
 
 def test_validate_job_names_the_failed_check(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
-    from lakehouse_airflow.operators import jdbc_env
+    from lakehouse_airflow.operators.spark_submit import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)

@@ -15,9 +15,10 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from spark_jobs.lib.audit import AUDIT_SCHEMA, append_audit
-from spark_jobs.lib.delta_io import is_conflict, replace_slice, retry_on_conflict
-from spark_jobs.lib.tables import TableRef
+from lakehouse_contract.audit import AuditRow
+from spark_jobs.storage.audit_log import append_audit
+from spark_jobs.storage.delta_io import is_conflict, replace_slice, retry_on_conflict
+from spark_jobs.storage.tables import TableRef
 
 pytestmark = pytest.mark.spark
 
@@ -53,20 +54,11 @@ def test_parallel_audit_appends_all_land_once(spark, tmp_path: Path) -> None:  #
     sessions = _sessions(WRITERS)
     now = dt.datetime.now(dt.UTC)
 
-    def record(i: int) -> dict[str, object]:
-        base = {f.name: None for f in AUDIT_SCHEMA.fields}
-        return {
-            **base,
-            "record_id": f"id{i}",
-            "source_table": f"s.t{i}",
-            "target_table": f"b.t{i}",
-            "load_timestamp": now,
-            "processed_by": "test",
-            "status": "SUCCESS",
-            "job_run_id": "run",
-            "dag_id": "dag",
-            "logical_date": now.date(),
-        }
+    def record(i: int) -> AuditRow:
+        return AuditRow(
+            record_id=f"id{i}", source_table=f"s.t{i}", target_table=f"b.t{i}", load_timestamp=now,
+            processed_by="test", status="SUCCESS", job_run_id="run", dag_id="dag", logical_date=now.date(),
+        )  # fmt: skip
 
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(lambda i: append_audit(sessions[i], table, record(i)), range(WRITERS)))

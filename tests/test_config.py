@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline, load_pipelines, with_absolute_sql_paths
 
 ROOT = Path(__file__).resolve().parents[1]

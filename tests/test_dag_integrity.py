@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.dag_builder import build_dag
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
@@ -223,7 +224,8 @@ def test_trigger_params_offer_tables_and_mode(dagbag) -> None:  # noqa: ANN001
 
 def test_tasks_of_unselected_tables_skip_themselves(dagbag) -> None:  # noqa: ANN001
     from airflow.sdk.exceptions import AirflowSkipException
-    from lakehouse_airflow.params import skip_unless_selected
+
+    from lakehouse_airflow.build.params import skip_unless_selected
 
     dag = dagbag.dags["inventory_lakehouse"]
     assert dag.get_task("orders.extract").lakehouse_tables == ("orders",)

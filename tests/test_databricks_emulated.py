@@ -23,9 +23,10 @@ import yaml
 from conftest import ROOT
 from dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
 from databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
+
+from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.dag_builder import build_dag
-from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
+from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def test_deploy_uploads_the_wheel_the_entry_script_and_the_gold_sql(deployed: Em
     assert sql == {p.name for p in (ROOT / "include" / "sql" / "gold").glob("*.sql")}
     wheel = deployed.root / ARTIFACTS.lstrip("/") / "inventory_lakehouse-0.1.0-py3-none-any.whl"
     names = zipfile.ZipFile(wheel).namelist()
-    assert "spark_jobs/jobs/extract.py" in names and "spark_jobs/lib/secrets.py" in names
+    assert "spark_jobs/jobs/extract.py" in names and "spark_jobs/storage/secrets.py" in names
     assert not any(n.startswith(("dags/", "plugins/", "seed/", "tests/", "lakehouse_airflow/")) for n in names)
 
 
@@ -161,7 +162,7 @@ def test_killing_the_airflow_task_cancels_the_run(deployed: Emulator, pipelines:
 def test_a_retry_reattaches_to_the_active_run_and_a_finished_run_is_not_reused(
     deployed: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lakehouse_airflow.databricks_operator import LakehouseDatabricksSubmitRunOperator
+    from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
 
     script = f"{ARTIFACTS}/tests/sleep.py"
     deployed.client().files.upload(

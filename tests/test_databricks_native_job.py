@@ -11,6 +11,7 @@ import pytest
 from conftest import IT_SCHEMA
 from dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, rows
 from databricks_emu import Emulator
+
 from lakehouse_airflow.config import load_pipeline
 
 pytestmark = pytest.mark.integration
@@ -22,8 +23,8 @@ def _native_job(keep: tuple[str, ...]) -> dict:
     """The exported job of the `emulated` environment, cut down to the tasks named by ``keep`` (key
     prefixes), without retries, reading the integration schema (as the shared local run does) and
     writing to its own lakehouse."""
-    from lakehouse_airflow.environments import load_environments
-    from lakehouse_airflow.job_export import create_request
+    from lakehouse_airflow.config.environments import load_environments
+    from lakehouse_airflow.databricks.job_export import create_request
 
     env = load_environments()["emulated"].databricks
     env = env.model_copy(update={"lakehouse_root": NATIVE_LAKE, "max_retries": 0})
@@ -88,7 +89,7 @@ def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emula
     """No logical_date given: every task derives the same one from the trigger time and the daily
     schedule. The source check fails: extract and write_bronze are skipped as upstream_failed, the
     audit (run_if ALL_DONE) still runs and records the check's message."""
-    from spark_jobs.lib.schedule import DailySchedule
+    from spark_jobs.runtime.schedule import DailySchedule
 
     body = _native_job(("suppliers__",))
     for task in body["tasks"]:

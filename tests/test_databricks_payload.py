@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+
+from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline
-from lakehouse_airflow.dag_builder import build_dag
-from lakehouse_airflow.databricks import idempotency_token
-from lakehouse_airflow.databricks_operator import LakehouseDatabricksSubmitRunOperator
-from lakehouse_airflow.environments import load_environments
-from lakehouse_airflow.operators import LakehouseSparkSubmitOperator
+from lakehouse_airflow.config.environments import load_environments
+from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
+from lakehouse_airflow.databricks.payload import idempotency_token
+from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")

@@ -13,6 +13,7 @@ import re
 import pytest
 import yaml
 from conftest import ROOT
+
 from lakehouse_airflow.config import load_pipeline
 
 COMPOSE = ROOT / "docker-compose.yaml"

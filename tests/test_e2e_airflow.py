@@ -29,11 +29,12 @@ from airflow_api import AirflowApi
 from browser import headless_chromium
 from conftest import IT_SCHEMA, ROOT, sh
 from dagrun import DATE, SHIPPED, read_audit, read_bronze, read_silver, source_counts, state
-from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.monitor.store import MonitorStore
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
 from webhook import Receiver, webhook_receiver
+
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.monitor.store import MonitorStore
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from spark_jobs.lib.drift import check_drift
-from spark_jobs.lib.errors import JobError, SchemaDriftError
-from spark_jobs.lib.incremental import WatermarkWindow, deletes_due, effective_mode
+from spark_jobs.runtime.errors import JobError, SchemaDriftError
+from spark_jobs.transforms.drift import check_drift
+from spark_jobs.transforms.incremental import WatermarkWindow, deletes_due, effective_mode
 
 
 def test_window_is_the_data_interval_in_source_local_time() -> None:

@@ -8,10 +8,10 @@ from functools import partial
 
 import pytest
 
-from spark_jobs.lib import watermarks
-from spark_jobs.lib.delta_io import create_if_missing, merge_changes
-from spark_jobs.lib.incremental import latest_versions, live_keys, tombstones
-from spark_jobs.lib.tables import TableRef
+from spark_jobs.storage import watermarks
+from spark_jobs.storage.delta_io import create_if_missing, merge_changes
+from spark_jobs.storage.tables import TableRef
+from spark_jobs.transforms.incremental import latest_versions, live_keys, tombstones
 
 pytestmark = pytest.mark.spark
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)

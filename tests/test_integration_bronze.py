@@ -18,7 +18,7 @@ from dagrun import (
 )
 from pyspark.sql import functions as F
 
-from spark_jobs.lib.bronze import METADATA_COLUMNS
+from spark_jobs.transforms.bronze import METADATA_COLUMNS
 
 pytestmark = pytest.mark.integration
 

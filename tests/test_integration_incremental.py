@@ -20,11 +20,11 @@ import pytest
 from conftest import IT_SCHEMA, IT_SF, sh
 from dagrun import LOAD_STAMPS, dags_test, pipeline_dir, rows, state, ti_run_ids, ti_states
 from inprocess import Run, run_pipeline, run_task, spark_specs
-from lakehouse_airflow.config import PipelineConfig, load_pipeline
-from lakehouse_airflow.intervals import source_window
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse_airflow.build.intervals import source_window
+from lakehouse_airflow.config import PipelineConfig, load_pipeline
 from seed.activity import ActivityRequest, ActivitySummary, apply_activity
 from seed.load import current_seed
 

@@ -15,8 +15,9 @@ from dagrun import (
     runs,
     ti_states,
 )
-from lakehouse_airflow.specs import BRONZE_STEPS
 from pyspark.sql import functions as F
+
+from lakehouse_airflow.describe.pipeline import BRONZE_STEPS
 
 pytestmark = pytest.mark.integration
 

@@ -12,14 +12,14 @@ import pendulum
 import pytest
 import yaml
 from databricks.sdk.service.jobs import JobAccessControlRequest, JobSettings
-from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.dag_builder import build_dag
-from lakehouse_airflow.environments import load_environments
-from lakehouse_airflow.job_export import ExportError, bundle, create_request, export, main, quartz_cron
-from lakehouse_airflow.summary import SUMMARY_TASK_ID
 
-from spark_jobs.lib.errors import JobError
-from spark_jobs.lib.schedule import DailySchedule
+from lakehouse_airflow.build.dag import build_dag
+from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.config.environments import load_environments
+from lakehouse_airflow.databricks.job_export import ExportError, bundle, create_request, export, main, quartz_cron
+from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID
+from spark_jobs.runtime.errors import JobError
+from spark_jobs.runtime.schedule import DailySchedule
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
@@ -184,7 +184,7 @@ def test_non_daily_schedule_is_refused(tmp_path: Path) -> None:
     assert export(tmp_path, "dev")  # the shipped pipelines export
 
 
-# -- the native run clock (spark_jobs/lib/schedule.py) agrees with Airflow's timetable --------------
+# -- the native run clock (spark_jobs/runtime/schedule.py) agrees with Airflow's timetable --------------
 
 
 @pytest.mark.parametrize(

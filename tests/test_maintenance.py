@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lakehouse_airflow.config import PipelineConfigError, load_pipeline
-from lakehouse_airflow.dag_builder import build_all
-from lakehouse_airflow.maintenance import build_maintenance_dag, maintenance_specs
 
+from lakehouse_airflow.build.dag import build_all
+from lakehouse_airflow.build.maintenance import build_maintenance_dag, maintenance_specs
+from lakehouse_airflow.config import PipelineConfigError, load_pipeline
 from spark_jobs.jobs import dispatch
 from spark_jobs.jobs.maintain import RetentionTooShortError
-from spark_jobs.lib.delta_io import STATS_COLUMNS, table_properties
-from spark_jobs.lib.tables import bronze_table, table_ref
+from spark_jobs.storage.delta_io import STATS_COLUMNS, table_properties
+from spark_jobs.storage.tables import bronze_table, table_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
@@ -49,7 +49,7 @@ def test_maintenance_dag_per_pipeline_weekly_with_one_task_per_table() -> None:
 
 
 def test_maintenance_runs_on_databricks_through_the_same_factory(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakehouse_airflow.databricks_operator import LakehouseDatabricksSubmitRunOperator
+    from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
 
     monkeypatch.setenv("LAKEHOUSE_ENV", "prod")
     task = build_maintenance_dag(CFG).get_task("maintenance.orders")

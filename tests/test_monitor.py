@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline, with_absolute_sql_paths
-from lakehouse_airflow.dag_builder import build_dag
 from lakehouse_airflow.monitor.catalogue import catalogue, parameters
 from lakehouse_airflow.monitor.store import ddl, processing_mode
 from lakehouse_airflow.monitor.text import table
@@ -98,6 +99,7 @@ def test_a_run_for_a_past_date_is_historic() -> None:
 
 def test_plugin_registers_the_listener_and_the_metrics_app() -> None:
     import lakehouse_monitor_plugin as plugin
+
     from lakehouse_airflow.monitor import listener
 
     assert plugin.LakehousePlugin.listeners == [listener]
@@ -130,7 +132,7 @@ def _all_states(state: str) -> dict[str, str]:
 def test_summary_lines_and_totals_of_a_clean_run() -> None:
     import datetime as dt
 
-    from lakehouse_airflow.summary import summarize, totals
+    from lakehouse_airflow.operators.summary import summarize, totals
 
     t0 = dt.datetime(2026, 11, 20, 20, 30, tzinfo=dt.UTC)
     steps = {
@@ -149,7 +151,7 @@ def test_summary_lines_and_totals_of_a_clean_run() -> None:
 def test_summary_counts_a_failed_table_and_what_it_blocked_and_skips_unselected_ones() -> None:
     import datetime as dt
 
-    from lakehouse_airflow.summary import render, summarize, totals
+    from lakehouse_airflow.operators.summary import render, summarize, totals
 
     states = _all_states("skipped")
     states.update({f"returns.{s}": "success" for s in ("validate_connection", "extract", "write_bronze", "audit")})
@@ -189,7 +191,7 @@ def test_job_log_lines_are_json_with_the_correlation_id() -> None:
     import json
     import logging
 
-    from spark_jobs.lib import logs
+    from spark_jobs.runtime import logs
 
     log = logs.configure({"dag_id": "d", "run_id": "r", "task_id": "orders.extract", "try_number": 2,
                           "table": "orders"}, "extract")  # fmt: skip

@@ -13,14 +13,21 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs.jobs.gold import build_model
-from spark_jobs.lib.context import RunContext
-from spark_jobs.lib.contracts import Rule, SilverSpec
-from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, replace_slice
-from spark_jobs.lib.dq import FAILED_RULES, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
-from spark_jobs.lib.errors import ExpectationFailedError
-from spark_jobs.lib.pii import hmac_sha256, mask
-from spark_jobs.lib.silver import dedupe_latest, protect_pii, standardize, to_contract
-from spark_jobs.lib.tables import TableRef
+from spark_jobs.runtime.context import RunContext
+from spark_jobs.runtime.errors import ExpectationFailedError
+from spark_jobs.storage.delta_io import create_if_missing, merge_by_key, replace_slice
+from spark_jobs.storage.tables import TableRef
+from spark_jobs.transforms.dq import (
+    FAILED_RULES,
+    check_fail_rules,
+    count_failures,
+    split,
+    with_outcome,
+    with_rule_flags,
+)
+from spark_jobs.transforms.pii import hmac_sha256, mask
+from spark_jobs.transforms.schema import Rule, SilverSpec
+from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
 
 pytestmark = pytest.mark.spark
 KEY = b"test-key-not-a-secret"

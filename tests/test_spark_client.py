@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, sh
-from lakehouse_airflow.spark_env import CDS_DIR, spark_submit_settings
+
+from lakehouse_airflow.operators.spark_env import CDS_DIR, spark_submit_settings
 
 pytestmark = pytest.mark.spark
 
@@ -43,7 +44,7 @@ def test_jobs_import_the_installed_pyspark_not_the_zip(stack: dict[str, str], tm
         "import sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "print('zip first:', any(p.endswith('pyspark.zip') for p in sys.path[:3]))\n"
-        "from spark_jobs.lib.syspath import prefer_installed_pyspark\n"
+        "from spark_jobs.runtime.syspath import prefer_installed_pyspark\n"
         "print('moved:', prefer_installed_pyspark())\n"
         "import pyspark, py4j\n"
         "print('pyspark:', pyspark.__file__)\n"

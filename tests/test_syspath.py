@@ -1,11 +1,11 @@
-"""spark_jobs.lib.syspath: spark-submit's pyspark zips go last only when they belong to the
+"""spark_jobs.runtime.syspath: spark-submit's pyspark zips go last only when they belong to the
 pyspark installation that is importable anyway."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from spark_jobs.lib.syspath import prefer_installed_pyspark
+from spark_jobs.runtime.syspath import prefer_installed_pyspark
 
 
 def _install(site: Path) -> tuple[str, str]:

@@ -6,34 +6,22 @@ row counts disagree, so the Airflow run ends failed and alerts fire.
 
 from __future__ import annotations
 
-import argparse
 import socket
 
 from pyspark.sql import functions as F
 
-from spark_jobs.lib.audit import AuditInputs, append_audit, build_record, parse_states
-from spark_jobs.lib.context import job_parser
-from spark_jobs.lib.incremental import DELETED
-from spark_jobs.lib.results import read_result
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import start_job
-from spark_jobs.lib.tables import audit_table, bronze_table
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = job_parser("audit")
-    p.add_argument("--source", required=True)
-    p.add_argument("--audit-table", default="bz_audit_log")
-    p.add_argument("--upstream-states", default="", help="task=state,... as Airflow saw them")
-    p.add_argument(
-        "--upstream-error", default="", help="error reported by validate_connection (default: its step result)"
-    )
-    return p.parse_args(argv)
+from lakehouse_contract.specs import AuditSpec
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.runtime.steps import start_job
+from spark_jobs.storage.audit_log import append_audit
+from spark_jobs.storage.results import read_result
+from spark_jobs.storage.tables import audit_table, bronze_table
+from spark_jobs.transforms.audit import AuditInputs, build_record, parse_states
+from spark_jobs.transforms.incremental import DELETED
 
 
 def main(argv: list[str]) -> int:
-    args = parse(argv)
-    ctx, log = start_job(args, "audit")
+    ctx, spec, log = start_job(argv, AuditSpec)
     spark = get_spark(f"audit-{ctx.table}")
     target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
     bronze_rows = None
@@ -42,26 +30,26 @@ def main(argv: list[str]) -> int:
         if "_record_status" in batch.columns:
             batch = batch.where(F.col("_record_status") != DELETED)  # tombstones are not source rows
         bronze_rows = batch.count()
-    error = args.upstream_error.strip()
-    if error in ("", "None"):  # a native Databricks run: the validate job left its outcome on disk
+    error = ctx.upstream_error
+    if not error:  # a native Databricks run: the validate job left its outcome on disk
         validated = read_result(ctx, "validate_connection")
         error = validated.error or "" if validated is not None and validated.status == "FAILED" else ""
     record = build_record(
         AuditInputs(
-            source_table=args.source,
+            source_table=spec.source,
             target_table=f"{ctx.bronze_schema}.{target.name}",
             dag_id=ctx.dag_id,
             run_id=ctx.run_id,
             logical_date=ctx.logical_date,
             processed_by=f"{ctx.dag_id}.{ctx.task_id}@{socket.gethostname()}",
-            upstream_states=parse_states(args.upstream_states),
-            upstream_error=None if error in ("", "None") else error,
+            upstream_states=parse_states(ctx.upstream_states),
+            upstream_error=error or None,
             extract=read_result(ctx, "extract"),
             write=read_result(ctx, "write_bronze"),
             bronze_rows=bronze_rows,
         )
     )
-    append_audit(spark, audit_table(ctx.tables, ctx.bronze_schema, args.audit_table), record)
+    append_audit(spark, audit_table(ctx.tables, ctx.bronze_schema, spec.audit_table), record)
     fields = {k: record[k] for k in ("status", "row_count", "source_row_count", "error_details")}
     if record["status"] != "SUCCESS":
         log.error("audit recorded FAILED: %s", record["error_details"], extra={"fields": fields})

@@ -1,50 +1,39 @@
 """gold: one model = Spark SQL over named silver inputs -> Delta ``<gold_schema>.<model>``.
 
-Each input is exposed as a temporary view of its name; ``dq_results`` is the silver DQ results
-of this run. A one-row view ``run_context`` (``logical_date``, ``run_id``, ``dag_id``) gives the
+Each input is exposed as a temporary view of its name; a control input (the DQ results) holds
+this run's rows only. A one-row view ``run_context`` (``logical_date``, ``run_id``, ``dag_id``) gives the
 SQL the run's context (plain SQL: no parameter markers, the same on every backend). The model is
 recomputed in full and written with one overwrite commit, so a rerun gives the same table.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.lib.context import RunContext, job_parser
-from spark_jobs.lib.errors import MissingStepResultError
-from spark_jobs.lib.layer_step import run_layer_step
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics, start_job
-from spark_jobs.lib.storage import local_path
-from spark_jobs.lib.tables import TableRef, dq_results_table, gold_table, silver_table
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = job_parser("gold")
-    p.add_argument("--sql-file", required=True)
-    p.add_argument("--inputs", required=True, help="comma-separated silver tables (and control tables) read")
-    p.add_argument("--partition-by", default="")
-    p.add_argument("--audit-table", default="bz_audit_log")
-    return p.parse_args(argv)
+from lakehouse_contract import naming
+from lakehouse_contract.results import LayerOutcome
+from lakehouse_contract.specs import GoldSpec
+from spark_jobs.runtime.context import RunContext
+from spark_jobs.runtime.errors import MissingStepResultError
+from spark_jobs.runtime.layer_step import run_layer_step
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.runtime.steps import start_job
+from spark_jobs.storage.paths import local_path
+from spark_jobs.storage.tables import gold_input_table, gold_table
 
 
 def _input_frame(spark: SparkSession, ctx: RunContext, name: str) -> DataFrame:
-    ref: TableRef = (
-        dq_results_table(ctx.tables, ctx.silver_schema)
-        if name == "dq_results"
-        else silver_table(ctx.tables, ctx.silver_schema, name)
-    )
+    ref = gold_input_table(ctx.tables, ctx.silver_schema, name)
     if not ref.exists():
         raise MissingStepResultError(f"gold input {ref.schema}.{ref.name} does not exist")
     frame = ref.read(spark)
-    return frame.where(F.col("run_id") == ctx.run_id) if name == "dq_results" else frame
+    return frame.where(F.col("run_id") == ctx.run_id) if name in naming.CONTROL_INPUTS else frame
 
 
-def build_model(spark: SparkSession, ctx: RunContext, sql: str, inputs: list[str]) -> DataFrame:
+def build_model(spark: SparkSession, ctx: RunContext, sql: str, inputs: tuple[str, ...] | list[str]) -> DataFrame:
     """Register the inputs as views and run the model's SQL (pure apart from the reads)."""
     for name in inputs:
         _input_frame(spark, ctx, name).createOrReplaceTempView(name)
@@ -56,25 +45,23 @@ def build_model(spark: SparkSession, ctx: RunContext, sql: str, inputs: list[str
 
 
 def main(argv: list[str]) -> int:
-    args = parse(argv)
-    ctx, log = start_job(args, "gold")
-    inputs = [i for i in args.inputs.split(",") if i]
+    ctx, spec, log = start_job(argv, GoldSpec)
 
-    def body() -> Metrics:
+    def body() -> LayerOutcome:
         spark = get_spark(f"gold-{ctx.table}")
-        sql = Path(local_path(args.sql_file)).read_text()
-        model = build_model(spark, ctx, sql, inputs)
+        sql = Path(local_path(spec.sql_file)).read_text()
+        model = build_model(spark, ctx, sql, spec.inputs)
         target = gold_table(ctx.tables, ctx.gold_schema, ctx.table)
         writer = model.write.mode("overwrite").option("overwriteSchema", "true")
-        partition_by = [c for c in args.partition_by.split(",") if c]
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
         target.save(writer)
         rows = target.read(spark).count()
-        return {"rows_read": None, "rows_written": rows, "table_rows": rows,
-                "gold_version": target.latest_version(spark), "target": target.path}  # fmt: skip
+        return LayerOutcome(rows_read=None, rows_written=rows, table_rows=rows,
+                            gold_version=target.latest_version(spark), target=target.path)  # fmt: skip
 
     return run_layer_step(
-        ctx, layer="gold", body=body, log=log, audit_name=args.audit_table,
-        source=",".join(f"{ctx.silver_schema}.{i}" for i in inputs), target=f"{ctx.gold_schema}.{ctx.table}",
+        ctx, layer="gold", body=body, log=log, audit_name=spec.audit_table,
+        source=",".join(str(naming.gold_input(ctx.schemas, i)) for i in spec.inputs),
+        target=str(naming.gold(ctx.schemas, ctx.table)),
     )  # fmt: skip

@@ -9,7 +9,6 @@ recorded as SKIPPED; a table that fails is recorded as FAILED and the job fails 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import time
 
@@ -24,15 +23,18 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from spark_jobs.lib.context import RunContext, job_parser
-from spark_jobs.lib.delta_io import create_if_missing, ensure_stats_on, retry_on_conflict
-from spark_jobs.lib.errors import JobError, describe
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics, run_step, start_job
-from spark_jobs.lib.tables import TableRef, ident, table_ref
+from lakehouse_contract import naming
+from lakehouse_contract.naming import TableName
+from lakehouse_contract.results import MaintainOutcome
+from lakehouse_contract.specs import MaintainSpec
+from spark_jobs.runtime.context import RunContext
+from spark_jobs.runtime.errors import JobError, describe
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.runtime.steps import run_step, start_job
+from spark_jobs.storage.delta_io import create_if_missing, ensure_stats_on, retry_on_conflict
+from spark_jobs.storage.tables import TableRef, ident, maintenance_log_table, table_ref
 
 MIN_RETENTION_HOURS = 168
-LOG_TABLE = "bz_maintenance_log"
 LOG_SCHEMA = StructType(
     [
         StructField("dag_id", StringType(), False),
@@ -54,14 +56,6 @@ LOG_SCHEMA = StructType(
 
 class RetentionTooShortError(JobError):
     """VACUUM was asked to keep less history than the guard allows."""
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = job_parser("maintain")
-    p.add_argument("--tables", required=True, help="comma-separated schema.table names to maintain")
-    p.add_argument("--zorder", default="", help="comma-separated columns to Z-ORDER by (where a table has them)")
-    p.add_argument("--retention-hours", type=int, default=MIN_RETENTION_HOURS)
-    return p.parse_args(argv)
 
 
 def _num_files(spark: SparkSession, ref: TableRef) -> int:
@@ -97,43 +91,42 @@ def maintain_table(spark: SparkSession, ref: TableRef, zorder: list[str], retent
 
 
 def _log(spark: SparkSession, ctx: RunContext, rows: list[dict[str, object]]) -> None:
-    log = table_ref(ctx.tables, ctx.bronze_schema, LOG_TABLE)
+    log = maintenance_log_table(ctx.tables, ctx.bronze_schema)
     create_if_missing(spark, log, LOG_SCHEMA)
     frame = spark.createDataFrame([tuple(r.get(f.name) for f in LOG_SCHEMA.fields) for r in rows], LOG_SCHEMA)
     retry_on_conflict(lambda: log.save(frame.write.mode("append")))
 
 
 def main(argv: list[str]) -> int:
-    args = parse(argv)
-    ctx, log = start_job(args, "maintain")
-    if args.retention_hours < MIN_RETENTION_HOURS:  # before any table is touched
+    ctx, spec, log = start_job(argv, MaintainSpec)
+    if spec.retention_hours < MIN_RETENTION_HOURS:  # before any table is touched
         raise RetentionTooShortError(
-            f"--retention-hours {args.retention_hours} is below the {MIN_RETENTION_HOURS} h guard"
+            f"retention_hours {spec.retention_hours} is below the {MIN_RETENTION_HOURS} h guard"
         )
 
-    def body() -> Metrics:
+    def body() -> MaintainOutcome:
         spark = get_spark(f"maintain-{ctx.table}")
-        zorder = [c for c in args.zorder.split(",") if c]
         rows: list[dict[str, object]] = []
-        for name in [t for t in args.tables.split(",") if t]:
-            schema, _, table = name.partition(".")
+        for name in spec.tables:
+            table = TableName.parse(name)
             start = time.monotonic()
             try:
-                row = maintain_table(spark, table_ref(ctx.tables, schema, table), zorder, args.retention_hours)
+                ref = table_ref(ctx.tables, table.schema, table.name)
+                row = maintain_table(spark, ref, list(spec.zorder), spec.retention_hours)
             except Exception as exc:
                 row = {"status": "FAILED", "error": describe(exc)}
-            row.update(dag_id=ctx.dag_id, run_id=ctx.run_id, table_name=name, retention_hours=args.retention_hours,
+            row.update(dag_id=ctx.dag_id, run_id=ctx.run_id, table_name=name, retention_hours=spec.retention_hours,
                        seconds=round(time.monotonic() - start, 3), finished_at=dt.datetime.now(dt.UTC))  # fmt: skip
             log.info("maintained %s: %s", name, row["status"], extra={"fields": {k: str(v) for k, v in row.items()}})
             rows.append(row)
         _log(spark, ctx, rows)
         failed = [r["table_name"] for r in rows if r["status"] == "FAILED"]
         if failed:
-            raise JobError(f"maintenance failed for {failed} (see {LOG_TABLE})")
-        return {
-            "tables": len(rows),
-            "files_before": sum(int(r.get("files_before") or 0) for r in rows),  # type: ignore[call-overload]
-            "files_after": sum(int(r.get("files_after") or 0) for r in rows),  # type: ignore[call-overload]
-        }
+            raise JobError(f"maintenance failed for {failed} (see {naming.maintenance_log(ctx.schemas)})")
+        return MaintainOutcome(
+            tables=len(rows),
+            files_before=sum(int(r.get("files_before") or 0) for r in rows),  # type: ignore[call-overload]
+            files_after=sum(int(r.get("files_after") or 0) for r in rows),  # type: ignore[call-overload]
+        )
 
     return run_step(ctx, "maintain", body, log)

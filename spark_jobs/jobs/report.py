@@ -1,4 +1,4 @@
-"""report: print the per-table summary of one run from ``bz_audit_log`` (latest run by default)."""
+"""report: print the per-table summary of one run from the audit log (latest run by default)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import sys
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.tables import TableLocation, audit_table
+from lakehouse_contract.naming import AUDIT_LOG, Schemas
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.storage.tables import TableLocation, audit_table
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="report")
     p.add_argument("--lakehouse-root", required=True)
-    p.add_argument("--bronze-schema", default="inventory_bronze")
+    p.add_argument("--bronze-schema", default=Schemas().bronze)
     p.add_argument("--catalog", default="", help="tables by name in this catalog (default: path-based)")
-    p.add_argument("--audit-table", default="bz_audit_log")
+    p.add_argument("--audit-table", default=AUDIT_LOG)
     p.add_argument("--dag-id", required=True)
     p.add_argument("--run-id", help="defaults to the most recently audited run of the DAG")
     return p.parse_args(argv)

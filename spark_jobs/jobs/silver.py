@@ -11,7 +11,6 @@ quarantined or dropped leave silver, others are upserted; untouched keys stay as
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from dataclasses import dataclass
 
@@ -19,31 +18,26 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from spark_jobs.lib.context import RunContext, job_parser
-from spark_jobs.lib.contracts import SilverSpec
-from spark_jobs.lib.delta_io import create_if_missing, merge_by_key, merge_changes, replace_slice
-from spark_jobs.lib.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
-from spark_jobs.lib.errors import MissingStepResultError
-from spark_jobs.lib.incremental import DELETED, latest_versions
-from spark_jobs.lib.layer_step import run_layer_step
-from spark_jobs.lib.pii import resolve_key
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.silver import dedupe_latest, protect_pii, standardize, to_contract
-from spark_jobs.lib.steps import Metrics, start_job
-from spark_jobs.lib.tables import bronze_table, dq_results_table, quarantine_table, silver_table
+from lakehouse_contract import naming
+from lakehouse_contract.results import LayerOutcome
+from lakehouse_contract.specs import SilverSpec
+from spark_jobs.runtime.context import RunContext
+from spark_jobs.runtime.errors import MissingStepResultError, SecretNotFoundError
+from spark_jobs.runtime.layer_step import run_layer_step
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.runtime.steps import start_job
+from spark_jobs.storage.delta_io import create_if_missing, merge_by_key, merge_changes, replace_slice
+from spark_jobs.storage.secrets import resolve_key
+from spark_jobs.storage.tables import bronze_table, dq_results_table, quarantine_table, silver_table
+from spark_jobs.transforms import schema
+from spark_jobs.transforms.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
+from spark_jobs.transforms.incremental import DELETED, latest_versions
+from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
 
 DQ_COLUMNS = (
     "dag_id string, run_id string, logical_date date, table_name string, rule string, action string, "
     "failed_rows bigint, total_rows bigint, dq_score double, bronze_batch_id string, recorded_at timestamp"
 )
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = job_parser("silver")
-    p.add_argument("--spec-json", required=True, help="the table's silver spec (rendered from the pipeline config)")
-    p.add_argument("--pii-key-secret", default="", help="reference to the PII hashing key, e.g. env:LAKEHOUSE_PII_KEY")
-    p.add_argument("--audit-table", default="bz_audit_log")
-    return p.parse_args(argv)
 
 
 def _parents(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> dict[str, DataFrame]:
@@ -60,7 +54,7 @@ def _parents(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> dict[str
 def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> list[tuple]:
     now = dt.datetime.now(dt.UTC)
     base = (ctx.dag_id, ctx.run_id, ctx.logical_date, spec.table)
-    rows = [
+    rows: list[tuple[object, ...]] = [
         (*base, r.name, r.action, counts.per_rule[r.name], counts.total, counts.score, batch, now) for r in spec.rules
     ]
     rows.append((*base, "_table", "summary", counts.failed_any, counts.total, counts.score, batch, now))
@@ -75,7 +69,7 @@ def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: Dq
 
 
 def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:
-    contract = spec.contract()
+    contract = schema.contract(spec)
     cols = [F.col(f.name).cast(f.dataType).alias(f.name) for f in contract.fields if f.name != "_row_hash"]
     return rows.select(*cols, F.col("_dq_failed_rules"))
 
@@ -121,7 +115,7 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     merge_changes(spark, target, frame, gone, spec.primary_key, compare=content)
 
 
-def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> Metrics:
+def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> LayerOutcome:
     source = _bronze_input(spark, ctx, spec)
     live, affected, rows_read, batch = source.live, source.affected, source.rows_read, source.batch
     flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules,
@@ -134,7 +128,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
         valid = to_contract(keep, spec)
         target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
-        create_if_missing(spark, target, spec.contract())
+        create_if_missing(spark, target, schema.contract(spec))
         if affected is None:
             merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
         else:  # keys of the slice now deleted, quarantined or dropped leave silver
@@ -144,32 +138,33 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         flagged.unpersist()
         if source.cached is not None:
             source.cached.unpersist()
-    return {
-        "rows_read": rows_read,
-        "rows_deduplicated": rows_read - counts.total if affected is None else None,
-        "rows_written": counts.kept,
-        "rows_quarantined": counts.quarantined,
-        "rows_dropped": counts.dropped,
-        "dq_score": counts.score,
-        "table_rows": counts.kept if affected is None else target.read(spark).count(),
-        "load_mode": spec.load_mode,
-        "rows_inserted": merged.get("num_inserted_rows"),
-        "rows_updated": merged.get("num_updated_rows"),
-        "rows_deleted": merged.get("num_deleted_rows"),
-        "target": target.path,
-    }
+    return LayerOutcome(
+        rows_read=rows_read,
+        rows_deduplicated=rows_read - counts.total if affected is None else None,
+        rows_written=counts.kept,
+        rows_quarantined=counts.quarantined,
+        rows_dropped=counts.dropped,
+        dq_score=counts.score,
+        table_rows=counts.kept if affected is None else target.read(spark).count(),
+        load_mode=spec.load_mode,
+        rows_inserted=merged.get("num_inserted_rows"),
+        rows_updated=merged.get("num_updated_rows"),
+        rows_deleted=merged.get("num_deleted_rows"),
+        target=target.path,
+    )
 
 
 def main(argv: list[str]) -> int:
-    args = parse(argv)
-    ctx, log = start_job(args, "silver")
-    spec = SilverSpec.from_json(args.spec_json)
+    ctx, spec, log = start_job(argv, SilverSpec)
 
-    def body() -> Metrics:
-        key = resolve_key(args.pii_key_secret) if (spec.pii or spec.hashed_id) else b""
+    def body() -> LayerOutcome:
+        needs_key = spec.pii or spec.hashed_id
+        if needs_key and not spec.pii_key_secret:
+            raise SecretNotFoundError(f"silver {spec.table} hashes PII but its spec names no PII key secret")
+        key = resolve_key(spec.pii_key_secret) if needs_key and spec.pii_key_secret else b""
         return transform(get_spark(f"silver-{ctx.table}"), ctx, spec, key)
 
     return run_layer_step(
-        ctx, layer="silver", body=body, log=log, audit_name=args.audit_table,
-        source=f"{ctx.bronze_schema}.bz_{ctx.table}", target=f"{ctx.silver_schema}.{ctx.table}",
+        ctx, layer="silver", body=body, log=log, audit_name=spec.audit_table,
+        source=str(naming.bronze(ctx.schemas, ctx.table)), target=str(naming.silver(ctx.schemas, ctx.table)),
     )  # fmt: skip

@@ -1,59 +1,57 @@
 """validate: the source checks of Airflow's ``validate_connection``, as a Spark job.
 
-Used where no Airflow worker runs the task (the pipeline exported as a native Databricks job):
-the connection answers, the table exists, the contract's columns exist, the table has rows
-(unless empty loads are allowed). The outcome is a step result, so the table's audit records
-the failed check's message (never a credential).
+Used where no Airflow worker runs the task (the pipeline exported as a native Databricks job).
+The checks (SQL, order, messages) are ``lakehouse_contract.checks``, the same Airflow runs through
+PostgresHook; here they run through Spark's JDBC reader. The outcome is a step result, so the
+table's audit records the failed check's message (never a credential).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+from collections.abc import Sequence
+from typing import Any
 
-from spark_jobs.lib import jdbc
-from spark_jobs.lib.context import job_parser
-from spark_jobs.lib.errors import JobError, describe
-from spark_jobs.lib.secrets import resolve_jdbc
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics, run_step, start_job
+from pyspark.sql import SparkSession
+
+from lakehouse_contract.checks import SourceCheckError, run_source_checks
+from lakehouse_contract.results import ValidateOutcome
+from lakehouse_contract.specs import ValidateSpec
+from spark_jobs.runtime.errors import JobError
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.runtime.steps import run_step, start_job
+from spark_jobs.storage import jdbc
+from spark_jobs.storage.secrets import JdbcCredentials, resolve_jdbc
 
 
-class SourceCheckError(JobError):
+class SourceCheckFailedError(JobError):
     """A check of the source failed (the message names the check)."""
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = job_parser("validate")
-    p.add_argument("--source", required=True, help="schema.table in the source database")
-    p.add_argument("--columns", required=True, help="contract columns as JSON {name: spark type}")
-    p.add_argument("--jdbc-secret", required=True, help="secret reference, e.g. dbsecrets:SCOPE")
-    p.add_argument("--allow-empty", action="store_true")
-    return p.parse_args(argv)
+def jdbc_query(spark: SparkSession, creds: JdbcCredentials) -> Any:  # noqa: ANN401 - a Query
+    def query(sql: str) -> Sequence[Sequence[Any]]:
+        return [tuple(row) for row in jdbc.query(spark, creds, sql).collect()]
+
+    return query
 
 
 def main(argv: list[str]) -> int:
-    args = parse(argv)
-    ctx, log = start_job(args, "validate")
+    ctx, spec, log = start_job(argv, ValidateSpec)
 
-    def body() -> Metrics:
+    def body() -> ValidateOutcome:
         spark = get_spark(f"validate-{ctx.table}")
-        creds = resolve_jdbc(args.jdbc_secret)
+        creds = resolve_jdbc(spec.jdbc_secret)
         try:
-            present = jdbc.source_columns(spark, creds, args.source)
-        except Exception as exc:  # the driver's message names host/user, never the password
-            raise SourceCheckError(f"check 'connect' failed for {args.source}: {describe(exc, 500)}") from None
-        if not present:
-            raise SourceCheckError(f"check 'table exists' failed: {args.source} not found")
-        missing = [c for c in json.loads(args.columns) if c not in present]
-        if missing:
-            raise SourceCheckError(f"check 'contract columns' failed: {args.source} lacks columns {missing}")
-        rows = jdbc.source_stats(spark, creds, args.source, None).row_count
-        if rows == 0 and not args.allow_empty:
-            raise SourceCheckError(
-                f"check 'not empty' failed: {args.source} has no rows (set allow_empty: true to permit empty loads)"
+            columns = run_source_checks(
+                jdbc_query(spark, creds),
+                spec.source,
+                list(spec.columns),
+                spec.allow_empty,
+                where=f"secret {spec.jdbc_secret}",
             )
-        log.info("source %s passed all checks (%d contract columns)", args.source, len(present))
-        return {"source_row_count": rows, "contract_columns": len(json.loads(args.columns))}
+        except SourceCheckError as exc:
+            raise SourceCheckFailedError(str(exc)) from None
+        rows = jdbc.source_stats(spark, creds, spec.source, None).row_count
+        log.info("source %s passed all checks (%d contract columns)", spec.source, columns)
+        return ValidateOutcome(source_row_count=rows, contract_columns=columns)
 
     return run_step(ctx, "validate_connection", body, log)

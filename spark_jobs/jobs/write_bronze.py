@@ -5,41 +5,32 @@ Full-mode tables: one overwrite commit. Incremental tables: the logical date's s
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
 untouched; a rerun of the same date rewrites the same slice (no duplicates). The watermark
 registry advances only after the commit. A new table keeps file statistics only on
-``--stats-columns`` (keys, filter and Z-ORDER columns: the factory's choice), not on every column.
+its spec's ``stats_columns`` (keys, filter and Z-ORDER columns: the describe step's choice), not on every column.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.lib import watermarks
-from spark_jobs.lib.bronze import with_bronze_metadata
-from spark_jobs.lib.context import RunContext, job_parser
-from spark_jobs.lib.delta_io import STATS_COLUMNS, replace_slice
-from spark_jobs.lib.errors import EmptySourceError, InjectedFaultError, MissingStepResultError, ReconciliationError
-from spark_jobs.lib.incremental import DELETED, tombstones
-from spark_jobs.lib.results import StepResult, read_result
-from spark_jobs.lib.session import get_spark
-from spark_jobs.lib.steps import Metrics, run_step, start_job
-from spark_jobs.lib.tables import bronze_table, watermark_table
+from lakehouse_contract.results import ExtractOutcome, StepResult, WriteOutcome
+from lakehouse_contract.specs import WriteBronzeSpec
+from spark_jobs.runtime.context import RunContext
+from spark_jobs.runtime.errors import EmptySourceError, InjectedFaultError, MissingStepResultError, ReconciliationError
+from spark_jobs.runtime.session import get_spark
+from spark_jobs.runtime.steps import run_step, start_job
+from spark_jobs.storage import watermarks
+from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice
+from spark_jobs.storage.results import read_result
+from spark_jobs.storage.tables import bronze_table, watermark_table
+from spark_jobs.transforms.bronze import with_bronze_metadata
+from spark_jobs.transforms.incremental import DELETED, tombstones
 
 FAULT_ENV = "LAKEHOUSE_INJECT_FAULT"  # "write_bronze:<table>": fail inside the write (tests, drills)
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = job_parser("write_bronze")
-    p.add_argument("--source-system", required=True)
-    p.add_argument("--watermark-column", default=None)
-    p.add_argument("--allow-empty", action="store_true")
-    p.add_argument(
-        "--stats-columns", default="", help="comma-separated columns a new table keeps file statistics on (all: empty)"
-    )
-    return p.parse_args(argv)
 
 
 def _with_fault(df: DataFrame, ctx: RunContext) -> DataFrame:
@@ -52,70 +43,69 @@ def _with_fault(df: DataFrame, ctx: RunContext) -> DataFrame:
     return df.withColumn("_processing_timestamp", stamp.cast("timestamp"))
 
 
-def _bronze_frame(ctx: RunContext, args: argparse.Namespace, extract: StepResult, landing: DataFrame) -> DataFrame:
+def _bronze_frame(
+    ctx: RunContext, spec: WriteBronzeSpec, extract: StepResult, done: ExtractOutcome, landing: DataFrame
+) -> DataFrame:
     spark = landing.sparkSession
-    meta = {
-        "source_system": args.source_system,
+    meta: dict[str, Any] = {
+        "source_system": spec.source_system,
         "batch_id": ctx.run_id,
         "logical_date": ctx.logical_date,
         "load_timestamp": dt.datetime.fromtimestamp(extract.finished_at or extract.started_at, dt.UTC),
     }
     out = with_bronze_metadata(landing, **meta)
-    if extract.metrics.get("deletes_path"):
-        gone = tombstones(spark.read.parquet(str(extract.metrics["deletes_path"])), landing)
+    if done.deletes_path:
+        gone = tombstones(spark.read.parquet(done.deletes_path), landing)
         out = out.unionByName(with_bronze_metadata(gone, **meta, record_status=DELETED))
-    if extract.metrics.get("table_load_mode") == "incremental":
-        out = out.withColumn("_load_mode", F.lit(str(extract.metrics["load_mode"])))
+    if done.table_load_mode == "incremental":
+        out = out.withColumn("_load_mode", F.lit(done.load_mode))
     return _with_fault(out, ctx)
 
 
 def main(argv: list[str]) -> int:
-    args = parse(argv)
-    ctx, log = start_job(args, "write_bronze")
+    ctx, spec, log = start_job(argv, WriteBronzeSpec)
 
-    def body() -> Metrics:
+    def body() -> WriteOutcome:
         extract = read_result(ctx, "extract")
         if extract is None or extract.status != "SUCCESS":
             state = "missing" if extract is None else extract.status
             raise MissingStepResultError(f"extract result for run {ctx.run_id} is {state}; run extract first")
+        done = ExtractOutcome.of(extract)
         spark = get_spark(f"write_bronze-{ctx.table}")
         landing = spark.read.parquet(ctx.landing_path())
         rows = landing.count()
-        if rows != extract.metrics["rows_read"]:
-            raise ReconciliationError(
-                f"landing has {rows} rows but extract recorded {extract.metrics['rows_read']}; rerun extract"
-            )
-        mode = str(extract.metrics.get("load_mode") or "full")
-        if rows == 0 and mode == "full" and not args.allow_empty:
+        if rows != done.rows_read:
+            raise ReconciliationError(f"landing has {rows} rows but extract recorded {done.rows_read}; rerun extract")
+        mode = done.load_mode or "full"
+        if rows == 0 and mode == "full" and not spec.allow_empty:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
-        out = _bronze_frame(ctx, args, extract, landing)
-        create = {STATS_COLUMNS: args.stats_columns} if args.stats_columns else None
-        if extract.metrics.get("table_load_mode") == "incremental":
+        out = _bronze_frame(ctx, spec, extract, done, landing)
+        create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
+        if done.table_load_mode == "incremental":
             replace_slice(
                 target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create
             )
         else:
             target.save(out.write.mode("overwrite").option("overwriteSchema", "true"), create)
-        window_end = extract.metrics.get("window_end")
         moved = watermarks.advance(
             spark,
             watermark_table(ctx.tables, ctx.bronze_schema),
             table=ctx.table,
-            watermark_column=args.watermark_column,
-            high_water_mark=dt.datetime.fromisoformat(str(window_end)) if window_end else dt.datetime.now(),  # noqa: DTZ005
+            watermark_column=spec.watermark_column,
+            high_water_mark=dt.datetime.fromisoformat(done.window_end) if done.window_end else dt.datetime.now(),
             load_mode=mode,
             run_id=ctx.run_id,
             logical_date=ctx.logical_date,
             rows=rows,
         )
-        return {
-            "rows_written": rows,
-            "rows_deleted": extract.metrics.get("rows_deleted"),
-            "load_mode": mode,
-            "watermark_advanced": int(moved),
-            "bronze_version": target.latest_version(spark),
-            "target": target.path,
-        }
+        return WriteOutcome(
+            rows_written=rows,
+            rows_deleted=done.rows_deleted,
+            load_mode=mode,
+            watermark_advanced=int(moved),
+            bronze_version=target.latest_version(spark),
+            target=target.path,
+        )
 
     return run_step(ctx, "write_bronze", body, log)

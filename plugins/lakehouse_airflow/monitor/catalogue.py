@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.maintenance import maintenance_dag_id, maintenance_specs
-from lakehouse_airflow.specs import pipeline_specs
+from lakehouse_airflow.describe.maintenance import maintenance_dag_id, maintenance_specs
+from lakehouse_airflow.describe.pipeline import pipeline_specs
+from lakehouse_airflow.describe.tasks import SparkTask
 
 STAGES = {"bronze": 1, "silver": 2, "gold": 3}  # later stages wait for the mandatory tasks of earlier ones
 
@@ -34,14 +35,6 @@ class Parameter:
     flag_value: bool | None = None
 
 
-def layer_of(cfg: PipelineConfig, group: str) -> str:
-    if group == cfg.lakehouse.silver_schema:
-        return "silver"
-    if group == cfg.lakehouse.gold_schema:
-        return "gold"
-    return "bronze"
-
-
 def is_maintenance(cfg: PipelineConfig, dag_id: str) -> bool:
     return cfg.maintenance.enabled and dag_id == maintenance_dag_id(cfg)
 
@@ -56,12 +49,11 @@ def catalogue(cfg: PipelineConfig, dag_id: str | None = None) -> list[CatalogueT
         ]  # fmt: skip
     entries = []
     for seq, spec in enumerate(pipeline_specs(cfg), start=1):
-        layer = layer_of(cfg, spec.group)
-        table = spec.group if layer == "bronze" else spec.task_id
+        layer, table = spec.layer, spec.table
         settings = cfg.tables.get(table)
         mandatory = settings.mandatory if settings else True
         sla = (settings.sla_minutes if settings else None) or cfg.monitor.task_sla_minutes
-        step = spec.job if spec.kind == "spark" and spec.job != "audit" else None
+        step = spec.spec.step if isinstance(spec, SparkTask) else None
         entries.append(
             CatalogueTask(
                 task_id=spec.full_id,

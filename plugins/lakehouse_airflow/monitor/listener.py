@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from airflow.listeners import hookimpl
 
-from lakehouse_airflow.alerts import deadline_alert, redact_text
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.environments import ENV_VAR, ENVIRONMENTS_FILE_VAR, current_environment
+from lakehouse_airflow.config.environments import ENV_VAR, ENVIRONMENTS_FILE_VAR, current_environment
+from lakehouse_airflow.monitor.alerts import deadline_alert, redact_text
 from lakehouse_airflow.monitor.catalogue import CatalogueTask, catalogue
 from lakehouse_airflow.monitor.monitored import tracked
 from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mode
 from lakehouse_airflow.paths import lakehouse_root
+from lakehouse_contract.layout import step_result_path
+from lakehouse_contract.results import StepResult
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000
@@ -69,22 +69,21 @@ def _catalogue(cfg: PipelineConfig, dag_id: str) -> dict[str, CatalogueTask]:
 
 def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     """Rows, DQ score and error of the task's job, from the step result it wrote (a lakehouse on
-    this machine; same layout as spark_jobs.lib.results). Empty when there is none."""
+    this machine; the layout of lakehouse_contract.layout). Empty when there is none."""
     entry = _catalogue(cfg, dag_id).get(task_id)
     root = lakehouse_root(cfg.lakehouse.root)
     if entry is None or entry.step is None or "://" in root:
         return {}
-    run_key = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
-    path = Path(root) / "_control" / "step_results" / dag_id / run_key / entry.table_name / f"{entry.step}.json"
+    path = Path(step_result_path(root, dag_id, run_id, entry.table_name, entry.step))
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        result = StepResult.from_json(path.read_text())
+    except (OSError, ValueError, TypeError):
         return {}
-    if data.get("run_id") != run_id:
+    if result.run_id != run_id:
         return {}
-    metrics = dict(data.get("metrics") or {})
-    if data.get("error"):
-        metrics["error"] = data["error"]
+    metrics: dict[str, Any] = dict(result.metrics)
+    if result.error:
+        metrics["error"] = result.error
     return metrics
 
 

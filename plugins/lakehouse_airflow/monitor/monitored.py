@@ -7,7 +7,7 @@ import logging
 import os
 
 from lakehouse_airflow.config import PipelineConfig, load_pipelines
-from lakehouse_airflow.maintenance import maintenance_dag_id
+from lakehouse_airflow.describe.maintenance import maintenance_dag_id
 from lakehouse_airflow.monitor.store import MonitorStore
 from lakehouse_airflow.paths import PIPELINES_DIR
 

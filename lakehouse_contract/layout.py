@@ -1,0 +1,34 @@
+"""Files under the lakehouse root that are not tables: landing data and step results.
+
+``<root>/landing/<table>/logical_date=<ds>``                 extract's output, write_bronze's input
+``<root>/landing/<table>/logical_date=<ds>__deleted_keys``   keys extract found deleted
+``<root>/_control/step_results/<dag>/<run key>/<table>/<step>.json``  what each step did
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+STEP_RESULTS = "_control/step_results"
+
+
+def run_key(run_id: str) -> str:
+    """File-system-safe form of a run id (run ids contain ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+
+
+def landing_dir(root: str, table: str, logical_date: dt.date | str) -> str:
+    return f"{root.rstrip('/')}/landing/{table}/logical_date={logical_date}"
+
+
+def deleted_keys_dir(root: str, table: str, logical_date: dt.date | str) -> str:
+    return landing_dir(root, table, logical_date) + "__deleted_keys"
+
+
+def step_results_dir(root: str, dag_id: str, run_id: str, table: str) -> str:
+    return f"{root.rstrip('/')}/{STEP_RESULTS}/{dag_id}/{run_key(run_id)}/{table}"
+
+
+def step_result_path(root: str, dag_id: str, run_id: str, table: str, step: str) -> str:
+    return f"{step_results_dir(root, dag_id, run_id, table)}/{step}.json"

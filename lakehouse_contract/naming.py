@@ -1,0 +1,124 @@
+"""Table names of every layer, and where a named table is stored. The only place they are spelled.
+
+Logical names are ``<schema>.<table>``: ``<bronze>.bz_<table>``, ``<silver>.<table>``,
+``<silver>.<table>_quarantine``, ``<gold>.<model>``; the control tables are the audit log
+(``<bronze>.bz_audit_log`` unless configured), the watermark registry ``<bronze>.bz_watermarks``,
+the maintenance log ``<bronze>.bz_maintenance_log`` and the DQ results ``<silver>.dq_results``.
+
+Storage (:class:`Location`): path-based Delta tables at ``<root>/<schema>/<table>``, or, with a
+catalog, the catalog table ``<catalog>.<schema>.<table>`` (Unity Catalog on Databricks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # table, column, schema and rule names of a pipeline file
+
+BRONZE_PREFIX = "bz_"
+QUARANTINE_SUFFIX = "_quarantine"
+AUDIT_LOG = "bz_audit_log"  # default; a pipeline may name its own (lakehouse.audit_table)
+WATERMARKS = "bz_watermarks"
+MAINTENANCE_LOG = "bz_maintenance_log"
+DQ_RESULTS = "dq_results"
+CONTROL_INPUTS = (DQ_RESULTS,)  # gold inputs that are control tables, not silver tables
+
+LAYERS = ("bronze", "silver", "gold")
+
+
+def is_identifier(name: str) -> bool:
+    return re.match(IDENTIFIER, name) is not None
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The schema of each layer."""
+
+    bronze: str = "inventory_bronze"
+    silver: str = "inventory_silver"
+    gold: str = "inventory_gold"
+
+
+@dataclass(frozen=True)
+class TableName:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @classmethod
+    def parse(cls, qualified: str) -> TableName:
+        schema, dot, name = qualified.partition(".")
+        if not dot or not schema or not name:
+            raise ValueError(f"{qualified!r} is not a schema.table name")
+        return cls(schema, name)
+
+
+def bronze(schemas: Schemas, table: str) -> TableName:
+    return TableName(schemas.bronze, f"{BRONZE_PREFIX}{table}")
+
+
+def silver(schemas: Schemas, table: str) -> TableName:
+    return TableName(schemas.silver, table)
+
+
+def quarantine(schemas: Schemas, table: str) -> TableName:
+    return TableName(schemas.silver, f"{table}{QUARANTINE_SUFFIX}")
+
+
+def gold(schemas: Schemas, model: str) -> TableName:
+    return TableName(schemas.gold, model)
+
+
+def audit_log(schemas: Schemas, name: str = AUDIT_LOG) -> TableName:
+    return TableName(schemas.bronze, name)
+
+
+def watermarks(schemas: Schemas) -> TableName:
+    return TableName(schemas.bronze, WATERMARKS)
+
+
+def maintenance_log(schemas: Schemas) -> TableName:
+    return TableName(schemas.bronze, MAINTENANCE_LOG)
+
+
+def dq_results(schemas: Schemas) -> TableName:
+    return TableName(schemas.silver, DQ_RESULTS)
+
+
+def gold_input(schemas: Schemas, name: str) -> TableName:
+    """A gold model's input: a silver table, or a control table named in ``CONTROL_INPUTS``."""
+    return dq_results(schemas) if name == DQ_RESULTS else silver(schemas, name)
+
+
+def source_tables(schemas: Schemas, table: str, with_silver: bool) -> list[TableName]:
+    """The tables one source table fills: bronze, and its silver and quarantine tables."""
+    names = [bronze(schemas, table)]
+    if with_silver:
+        names += [silver(schemas, table), quarantine(schemas, table)]
+    return names
+
+
+def control_tables(schemas: Schemas, audit_name: str = AUDIT_LOG) -> list[TableName]:
+    return [audit_log(schemas, audit_name), watermarks(schemas), dq_results(schemas), maintenance_log(schemas)]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a pipeline's tables live: under ``root``, or in ``catalog`` when it is set."""
+
+    root: str
+    schemas: Schemas = Schemas()
+    catalog: str | None = None
+
+    def path(self, table: TableName) -> str:
+        """The table's directory (path-based storage)."""
+        return f"{self.root.rstrip('/')}/{table.schema}/{table.name}"
+
+    def qualified(self, table: TableName) -> str:
+        """``<catalog>.<schema>.<table>`` (catalog storage)."""
+        if not self.catalog:
+            raise ValueError("no catalog: tables are path-based")
+        return f"{self.catalog}.{table.schema}.{table.name}"

@@ -1,0 +1,164 @@
+"""One typed spec per job: everything the pipeline config decides about a task, as one JSON document.
+
+The Airflow side builds specs from the pipeline config (``lakehouse_airflow.describe``); the Spark
+side reads them (``spark_jobs.runtime.context``). The run context only Airflow knows at run time
+(run id, logical date, data interval, try number, params) travels beside the spec as flags
+(:mod:`lakehouse_contract.run`). No spec field has a default: the config owns every default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import ClassVar, Literal
+
+from lakehouse_contract.naming import Location
+from lakehouse_contract.serial import SpecError, from_data, to_data
+
+LoadMode = Literal["full", "incremental"]
+DeleteDetection = Literal["every_run", "weekly", "never"]
+RuleAction = Literal["expect", "expect_or_drop", "expect_or_quarantine", "expect_or_fail"]
+SPEC_FLAG = "--spec"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What every job spec carries: who it is for and where the tables live."""
+
+    job: ClassVar[str]  # the job module in spark_jobs.jobs
+    step: ClassVar[str | None]  # the step-result name it records (None: records none)
+
+    dag_id: str
+    task_id: str  # <group>.<task>, the Airflow task id
+    table: str  # the source table, silver table, gold model or maintenance group it serves
+    location: Location
+
+    def to_json(self) -> str:
+        """The spec as one compact JSON document (``job`` first)."""
+        return json.dumps({"job": self.job, **to_data(self)}, separators=(",", ":"))
+
+    def relocated(self, location: Location) -> JobSpec:
+        return replace(self, location=location)
+
+
+@dataclass(frozen=True)
+class ValidateSpec(JobSpec):
+    """The source checks (run by Airflow's validate_connection, or as a Spark job natively)."""
+
+    job: ClassVar[str] = "validate"
+    step: ClassVar[str | None] = "validate_connection"
+
+    source: str  # schema.table in the source database
+    columns: dict[str, str]  # contract columns -> Spark type
+    jdbc_secret: str  # secret reference (lakehouse_contract.secrets)
+    allow_empty: bool
+
+
+@dataclass(frozen=True)
+class ExtractSpec(JobSpec):
+    job: ClassVar[str] = "extract"
+    step: ClassVar[str | None] = "extract"
+
+    source: str  # schema.table in the source database
+    columns: dict[str, str]
+    jdbc_secret: str
+    primary_key: tuple[str, ...]
+    load_mode: LoadMode
+    watermark_column: str
+    source_timezone: str  # zone of the source's naive timestamps
+    delete_detection: DeleteDetection
+    partition_column: str | None
+    num_partitions: int
+    fetch_size: int
+    allow_empty: bool
+
+
+@dataclass(frozen=True)
+class WriteBronzeSpec(JobSpec):
+    job: ClassVar[str] = "write_bronze"
+    step: ClassVar[str | None] = "write_bronze"
+
+    source_system: str
+    watermark_column: str
+    stats_columns: tuple[str, ...]  # columns a new bronze table keeps file statistics on (empty: all)
+    allow_empty: bool
+
+
+@dataclass(frozen=True)
+class AuditSpec(JobSpec):
+    job: ClassVar[str] = "audit"
+    step: ClassVar[str | None] = None
+
+    source: str
+    audit_table: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A silver expectation: a SQL boolean (``expr``), or a foreign key to a parent silver table."""
+
+    name: str
+    action: RuleAction
+    expr: str | None = None
+    fk_column: str | None = None
+    fk_parent: str | None = None
+    fk_parent_key: str | None = None
+
+
+@dataclass(frozen=True)
+class SilverSpec(JobSpec):
+    job: ClassVar[str] = "silver"
+    step: ClassVar[str | None] = "silver"
+
+    primary_key: tuple[str, ...]
+    columns: dict[str, str]
+    required: tuple[str, ...]
+    lowercase: tuple[str, ...]
+    pii: dict[str, str]  # column -> mask kind
+    hashed_id: str | None
+    load_mode: LoadMode
+    watermark_column: str
+    rules: tuple[Rule, ...]
+    pii_key_secret: str | None  # secret reference; set when the table has PII or a hashed id
+    audit_table: str
+
+
+@dataclass(frozen=True)
+class GoldSpec(JobSpec):
+    job: ClassVar[str] = "gold"
+    step: ClassVar[str | None] = "gold"
+
+    sql_file: str
+    inputs: tuple[str, ...]  # silver tables (and control tables) the SQL reads as views
+    partition_by: tuple[str, ...]
+    audit_table: str
+
+
+@dataclass(frozen=True)
+class MaintainSpec(JobSpec):
+    job: ClassVar[str] = "maintain"
+    step: ClassVar[str | None] = "maintain"
+
+    tables: tuple[str, ...]  # schema.table names
+    zorder: tuple[str, ...]
+    retention_hours: int
+
+
+SPEC_TYPES: dict[str, type[JobSpec]] = {
+    cls.job: cls for cls in (ValidateSpec, ExtractSpec, WriteBronzeSpec, AuditSpec, SilverSpec, GoldSpec, MaintainSpec)
+}
+
+
+def parse_spec(text: str) -> JobSpec:
+    """A spec from its JSON document (the ``job`` field picks the type)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SpecError(f"spec is not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("job") not in SPEC_TYPES:
+        known = ", ".join(SPEC_TYPES)
+        raise SpecError(
+            f"spec.job: expected one of {known}, got {data.get('job') if isinstance(data, dict) else data!r}"
+        )
+    job = data.pop("job")
+    return from_data(SPEC_TYPES[job], data, f"{job} spec")

@@ -1,0 +1,65 @@
+"""The one place task specs become Airflow operators (the backend switch lives here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from lakehouse_airflow.config.environments import Environment
+from lakehouse_airflow.config.pipeline import PipelineConfig
+from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec
+from lakehouse_airflow.operators.spark_env import spark_submit_settings
+from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
+from lakehouse_airflow.operators.validate import ValidateSourceOperator
+from lakehouse_airflow.paths import SPARK_ENTRYPOINT
+
+
+def _common(spec: TaskSpec, task_id: str) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "task_id": task_id,
+        "task_display_name": spec.task_id,
+        "trigger_rule": spec.trigger_rule,
+        # earlier-priority tables are picked first when slots are scarce
+        "priority_weight": spec.priority_weight,
+        "weight_rule": "absolute",
+        "lakehouse_tables": spec.tables,
+    }
+    if spec.retries is not None:
+        common["retries"] = spec.retries
+    return common
+
+
+def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_id: str | None = None) -> BaseOperator:
+    """The operator of one task; ``task_id`` is its id inside its group (default ``spec.task_id``)."""
+    common = _common(spec, task_id or spec.task_id)
+    if isinstance(spec, SourceCheckTask):
+        return ValidateSourceOperator(postgres_conn_id=spec.conn_id, check=spec.check, **common)
+    if not isinstance(spec, SparkTask):
+        raise TypeError(f"unknown task kind {type(spec).__name__} for {spec.full_id}")
+    if env.backend == "databricks" and env.databricks is not None:
+        # imported only for this backend: the Databricks provider costs local DAG parses ~0.15 s
+        from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
+        from lakehouse_airflow.databricks.payload import submit_payload
+
+        db = env.databricks
+        if spec.retries is None:
+            common["retries"] = db.max_retries
+        return LakehouseDatabricksSubmitRunOperator(
+            json=submit_payload(spec, db),
+            databricks_conn_id=db.conn_id,
+            polling_period_seconds=db.polling_period_seconds,
+            upstream_chain=spec.upstream_chain,
+            **common,
+        )
+    return LakehouseSparkSubmitOperator(
+        application=str(SPARK_ENTRYPOINT),
+        application_args=spec.argv(),
+        conn_id=cfg.spark.conn_id,
+        name=f"{cfg.dag_id}.{spec.full_id}",
+        source_conn_id=spec.source_conn_id,
+        pii_key_conn_id=spec.pii_key_conn_id,
+        upstream_chain=spec.upstream_chain,
+        **spark_submit_settings(),
+        **common,
+    )

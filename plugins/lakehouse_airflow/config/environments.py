@@ -1,0 +1,159 @@
+"""Deployment environments (``include/environments.yaml``): which backend runs the Spark jobs.
+
+``LAKEHOUSE_ENV`` picks an environment (default ``local``). ``backend: local`` builds
+SparkSubmitOperator tasks, ``backend: databricks`` DatabricksSubmitRunOperator tasks; nothing else
+about the DAG changes. A broken file raises :class:`PipelineConfigError` naming the file and field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from lakehouse_airflow.config.base import PipelineConfigError, Strict, describe_error
+from lakehouse_airflow.paths import PROJECT_ROOT
+
+ENV_VAR = "LAKEHOUSE_ENV"
+ENVIRONMENTS_FILE_VAR = "LAKEHOUSE_ENVIRONMENTS_FILE"
+DEFAULT_FILE = PROJECT_ROOT / "include" / "environments.yaml"
+
+
+class Autoscale(Strict):
+    min_workers: int = Field(ge=1)
+    max_workers: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscale:
+        if self.max_workers < self.min_workers:
+            raise ValueError("max_workers must be >= min_workers")
+        return self
+
+
+class ClusterConfig(Strict):
+    node_type_id: str = Field(min_length=1)
+    num_workers: int | None = Field(default=None, ge=0)
+    autoscale: Autoscale | None = None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> ClusterConfig:
+        if (self.num_workers is None) == (self.autoscale is None):
+            raise ValueError("give exactly one of num_workers or autoscale")
+        return self
+
+
+class Notifications(Strict):
+    on_failure: tuple[str, ...] = ()
+    on_success: tuple[str, ...] = ()
+
+
+class AccessControl(Strict):
+    group_name: str | None = None
+    user_name: str | None = None
+    service_principal_name: str | None = None
+    permission_level: Literal["CAN_VIEW", "CAN_MANAGE_RUN", "IS_OWNER", "CAN_MANAGE"]
+
+
+UC_NAME = r"^[A-Za-z0-9_]+$"
+
+
+class LayerSchemas(Strict):
+    """Schema names of the three layers in this environment (default: the pipeline's)."""
+
+    bronze: str | None = Field(default=None, pattern=UC_NAME)
+    silver: str | None = Field(default=None, pattern=UC_NAME)
+    gold: str | None = Field(default=None, pattern=UC_NAME)
+
+
+class DatabricksConfig(Strict):
+    conn_id: str = Field(min_length=1)
+    # where `deploy` uploads the wheel, run.py and the gold SQL files: a Unity Catalog volume (the
+    # Files API `deploy` uses writes volumes; clusters and serverless read them as files and libraries)
+    artifacts_path: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
+    # the lakehouse root the jobs read and write (path-based Delta tables, as locally): a Unity Catalog
+    # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths)
+    lakehouse_root: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
+    # Unity Catalog: the jobs read and write tables by name, <catalog>.<schema>.<table>; unset: path-based
+    # Delta tables under lakehouse_root (which keeps landing files and step results either way)
+    catalog: str | None = Field(default=None, pattern=UC_NAME)
+    schemas: LayerSchemas = LayerSchemas()
+    wheel: str = Field(pattern=r"\.whl$")
+    secret_scope: str = Field(min_length=1)
+    spark_version: str = Field(min_length=1)
+    serverless: bool = False
+    cluster: ClusterConfig | None = None
+    max_retries: int = Field(default=1, ge=0)
+    timeout_seconds: int = Field(default=3600, gt=0)
+    polling_period_seconds: int = Field(default=30, gt=0)  # how often the operator asks runs/get
+    tags: dict[str, str] = Field(default_factory=dict)
+    access_control_list: tuple[AccessControl, ...] = ()
+    notifications: Notifications = Notifications()
+
+    @model_validator(mode="after")
+    def _compute(self) -> DatabricksConfig:
+        if self.serverless and self.cluster is not None:
+            raise ValueError("serverless: true and cluster are exclusive")
+        if not self.serverless and self.cluster is None:
+            raise ValueError("cluster is required unless serverless: true")
+        return self
+
+
+class Environment(Strict):
+    name: str
+    backend: Literal["local", "databricks"] = "local"
+    databricks: DatabricksConfig | None = None
+    # a run still going this long after it was queued is a deadline breach: marked in the ETL
+    # monitor and alerted (the existing job's 2 hours); null: no deadline
+    run_deadline_minutes: int | None = Field(default=120, ge=1)
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> Environment:
+        if self.backend == "databricks" and self.databricks is None:
+            raise ValueError("backend databricks needs a databricks: section")
+        return self
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_environments(path: str | Path | None = None) -> dict[str, Environment]:
+    """Every environment of the file, with ``defaults`` merged in."""
+    path = Path(path or os.environ.get(ENVIRONMENTS_FILE_VAR) or DEFAULT_FILE)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PipelineConfigError(f"{path}: cannot read environments: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("environments"), dict):
+        raise PipelineConfigError(f"{path}: environments: expected a mapping of environment names")
+    unknown = set(raw) - {"defaults", "environments"}
+    if unknown:
+        raise PipelineConfigError(f"{path}: {sorted(unknown)[0]}: unknown key")
+    defaults = raw.get("defaults") or {}
+    out: dict[str, Environment] = {}
+    for name, body in raw["environments"].items():
+        body = dict(body or {})
+        if "run_deadline_minutes" in defaults:
+            body.setdefault("run_deadline_minutes", defaults["run_deadline_minutes"])
+        if body.get("backend") == "databricks":
+            body["databricks"] = _merge(defaults.get("databricks") or {}, body.get("databricks") or {})
+        try:
+            out[name] = Environment.model_validate({**body, "name": name})
+        except ValidationError as exc:
+            raise PipelineConfigError(f"{path}: environments.{name}.{describe_error(exc)}") from None
+    return out
+
+
+def current_environment(path: str | Path | None = None) -> Environment:
+    """The environment ``LAKEHOUSE_ENV`` names (default ``local``)."""
+    name = os.environ.get(ENV_VAR, "local").strip() or "local"
+    envs = load_environments(path)
+    if name not in envs:
+        raise PipelineConfigError(f"{ENV_VAR}={name!r}: no such environment (known: {', '.join(envs)})")
+    return envs[name]

@@ -1,1 +1,0 @@
-"""Library for the Spark jobs: session, table resolution, readers/writers, pure transforms."""

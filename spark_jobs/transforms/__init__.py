@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms and decisions (no reads, no writes, no sessions)."""
