@@ -31,6 +31,7 @@ RUN ROOT=/opt/airflow source /opt/airflow/scripts/spark_packages.sh \
 COPY --chown=airflow:root dags /opt/airflow/dags
 COPY --chown=airflow:root plugins /opt/airflow/plugins
 COPY --chown=airflow:root include /opt/airflow/include
+COPY --chown=airflow:root lakehouse_contract /opt/airflow/lakehouse_contract
 COPY --chown=airflow:root spark_jobs /opt/airflow/spark_jobs
 COPY --chown=airflow:root seed /opt/airflow/seed
 COPY --chown=airflow:root scripts /opt/airflow/scripts

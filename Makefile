@@ -67,13 +67,13 @@ test: venv chromium ## run the whole test suite incl. e2e (starts PostgreSQL, Sp
 	$(RUN) python -m pytest $(PYTEST_ARGS)
 
 test-e2e: venv chromium ## the real Airflow services suite only (REST API + headless Chromium)
-	$(RUN) python -m pytest -m e2e $(PYTEST_ARGS)
+	$(RUN) python -m pytest tests/e2e $(PYTEST_ARGS)
 
 chromium: ## install Debian's headless chromium if missing (the UI test needs it)
 	scripts/ensure_chromium.sh
 
-test-unit: venv ## fast tests only (no services)
-	$(RUN) python -m pytest -m "not spark and not integration" $(PYTEST_ARGS)
+test-unit: venv ## the unit tier only (tests/unit: no service is started)
+	$(RUN) python -m pytest tests/unit $(PYTEST_ARGS)
 
 BENCH_SF = $(if $(filter command line,$(origin SF)),$(SF),1)
 bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer, incremental vs full

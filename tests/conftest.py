@@ -1,48 +1,56 @@
-"""Shared fixtures. Services are real: the project's embedded PostgreSQL and local Spark server."""
+"""Tiers by directory, and the shared fixtures. Services are real: the project's embedded
+PostgreSQL and local Spark server, started on first use by the tiers that need them.
+
+- ``unit/``         no service (``make test-unit``);
+- ``spark/``        marker ``spark``: the local Spark server (and, where a test asks, PostgreSQL);
+- ``integration/``  marker ``integration``: PostgreSQL + Spark + Airflow ``dags test``;
+- ``e2e/``          marker ``e2e``: the real Airflow services.
+"""
 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-IT_SCHEMA = "it_src"
-IT_SF = 0.002
-MONITOR_DB = "lakehouse_ops_test"
-pytest_plugins = ["databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
+from support.env import IT_SCHEMA, IT_SF, MONITOR_DB, project_env, sh
+
+TESTS = Path(__file__).resolve().parent
+TIER_MARKERS = {"spark": pytest.mark.spark, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+pytest_plugins = ["support.databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 
 
-def project_env() -> dict[str, str]:
-    """The environment scripts/env.sh defines (connections, Airflow home, Spark remote)."""
-    out = subprocess.run([str(ROOT / "scripts" / "env.sh")], check=True, capture_output=True, text=True).stdout
-    env = dict(os.environ)
-    script = out + "\nenv -0"
-    dumped = subprocess.run(["bash", "-c", script], check=True, capture_output=True, env=env).stdout
-    for item in dumped.split(b"\0"):
-        if b"=" in item:
-            k, v = item.decode().split("=", 1)
-            env[k] = v
-    return env
-
-
-def sh(cmd: str | list[str], env: dict[str, str] | None = None, check: bool = True, timeout: int = 900):
-    args = shlex.split(cmd) if isinstance(cmd, str) else cmd
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tier's marker, from the test's directory (so a unit test can never start a service)."""
+    for item in items:
+        tier = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        if tier in TIER_MARKERS:
+            item.add_marker(TIER_MARKERS[tier])
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[dict[str, str]]:
+def spark_server() -> dict[str, str]:
+    """The local Spark Connect server only (no PostgreSQL, no Airflow)."""
+    sh("scripts/localspark.sh up")
+    env = project_env()
+    os.environ["LAKEHOUSE_SPARK_REMOTE"] = env["LAKEHOUSE_SPARK_REMOTE"]
+    return env
+
+
+@pytest.fixture(scope="session")
+def spark(spark_server: dict[str, str]):  # noqa: ANN201 - a SparkSession
+    from spark_jobs.runtime.session import get_spark
+
+    return get_spark("tests")
+
+
+@pytest.fixture(scope="session")
+def stack(spark_server: dict[str, str]) -> Iterator[dict[str, str]]:
     """PostgreSQL + Spark Connect up, Airflow DB migrated, integration schema seeded."""
     sh("scripts/localpg.sh up")
-    sh("scripts/localspark.sh up")
     os.environ["LAKEHOUSE_OPS_DB"] = MONITOR_DB  # the suite's own ETL monitor, fresh per session
     sh(f"scripts/localpg.sh createdb {MONITOR_DB} airflow --fresh")
     env = project_env()
@@ -50,13 +58,6 @@ def stack() -> Iterator[dict[str, str]]:
     sh(["python", "-m", "seed", "--schema", IT_SCHEMA, "--sf", str(IT_SF)], env=env)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("LAKEHOUSE_", "AIRFLOW_CONN_"))})
     yield env
-
-
-@pytest.fixture(scope="session")
-def spark(stack: dict[str, str]):
-    from spark_jobs.runtime.session import get_spark
-
-    return get_spark("tests")
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +69,8 @@ def source_dsn(stack: dict[str, str]) -> str:
 def first(stack, spark, source_dsn, tmp_path_factory):  # noqa: ANN001, ANN201
     """One full run of the shipped pipeline (bronze, silver, gold) shared by the integration suites.
 
-    test_integration_rerun.py changes this lakehouse and therefore runs last (file order)."""
-    from dagrun import FirstRun, dags_test, pipeline_dir, runs, source_counts
+    Read-only for its users: a test that changes a lakehouse works on ``lake_copy(first)``."""
+    from support.dagrun import FirstRun, dags_test, pipeline_dir, runs, source_counts
 
     tmp = tmp_path_factory.mktemp("full")
     pipelines = pipeline_dir(tmp, "inventory")
@@ -77,3 +78,9 @@ def first(stack, spark, source_dsn, tmp_path_factory):  # noqa: ANN001, ANN201
     assert result.returncode == 0, result.stdout[-4000:]
     (run_id,) = runs(spark, tmp / "lake")
     return FirstRun(tmp / "lake", pipelines, run_id, source_counts(source_dsn), result.stdout + result.stderr)
+
+
+def lake_copy(lake: Path, dest: Path) -> Path:
+    """A private copy of a lakehouse (path-based Delta tables keep relative file paths)."""
+    shutil.copytree(lake, dest)
+    return dest

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ from lakehouse_airflow.config.environments import load_environments
 from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
 from lakehouse_airflow.databricks.payload import idempotency_token
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
+from lakehouse_contract.naming import Location, Schemas
+from lakehouse_contract.specs import ExtractSpec, GoldSpec, MaintainSpec, SilverSpec
+from support.specs import flags, spec_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
 ARTIFACTS = "/Volumes/workspace/inventory/artifacts"
 LAKE = "/Volumes/workspace/inventory/lakehouse"
@@ -108,18 +112,17 @@ def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch
         ],
         "access_control_list": [{"group_name": "data-engineers", "permission_level": "CAN_MANAGE_RUN"}],
     }
-    # the local job's arguments, with locations and secret references translated
-    local = _dag(monkeypatch, "local").get_task("orders.extract").application_args
-    # ... plus the environment's Unity Catalog: tables are workspace.<schema>.<table>
-    assert params[0] == "extract" and params[-2:] == ["--catalog", "workspace"]
-    assert len(params) == len(local) + 2
-    flags = dict(zip(params[1::2], params[2::2], strict=False))
-    assert flags["--lakehouse-root"] == LAKE
-    assert flags["--jdbc-secret"] == "dbsecrets:inventory-dev"
-    assert flags["--interval-start"] == "{{ data_interval_start }}"
-    assert flags["--bronze-schema"] == "inventory_bronze"  # default: the pipeline's schemas
-    differing = {p for p, q in zip(params, local, strict=False) if p != q}
-    assert differing == {LAKE, "dbsecrets:inventory-dev"}
+    # the local job's spec and run flags, with locations and secret references translated
+    local_args = _dag(monkeypatch, "local").get_task("orders.extract").application_args
+    local, remote = spec_of(local_args), spec_of(params)
+    assert params[0] == "extract" and len(params) == len(local_args)
+    assert flags(params)["--interval-start"] == "{{ data_interval_start }}"
+    assert [p for p in params if not p.startswith("{")] == [a for a in local_args if not a.startswith("{")]
+    # ... the environment's root and Unity Catalog (tables are workspace.<schema>.<table>), schemas
+    # by default the pipeline's; every other field as the local spec
+    assert remote.location == Location(LAKE, local.location.schemas, "workspace")
+    assert isinstance(remote, ExtractSpec) and remote.jdbc_secret == "dbsecrets:inventory-dev"
+    assert replace(remote, location=local.location, jdbc_secret=local.jdbc_secret) == local  # type: ignore[call-arg]
     assert op.retries == 1  # dev's max retries
 
 
@@ -142,10 +145,10 @@ def test_gold_task_payload_serverless(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert set(task) == {"task_key", "spark_python_task", "timeout_seconds", "environment_key"}
     assert task["environment_key"] == "lakehouse" and task["task_key"] == "inventory_gold__daily_sales"
     params = task["spark_python_task"]["parameters"]
-    assert params[0] == "gold"
-    sql = params[params.index("--sql-file") + 1]
-    assert sql == f"{base}/include/sql/gold/daily_sales.sql"
-    assert params[params.index("--lakehouse-root") + 1] == "/Volumes/workspace_uat/inventory/lakehouse"
+    spec = spec_of(params)
+    assert params[0] == "gold" and isinstance(spec, GoldSpec)
+    assert spec.sql_file == f"{base}/include/sql/gold/daily_sales.sql"
+    assert spec.location.root == "/Volumes/workspace_uat/inventory/lakehouse"
 
 
 def test_payloads_hold_secret_references_never_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,17 +156,16 @@ def test_payloads_hold_secret_references_never_values(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AIRFLOW_CONN_PII_HASH_KEY", '{"conn_type": "generic", "password": "k3y-value-123"}')
     local = _dag(monkeypatch, "local")
     refs = sum(
-        (t.application_args or []).count(flag)
+        sum(bool(getattr(spec_of(t.application_args), name, None)) for name in ("jdbc_secret", "pii_key_secret"))
         for t in local.tasks
         if isinstance(t, LakehouseSparkSubmitOperator)
-        for flag in ("--jdbc-secret", "--pii-key-secret")
     )
     dag = _dag(monkeypatch, "prod")
     payloads = json.dumps([t.json for t in dag.tasks if isinstance(t, LakehouseDatabricksSubmitRunOperator)])
     assert "s3cr3t-pw" not in payloads and "k3y-value-123" not in payloads and "LAKEHOUSE_JDBC" not in payloads
     assert refs > 10 and payloads.count("dbsecrets:inventory-prod") == refs  # each reference translated
-    silver = dag.get_task("inventory_silver.customers").json["tasks"][0]["spark_python_task"]["parameters"]
-    assert silver[silver.index("--pii-key-secret") + 1] == "dbsecrets:inventory-prod"
+    silver = spec_of(dag.get_task("inventory_silver.customers").json["tasks"][0]["spark_python_task"]["parameters"])
+    assert isinstance(silver, SilverSpec) and silver.pii_key_secret == "dbsecrets:inventory-prod"
 
 
 def test_idempotency_token_is_per_task_and_run_not_per_try() -> None:
@@ -180,20 +182,17 @@ def test_environment_schemas_rename_the_layers(tmp_path: Path, monkeypatch: pyte
     raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
     raw["environments"]["qa"]["databricks"]["schemas"] = {"bronze": "raw", "gold": "marts"}
     (tmp_path / "env.yaml").write_text(yaml.safe_dump(raw))
-    params = _dag(monkeypatch, "qa", tmp_path / "env.yaml").get_task("orders.extract").json["tasks"][0]
-    flags = dict(
-        zip(
-            params["spark_python_task"]["parameters"][1::2],
-            params["spark_python_task"]["parameters"][2::2],
-            strict=False,
-        )
-    )
-    assert (flags["--catalog"], flags["--bronze-schema"], flags["--silver-schema"], flags["--gold-schema"]) == (
-        "workspace_qa",
-        "raw",
-        "inventory_silver",
-        "marts",
-    )
+    qa = _dag(monkeypatch, "qa", tmp_path / "env.yaml")
+    params = qa.get_task("orders.extract").json["tasks"][0]
+    where = spec_of(params["spark_python_task"]["parameters"]).location
+    assert (where.catalog, where.schemas) == ("workspace_qa", Schemas("raw", "inventory_silver", "marts"))
+    # the maintenance DAG's table names follow the environment's schemas too
+    from lakehouse_airflow.build.maintenance import build_maintenance_dag
+
+    maint = build_maintenance_dag(CFG).get_task("maintenance.orders").json["tasks"][0]
+    maintained = spec_of(maint["spark_python_task"]["parameters"])
+    assert isinstance(maintained, MaintainSpec)
+    assert maintained.tables == ("raw.bz_orders", "inventory_silver.orders", "inventory_silver.orders_quarantine")
     raw["environments"]["qa"]["databricks"]["catalog"] = "bad-name"
     (tmp_path / "env.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(PipelineConfigError, match="environments.qa.databricks.catalog"):

@@ -8,15 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import MONITOR_DB, sh
-from dagrun import DATE, read_audit
 from pyspark.sql import functions as F
 
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.monitor.catalogue import catalogue
 from lakehouse_airflow.monitor.store import MonitorStore
-
-pytestmark = pytest.mark.integration
+from support.dagrun import DATE, read_audit
+from support.env import MONITOR_DB, sh
 
 DAG = "inventory_lakehouse"
 
@@ -196,10 +194,10 @@ def test_a_run_over_its_deadline_is_marked_once_and_alerted(first, store: Monito
     """The listener's deadline check on the shared run (it took minutes) with a 1-minute deadline.
     Last in this file: it leaves the run marked as breached."""
     import yaml
-    from webhook import webhook_receiver
 
     from lakehouse_airflow.monitor.listener import check_deadline
     from lakehouse_airflow.monitor.monitored import tracked
+    from support.webhook import webhook_receiver
 
     envs = tmp_path / "environments.yaml"
     envs.write_text(yaml.safe_dump({"environments": {"local": {"backend": "local", "run_deadline_minutes": 1}}}))

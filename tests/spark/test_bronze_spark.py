@@ -16,7 +16,6 @@ from spark_jobs.storage.delta_io import STATS_COLUMNS, table_properties
 from spark_jobs.storage.tables import bronze_table
 from spark_jobs.transforms.bronze import METADATA_COLUMNS, with_bronze_metadata
 
-pytestmark = pytest.mark.spark
 LOAD_TS = dt.datetime(2026, 11, 23, 1, 2, 3)
 
 

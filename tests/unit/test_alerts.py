@@ -7,15 +7,14 @@ import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
 
-from webhook import webhook_receiver
-
 from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.config.environments import load_environments
 from lakehouse_airflow.config.monitor import AlertsConfig
 from lakehouse_airflow.monitor.alerts import FailureNotifier, deadline_alert, send
+from support.webhook import webhook_receiver
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
 
 

@@ -18,10 +18,12 @@ from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.config.environments import load_environments
 from lakehouse_airflow.databricks.job_export import ExportError, bundle, create_request, export, main, quartz_cron
 from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID
+from lakehouse_contract.specs import ValidateSpec
 from spark_jobs.runtime.errors import JobError
 from spark_jobs.runtime.schedule import DailySchedule
+from support.specs import flags, spec_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
 ENVS = {n: e.databricks for n, e in load_environments().items() if e.databricks is not None}
 REFERENCE = re.compile(r"\{\{([^}]*)\}\}")
@@ -104,23 +106,25 @@ def test_task_parameters_use_only_databricks_references(dag) -> None:  # noqa: A
                     assert field == "result_state" and other in _ancestors(task["task_key"], upstream)
                 else:
                     assert ref in KNOWN_REFS, ref
-        flags = dict(zip(params[1::2], params[2::2], strict=False))
-        assert flags["--dag-id"] == CFG.dag_id and flags["--run-id"] == "{{job.run_id}}"
-        assert flags["--logical-date"] == "{{job.parameters.logical_date}}"
-        assert params[params.index("--schedule") + 1] == "0 2 * * *"
-        assert params[params.index("--trigger-time") + 1] == "{{job.trigger.time.timestamp_ms}}"
-        assert flags["--lakehouse-root"] == ENVS["dev"].lakehouse_root
+        given, spec = flags(params), spec_of(params)
+        assert spec.dag_id == CFG.dag_id and given["--run-id"] == "{{job.run_id}}"
+        assert spec.task_id.replace(".", "__") == task["task_key"]
+        assert given["--logical-date"] == "{{job.parameters.logical_date}}"
+        assert given["--schedule"] == "0 2 * * *"
+        assert given["--trigger-time"] == "{{job.trigger.time.timestamp_ms}}"
+        assert spec.location.root == ENVS["dev"].lakehouse_root
     by_key = {t["task_key"]: t["spark_python_task"]["parameters"] for t in body["tasks"]}
     assert by_key["orders__validate_connection"][0] == "validate"  # the Spark version of the check
-    assert "--jdbc-secret" in by_key["orders__validate_connection"]
+    check = spec_of(by_key["orders__validate_connection"])
+    assert isinstance(check, ValidateSpec) and check.jdbc_secret == "dbsecrets:inventory-dev"
     audit = by_key["orders__audit"]
     assert audit[audit.index("--upstream-states") + 1] == (
         "validate_connection={{tasks.orders__validate_connection.result_state}},"
         "extract={{tasks.orders__extract.result_state}},write_bronze={{tasks.orders__write_bronze.result_state}}"
     )
-    extract = by_key["orders__extract"]
-    assert extract[extract.index("--requested-mode") + 1] == "{{job.parameters.mode}}"
-    assert extract[extract.index("--interval-start") + 1] == ""  # derived from the logical date
+    extract = flags(by_key["orders__extract"])
+    assert extract["--mode"] == "{{job.parameters.mode}}"
+    assert "--interval-start" not in extract and "--upstream-error" not in flags(audit)  # derived / step result
 
 
 def _ancestors(key: str, upstream: dict[str, set[str]]) -> set[str]:

@@ -4,19 +4,16 @@ and a second, config-only pipeline."""
 from __future__ import annotations
 
 import psycopg
-import pytest
 import yaml
-from conftest import IT_SCHEMA, ROOT
-from dagrun import (
+from pyspark.sql import functions as F
+
+from support.dagrun import (
     SHIPPED,
     dags_test,
     read_gold,
     read_silver,
 )
-from pyspark.sql import functions as F
-
-pytestmark = pytest.mark.integration
-
+from support.env import IT_SCHEMA, ROOT
 
 GENERATOR_RULES = {
     ("products", "null_required.product_name"): "product_name_not_null",

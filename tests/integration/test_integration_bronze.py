@@ -8,19 +8,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import IT_SCHEMA
-from dagrun import (
+from pyspark.sql import functions as F
+
+from spark_jobs.transforms.bronze import METADATA_COLUMNS
+from support.dagrun import (
     DATE,
     dags_test,
     pipeline_dir,
     read_audit,
     read_bronze,
 )
-from pyspark.sql import functions as F
-
-from spark_jobs.transforms.bronze import METADATA_COLUMNS
-
-pytestmark = pytest.mark.integration
+from support.env import IT_SCHEMA
 
 
 def test_bronze_loaded_and_audited(first, spark) -> None:  # noqa: ANN001

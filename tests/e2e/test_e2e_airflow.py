@@ -25,18 +25,16 @@ import pendulum
 import psycopg
 import pytest
 import yaml
-from airflow_api import AirflowApi
-from browser import headless_chromium
-from conftest import IT_SCHEMA, ROOT, sh
-from dagrun import DATE, SHIPPED, read_audit, read_bronze, read_silver, source_counts, state
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
-from webhook import Receiver, webhook_receiver
 
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.monitor.store import MonitorStore
-
-pytestmark = pytest.mark.e2e
+from support.airflow_api import AirflowApi
+from support.browser import headless_chromium
+from support.dagrun import DATE, SHIPPED, read_audit, read_bronze, read_silver, source_counts, state
+from support.env import IT_SCHEMA, ROOT, sh
+from support.webhook import Receiver, webhook_receiver
 
 DAG = "inventory_lakehouse"
 BACKFILL_CONF = {"tables": ["warehouses"]}
@@ -74,7 +72,7 @@ def alerts() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def airflow(stack: dict[str, str], alerts: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    from dagrun import pipeline_dir
+    from support.dagrun import pipeline_dir
 
     tmp = tmp_path_factory.mktemp("e2e")
     port = _free_port()

@@ -9,7 +9,7 @@ import yaml
 
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline, load_pipelines, with_absolute_sql_paths
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 SEED_ORDER = [
     "products", "suppliers", "warehouses", "customers", "inventory",

@@ -29,7 +29,6 @@ from spark_jobs.transforms.pii import hmac_sha256, mask
 from spark_jobs.transforms.schema import Rule, SilverSpec
 from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
 
-pytestmark = pytest.mark.spark
 KEY = b"test-key-not-a-secret"
 T1, T2 = dt.datetime(2026, 1, 1, 10), dt.datetime(2026, 1, 2, 10)
 D = dt.date(2026, 11, 23)
@@ -195,7 +194,7 @@ def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:  # noqa: ANN
     for name, frame in tables.items():
         TableRef("inventory_silver", name, root).save(frame.write.mode("overwrite"))
     ctx = RunContext("d", "r", "t", 1, D, "daily_sales", root, "inventory_bronze")
-    sql = (Path(__file__).parents[1] / "include/sql/gold/daily_sales.sql").read_text()
+    sql = (Path(__file__).parents[2] / "include/sql/gold/daily_sales.sql").read_text()
     out = build_model(spark, ctx, sql, list(tables))
     expected = spark.createDataFrame(
         [(D, "Toys", Decimal("14.50"), 3, 2), (D, "Books", Decimal("5.00"), 1, 1)],

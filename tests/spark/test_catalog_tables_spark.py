@@ -10,15 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from test_bronze_spark import WAREHOUSES
 
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.describe.pipeline import silver_spec_json
 from spark_jobs.jobs import dispatch
 from spark_jobs.storage.tables import TableLocation, bronze_table, silver_table
+from support.env import ROOT
 
-pytestmark = pytest.mark.spark
 CATALOG = "spark_catalog"  # the local server's session catalog stands in for Unity Catalog
 
 

@@ -20,8 +20,6 @@ from spark_jobs.storage.audit_log import append_audit
 from spark_jobs.storage.delta_io import is_conflict, replace_slice, retry_on_conflict
 from spark_jobs.storage.tables import TableRef
 
-pytestmark = pytest.mark.spark
-
 WRITERS = 6
 SLICE = StructType(
     [StructField("table_name", StringType()), StructField("run_id", StringType()), StructField("n", LongType())]

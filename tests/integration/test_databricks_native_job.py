@@ -7,14 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import pytest
-from conftest import IT_SCHEMA
-from dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, rows
-from databricks_emu import Emulator
-
 from lakehouse_airflow.config import load_pipeline
-
-pytestmark = pytest.mark.integration
+from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, rows
+from support.databricks_emu import Emulator
+from support.env import IT_SCHEMA
 
 NATIVE_LAKE = "/Volumes/emulated/inventory/native"  # its own lakehouse: compared with the local run's
 

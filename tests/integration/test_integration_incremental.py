@@ -17,9 +17,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import IT_SCHEMA, IT_SF, sh
-from dagrun import LOAD_STAMPS, dags_test, pipeline_dir, rows, state, ti_run_ids, ti_states
-from inprocess import Run, run_pipeline, run_task, spark_specs
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -27,8 +24,9 @@ from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import PipelineConfig, load_pipeline
 from seed.activity import ActivityRequest, ActivitySummary, apply_activity
 from seed.load import current_seed
-
-pytestmark = pytest.mark.integration
+from support.dagrun import LOAD_STAMPS, dags_test, pipeline_dir, rows, state, ti_run_ids, ti_states
+from support.env import IT_SCHEMA, IT_SF, sh
+from support.inprocess import Run, run_pipeline, run_task, spark_specs
 
 INC_SCHEMA = "it_inc"
 DAYS = ("2026-11-21", "2026-11-22", "2026-11-23")

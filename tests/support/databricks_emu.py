@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import ROOT, sh
+
+from support.env import ROOT, sh
 
 CONN_ID = "databricks_emulator"
 SCOPE = "inventory-emulated"

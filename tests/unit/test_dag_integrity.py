@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -13,8 +12,11 @@ import pytest
 
 from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
+from lakehouse_airflow.describe.pipeline import BRONZE_STEPS
+from lakehouse_contract.specs import ExtractSpec, GoldSpec, Rule, SilverSpec, WriteBronzeSpec
+from support.specs import flags, spec_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
 
 
@@ -32,13 +34,18 @@ def test_dagbag_imports_without_errors(dagbag) -> None:  # noqa: ANN001
 
 def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None:  # noqa: ANN001
     dag = dagbag.dags["inventory_lakehouse"]
-    groups = list(dag.task_group.children)
-    # the grid reads like the pipeline: bronze groups in priority order, then silver, then gold
-    assert groups == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold", "summary"]
-    groups = groups[:-3]
-    for group in groups:
-        ids = [t.task_id for t in dag.task_group.children[group].children.values()]
-        assert ids == [f"{group}.{s}" for s in ("validate_connection", "extract", "write_bronze", "audit")]
+    children = dag.task_group.children
+    # bronze groups in priority order, shown by table name; task ids keep the table name (deployed ids)
+    names = [t.name for t in CFG.ordered_tables()]
+    bronze = list(children)[: len(names)]
+    assert bronze == [f"{i:02d}_{n}" for i, n in enumerate(names, start=1)]
+    assert [children[g].group_display_name for g in bronze] == names
+    assert list(children)[len(names) :] == ["inventory_silver", "inventory_gold", "summary"]
+    groups = names
+    for group_id, group in zip(bronze, groups, strict=True):
+        tasks = list(children[group_id].children.values())
+        assert [t.task_id for t in tasks] == [f"{group}.{s}" for s in BRONZE_STEPS]
+        assert [t.task_display_name for t in tasks] == list(BRONZE_STEPS)
         assert dag.get_task(f"{group}.extract").upstream_task_ids == {f"{group}.validate_connection"}
         assert dag.get_task(f"{group}.audit").trigger_rule == "all_done"
     # bronze tables are independent: no edge crosses a bronze group (error isolation)
@@ -47,6 +54,19 @@ def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None: 
             assert all(up.split(".")[0] == task.task_id.split(".")[0] for up in task.upstream_task_ids)
     weights = [dag.get_task(f"{g}.extract").priority_weight for g in groups]
     assert weights == sorted(weights, reverse=True)
+
+
+def test_grid_lists_the_groups_in_pipeline_order(dagbag) -> None:  # noqa: ANN001
+    """What the Airflow 3 grid shows: the serialized DAG's children through the API's own sorter
+    (children come back sorted by id; independent bronze groups stay in that order)."""
+    from airflow.api_fastapi.core_api.services.ui.task_group import get_task_group_children_getter
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["inventory_lakehouse"]))
+    shown = [
+        getattr(c, "group_display_name", None) or c.label for c in get_task_group_children_getter()(dag.task_group)
+    ]
+    assert shown == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold", "summary"]
 
 
 def test_schedule_and_defaults(dagbag) -> None:  # noqa: ANN001
@@ -72,10 +92,11 @@ def test_spark_tasks_use_spark_submit_and_carry_no_secret(dagbag) -> None:  # no
     assert isinstance(extract, SparkSubmitOperator)
     args = extract.application_args
     assert args[0] == "extract"
-    assert json.loads(args[args.index("--columns") + 1]) == CFG.tables["order_details"].columns
-    assert args[args.index("--jdbc-secret") + 1] == "env:LAKEHOUSE_JDBC"
-    assert args[args.index("--source") + 1] == "tests.order_details"
-    assert "{{ run_id }}" in args and "{{ ds }}" in args
+    spec = spec_of(args)
+    assert isinstance(spec, ExtractSpec) and spec.columns == CFG.tables["order_details"].columns
+    assert spec.jdbc_secret == "env:LAKEHOUSE_JDBC" and spec.source == "tests.order_details"
+    assert (spec.dag_id, spec.task_id, spec.table) == ("inventory_lakehouse", "order_details.extract", "order_details")
+    assert flags(args)["--run-id"] == "{{ run_id }}" and flags(args)["--logical-date"] == "{{ ds }}"
     assert not any("password" in a.lower() for a in args)
     assert extract.application.endswith("spark_jobs/run.py")
 
@@ -160,54 +181,58 @@ def test_layer_dependencies_derived_from_declarations(dagbag) -> None:  # noqa: 
 
 
 def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> None:  # noqa: ANN001
-    import json
 
     dag = dagbag.dags["inventory_lakehouse"]
     silver = dag.get_task("inventory_silver.customers")
     args = silver.application_args
-    assert args[0] == "silver" and args[args.index("--pii-key-secret") + 1] == "env:LAKEHOUSE_PII_KEY"
-    spec = json.loads(args[args.index("--spec-json") + 1])
-    assert spec["pii"] == {"customer_name": "name", "email": "email", "phone": "phone"}
-    assert spec["hashed_id"] == "customer_key"
+    spec = spec_of(args)
+    assert args[0] == "silver" and isinstance(spec, SilverSpec) and spec.pii_key_secret == "env:LAKEHOUSE_PII_KEY"
+    assert spec.pii == {"customer_name": "name", "email": "email", "phone": "phone"}
+    assert spec.hashed_id == "customer_key"
     assert silver.pii_key_conn_id == "pii_hash_key"
-    names = [r["name"] for r in spec["rules"]]
+    names = [r.name for r in spec.rules]
     assert names[0] == "customer_id_not_null" and "email_well_formed" in names
-    orders = json.loads(
-        dag.get_task("inventory_silver.orders").application_args[
-            2 + dag.get_task("inventory_silver.orders").application_args[1:].index("--spec-json")
-        ]
+    orders = spec_of(dag.get_task("inventory_silver.orders").application_args)
+    assert isinstance(orders, SilverSpec)
+    assert (
+        Rule("fk_customer_id", "expect_or_quarantine", None, "customer_id", "customers", "customer_id") in orders.rules
     )
-    assert {
-        "name": "fk_customer_id",
-        "action": "expect_or_quarantine",
-        "fk_column": "customer_id",
-        "fk_parent": "customers",
-        "fk_parent_key": "customer_id",
-    } in orders["rules"]
-    assert "--pii-key-secret" not in dag.get_task("inventory_silver.orders").application_args
+    assert orders.pii_key_secret is None
+    assert dag.get_task("inventory_silver.orders").pii_key_conn_id is None
     gold = dag.get_task("inventory_gold.daily_sales").application_args
-    assert gold[0] == "gold" and Path(gold[gold.index("--sql-file") + 1]).is_file()
-    assert gold[gold.index("--inputs") + 1] == "orders,order_details,products"
+    gold_spec = spec_of(gold)
+    assert gold[0] == "gold" and isinstance(gold_spec, GoldSpec) and Path(gold_spec.sql_file).is_file()
+    assert gold_spec.inputs == ("orders", "order_details", "products")
 
 
 def test_incremental_tables_get_the_run_interval_and_mode(dagbag) -> None:  # noqa: ANN001
     dag = dagbag.dags["inventory_lakehouse"]
     args = dag.get_task("orders.extract").application_args
-    value = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
-    assert value["--load-mode"] == "incremental" and value["--watermark-column"] == "updated_at"
+    value, spec = flags(args), spec_of(args)
+    assert isinstance(spec, ExtractSpec)
+    assert spec.load_mode == "incremental" and spec.watermark_column == "updated_at"
     assert value["--interval-start"] == "{{ data_interval_start }}"
     assert value["--interval-end"] == "{{ data_interval_end }}"
-    assert value["--requested-mode"] == "{{ params.mode }}"
-    assert value["--source-timezone"] == "Asia/Kolkata" and value["--delete-detection"] == "every_run"
-    write = dag.get_task("orders.write_bronze").application_args
-    stats = write[write.index("--stats-columns") + 1].split(",")  # keys, loads' and Z-ORDER's columns
-    assert stats == ["order_id", "updated_at", "customer_id", "order_date", "_logical_date", "_record_status"]
-    assert value["--primary-key"] == "order_id"
-    products = dag.get_task("products.extract").application_args
-    assert products[products.index("--load-mode") + 1] == "full"
-    spec = json.loads(dag.get_task("inventory_silver.orders").application_args[
-        dag.get_task("inventory_silver.orders").application_args.index("--spec-json") + 1])  # fmt: skip
-    assert spec["load_mode"] == "incremental" and spec["watermark_column"] == "updated_at"
+    assert value["--mode"] == "{{ params.mode }}"
+    assert spec.source_timezone == "Asia/Kolkata" and spec.delete_detection == "every_run"
+    orders = CFG.tables["orders"]
+    assert (spec.num_partitions, spec.fetch_size) == (orders.num_partitions, orders.fetch_size)  # from the config
+    write = spec_of(dag.get_task("orders.write_bronze").application_args)
+    assert isinstance(write, WriteBronzeSpec)  # stats: keys, loads' and Z-ORDER's columns
+    assert write.stats_columns == (
+        "order_id",
+        "updated_at",
+        "customer_id",
+        "order_date",
+        "_logical_date",
+        "_record_status",
+    )
+    assert spec.primary_key == ("order_id",)
+    products = spec_of(dag.get_task("products.extract").application_args)
+    assert isinstance(products, ExtractSpec) and products.load_mode == "full"
+    silver = spec_of(dag.get_task("inventory_silver.orders").application_args)
+    assert isinstance(silver, SilverSpec)
+    assert silver.load_mode == "incremental" and silver.watermark_column == "updated_at"
 
 
 def test_trigger_params_offer_tables_and_mode(dagbag) -> None:  # noqa: ANN001

@@ -6,14 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from functools import partial
 
-import pytest
-
 from spark_jobs.storage import watermarks
 from spark_jobs.storage.delta_io import create_if_missing, merge_changes
 from spark_jobs.storage.tables import TableRef
 from spark_jobs.transforms.incremental import latest_versions, live_keys, tombstones
 
-pytestmark = pytest.mark.spark
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 T = [dt.datetime(2026, 11, d, 12) for d in (20, 21, 22, 23)]
 COLS = "id bigint, qty int, updated_at timestamp, _logical_date date, _record_status string, _load_timestamp timestamp"

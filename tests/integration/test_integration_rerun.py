@@ -4,9 +4,10 @@ batch), so it lives in the file that runs last among the integration suites."""
 from __future__ import annotations
 
 import psycopg
-import pytest
-from conftest import IT_SCHEMA
-from dagrun import (
+from pyspark.sql import functions as F
+
+from lakehouse_airflow.describe.pipeline import BRONZE_STEPS
+from support.dagrun import (
     bronze_version,
     dags_test,
     layer_snapshot,
@@ -15,11 +16,7 @@ from dagrun import (
     runs,
     ti_states,
 )
-from pyspark.sql import functions as F
-
-from lakehouse_airflow.describe.pipeline import BRONZE_STEPS
-
-pytestmark = pytest.mark.integration
+from support.env import IT_SCHEMA
 
 
 def test_rerun_with_missing_table_fails_alone_blocks_dependants_changes_nothing(first, stack, spark, source_dsn):  # noqa: ANN001

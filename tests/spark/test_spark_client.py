@@ -6,12 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from conftest import ROOT, sh
-
 from lakehouse_airflow.operators.spark_env import CDS_DIR, spark_submit_settings
-
-pytestmark = pytest.mark.spark
+from support.env import ROOT, sh
 
 
 def test_both_spark_submit_jvms_map_their_archive(stack: dict[str, str], tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import yaml
-from conftest import ROOT
+
+from support.env import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -12,9 +12,9 @@ import re
 
 import pytest
 import yaml
-from conftest import ROOT
 
 from lakehouse_airflow.config import load_pipeline
+from support.env import ROOT
 
 COMPOSE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"

@@ -15,7 +15,7 @@ from lakehouse_airflow.monitor.catalogue import catalogue, parameters
 from lakehouse_airflow.monitor.store import ddl, processing_mode
 from lakehouse_airflow.monitor.text import table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
 

@@ -20,15 +20,13 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from conftest import ROOT
-from dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
-from databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
 
 from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
-
-pytestmark = pytest.mark.integration
+from support.dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
+from support.databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
+from support.env import ROOT
 
 DAG = "inventory_lakehouse_dbx"  # own dag id: the shared local run's records stay untouched
 TASKS_TEST_DATE = "2026-11-10"  # no run of that date exists: `tasks test` makes (and drops) its own

@@ -17,7 +17,7 @@ from spark_jobs.jobs.maintain import RetentionTooShortError
 from spark_jobs.storage.delta_io import STATS_COLUMNS, table_properties
 from spark_jobs.storage.tables import bronze_table, table_ref
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
 
@@ -104,7 +104,6 @@ def _run(tmp_path: Path, tables: str, *extra: str) -> int:
     return dispatch([spec.job, *args, *extra])
 
 
-@pytest.mark.spark
 def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Path) -> None:  # noqa: ANN001
     ref = bronze_table(str(tmp_path), "inventory_bronze", "orders")
     for batch in range(8):  # eight small commits -> at least eight files
@@ -144,7 +143,6 @@ def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Pa
     assert log["inventory_silver.orders"]["status"] == "SKIPPED"  # not created yet: nothing to do
 
 
-@pytest.mark.spark
 def test_maintain_refuses_a_retention_below_seven_days(spark, tmp_path: Path) -> None:  # noqa: ANN001
     ref = bronze_table(str(tmp_path), "inventory_bronze", "orders")
     for batch in range(3):
@@ -160,14 +158,13 @@ def test_maintain_refuses_a_retention_below_seven_days(spark, tmp_path: Path) ->
     assert not table_ref(str(tmp_path), "inventory_bronze", "bz_maintenance_log").exists()
 
 
-@pytest.mark.integration
 def test_maintenance_dag_end_to_end_leaves_the_data_unchanged(stack, spark, first, tmp_path: Path) -> None:  # noqa: ANN001
     """The whole maintenance DAG through `airflow dags test` on a copy of the shared full run,
     cut down to the orders tables, one gold model and the control tables (the others are SKIPPED
     as not created yet: the same tasks run, in a third of the time)."""
     import shutil
 
-    from dagrun import dags_test, state
+    from support.dagrun import dags_test, state
 
     lake = tmp_path / "lake"
     shutil.copytree(first.lake, lake)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from conftest import IT_SCHEMA, ROOT, sh
 from pyspark.sql import functions as F
 
 from lakehouse_airflow.config import with_absolute_sql_paths
+from support.env import IT_SCHEMA, ROOT, sh
 
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 DATE = "2026-11-20"

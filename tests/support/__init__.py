@@ -1,0 +1,1 @@
+"""Helpers of the test suites (imported as ``support.<module>``)."""
