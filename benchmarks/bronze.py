@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,8 +30,9 @@ import yaml
 from benchmarks.results import save
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.describe.pipeline import bronze_specs
+from lakehouse_airflow.describe.tasks import SparkTask
+from lakehouse_airflow.operators.secrets import jdbc_env
 from lakehouse_airflow.operators.spark_env import spark_submit_settings
-from lakehouse_airflow.operators.spark_submit import jdbc_env
 from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from seed.load import SeedRequest, seed_database
 
@@ -47,7 +49,7 @@ def copy_seconds(dsn: str, table: str) -> float:
         return time.perf_counter() - start
 
 
-def _render(args: tuple[str, ...], run_id: str, day: dt.date) -> list[str]:
+def _render(args: list[str], run_id: str, day: dt.date) -> list[str]:
     """The task's templated argv as Airflow renders it for a full load (params.mode=full) of ``day``."""
     end = dt.datetime.combine(day, dt.time(20, 30), dt.UTC)  # 02:00 Asia/Kolkata, the DAG's schedule
     context = {
@@ -76,11 +78,12 @@ def _command(job: str, args: list[str]) -> tuple[list[str], dict[str, str]]:
 
 def run_tasks(cfg: PipelineConfig, table: str, lake: str, run_id: str, day: dt.date) -> dict[str, float]:
     """extract then write_bronze of ``table`` for ``day`` into ``lake``; in-job and whole-process seconds."""
-    specs = {s.task_id: s for s in bronze_specs(cfg, cfg.tables[table])}
+    specs = {s.task_id: s for s in bronze_specs(cfg, cfg.tables[table]) if isinstance(s, SparkTask)}
     timings: dict[str, float] = {}
     for step in ("extract", "write_bronze"):
-        argv = _render(specs[step].args, run_id, day)
-        argv[argv.index("--lakehouse-root") + 1] = lake
+        task = specs[step]
+        spec = replace(task.spec, dag_id="bench", location=replace(task.spec.location, root=lake))
+        argv = _render(replace(task, spec=spec).argv()[1:], run_id, day)
         cmd, extra_env = _command(step, argv)
         env = {**os.environ, **extra_env, **jdbc_env(cfg.source.conn_id), "LAKEHOUSE_ROOT": lake}
         start = time.perf_counter()

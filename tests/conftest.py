@@ -10,7 +10,6 @@ PostgreSQL and local Spark server, started on first use by the tiers that need t
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def source_dsn(stack: dict[str, str]) -> str:
 def first(stack, spark, source_dsn, tmp_path_factory):  # noqa: ANN001, ANN201
     """One full run of the shipped pipeline (bronze, silver, gold) shared by the integration suites.
 
-    Read-only for its users: a test that changes a lakehouse works on ``lake_copy(first)``."""
+    Read-only for its users: a test that changes a lakehouse works on ``support.dagrun.lake_copy``."""
     from support.dagrun import FirstRun, dags_test, pipeline_dir, runs, source_counts
 
     tmp = tmp_path_factory.mktemp("full")
@@ -78,9 +77,3 @@ def first(stack, spark, source_dsn, tmp_path_factory):  # noqa: ANN001, ANN201
     assert result.returncode == 0, result.stdout[-4000:]
     (run_id,) = runs(spark, tmp / "lake")
     return FirstRun(tmp / "lake", pipelines, run_id, source_counts(source_dsn), result.stdout + result.stderr)
-
-
-def lake_copy(lake: Path, dest: Path) -> Path:
-    """A private copy of a lakehouse (path-based Delta tables keep relative file paths)."""
-    shutil.copytree(lake, dest)
-    return dest

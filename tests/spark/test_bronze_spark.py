@@ -11,10 +11,12 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from lakehouse_contract.specs import JobSpec
 from spark_jobs.jobs import dispatch
 from spark_jobs.storage.delta_io import STATS_COLUMNS, table_properties
 from spark_jobs.storage.tables import bronze_table
 from spark_jobs.transforms.bronze import METADATA_COLUMNS, with_bronze_metadata
+from support.specs import job_argv, table_specs
 
 LOAD_TS = dt.datetime(2026, 11, 23, 1, 2, 3)
 
@@ -37,9 +39,10 @@ def test_metadata_columns_appended_source_untouched(spark) -> None:  # noqa: ANN
     assert out.where("_processing_timestamp IS NULL").count() == 0
 
 
-def _ctx(tmp_path, table: str, run: str) -> list[str]:  # noqa: ANN001
-    return ["--dag-id", "t", "--run-id", run, "--task-id", f"{table}.x", "--logical-date", "2026-11-23",
-            "--table", table, "--lakehouse-root", str(tmp_path)]  # fmt: skip
+def _specs(tmp_path, table: str = "warehouses", **changes: object) -> dict[str, JobSpec]:  # noqa: ANN001
+    """The shipped pipeline's specs of ``table`` under ``tmp_path``, reading it_src; full loads."""
+    columns = WAREHOUSES if table == "warehouses" else {"product_id": "bigint"}
+    return table_specs(table, str(tmp_path), columns=columns, load_mode="full", **changes)
 
 
 WAREHOUSES = {"warehouse_id": "bigint", "warehouse_name": "string", "city": "string", "capacity": "int",
@@ -47,16 +50,14 @@ WAREHOUSES = {"warehouse_id": "bigint", "warehouse_name": "string", "city": "str
 
 
 def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
-    from lakehouse_airflow.operators.spark_submit import jdbc_env
+    from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
-    src = ["--source", "it_src.warehouses", "--columns", json.dumps(WAREHOUSES), "--primary-key", "warehouse_id",
-           "--jdbc-secret", "env:LAKEHOUSE_JDBC"]  # fmt: skip
-    assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r1"), *src, "--partition-column", "warehouse_id",
-                     "--num-partitions", "2"]) == 0  # fmt: skip
-    stats = ["--stats-columns", "warehouse_id,_logical_date"]
-    assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg", *stats]) == 0
+    specs = _specs(tmp_path, partition_column="warehouse_id", num_partitions=2,
+                   stats_columns=("warehouse_id", "_logical_date"), source_system="pg")  # fmt: skip
+    assert dispatch(job_argv(specs["extract"], "r1")) == 0
+    assert dispatch(job_argv(specs["write_bronze"], "r1")) == 0
     target = bronze_table(str(tmp_path), "inventory_bronze", "warehouses")
     assert table_properties(spark, target)[STATS_COLUMNS] == "warehouse_id,_logical_date"
     first = target.read(spark)
@@ -67,13 +68,14 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
     assert files and {pq.read_schema(f).field("_load_timestamp").type.unit for f in files} == {"us"}
 
     # a second run whose landing was tampered with (row count no longer matches) must not write
-    assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r2"), *src]) == 0
+    specs = _specs(tmp_path, source_system="pg")
+    assert dispatch(job_argv(specs["extract"], "r2")) == 0
     result = tmp_path / "_control/step_results/t/r2/warehouses/extract.json"
     doc = json.loads(result.read_text())
     doc["metrics"]["rows_read"] = 999
     result.write_text(json.dumps(doc))
     with pytest.raises(Exception, match="landing has 5 rows but extract recorded 999"):
-        dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r2"), "--source-system", "pg"])
+        dispatch(job_argv(specs["write_bronze"], "r2"))
     assert target.latest_version(spark) == version
     assertDataFrameEqual(target.read(spark), first)
     failed = json.loads((tmp_path / "_control/step_results/t/r2/warehouses/write_bronze.json").read_text())
@@ -83,7 +85,7 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
 def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
     import psycopg
 
-    from lakehouse_airflow.operators.spark_submit import jdbc_env
+    from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
@@ -91,10 +93,9 @@ def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(
         conn.execute("DROP SCHEMA IF EXISTS it_drift CASCADE; CREATE SCHEMA it_drift")
         conn.execute("CREATE TABLE it_drift.warehouses AS SELECT * FROM it_src.warehouses")
         conn.execute("ALTER TABLE it_drift.warehouses ADD COLUMN region text DEFAULT 'west'")
-    src = ["--source", "it_drift.warehouses", "--columns", json.dumps(WAREHOUSES), "--primary-key", "warehouse_id",
-           "--jdbc-secret", "env:LAKEHOUSE_JDBC"]  # fmt: skip
-    assert dispatch(["extract", *_ctx(tmp_path, "warehouses", "r1"), *src]) == 0
-    assert dispatch(["write_bronze", *_ctx(tmp_path, "warehouses", "r1"), "--source-system", "pg"]) == 0
+    specs = _specs(tmp_path, source="it_drift.warehouses")
+    assert dispatch(job_argv(specs["extract"], "r1")) == 0
+    assert dispatch(job_argv(specs["write_bronze"], "r1")) == 0
     target = bronze_table(str(tmp_path), "inventory_bronze", "warehouses")
     assert {r["region"] for r in target.read(spark).collect()} == {"west"}
     extract = json.loads((tmp_path / "_control/step_results/t/r1/warehouses/extract.json").read_text())
@@ -105,19 +106,18 @@ def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(
         with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"], autocommit=True) as conn:
             conn.execute(f"ALTER TABLE it_drift.warehouses {change}")
         with pytest.raises(Exception, match=message):
-            dispatch(["extract", *_ctx(tmp_path, "warehouses", "r2"), *src])
+            dispatch(job_argv(specs["extract"], "r2"))
         assert target.latest_version(spark) == version  # nothing written
 
 
 def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
-    from lakehouse_airflow.operators.spark_submit import jdbc_env
+    from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("LAKEHOUSE_JDBC_PASSWORD", "definitely-wrong-pw")
     with pytest.raises(Exception) as err:
-        dispatch(["extract", *_ctx(tmp_path, "products", "r1"), "--source", "it_src.products", "--columns",
-                  '{"product_id": "bigint"}', "--primary-key", "product_id", "--jdbc-secret", "env:LAKEHOUSE_JDBC"])  # fmt: skip
+        dispatch(job_argv(_specs(tmp_path, "products")["extract"], "r1"))
     assert "password authentication failed" in str(err.value)
     stored = (tmp_path / "_control/step_results/t/r1/products/extract.json").read_text()
     assert json.loads(stored)["status"] == "FAILED"

@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_bronze_spark import WAREHOUSES
 
 from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.describe.pipeline import silver_spec_json
+from lakehouse_airflow.describe.pipeline import silver_spec
+from lakehouse_contract.naming import Location, Schemas
 from spark_jobs.jobs import dispatch
 from spark_jobs.storage.tables import TableLocation, bronze_table, silver_table
 from support.env import ROOT
+from support.specs import job_argv, table_specs
 
 CATALOG = "spark_catalog"  # the local server's session catalog stands in for Unity Catalog
 
@@ -30,32 +33,27 @@ def schemas(spark) -> Iterator[dict[str, str]]:  # noqa: ANN001
         spark.sql(f"DROP SCHEMA IF EXISTS {CATALOG}.{name} CASCADE")
 
 
-def _args(tmp_path: Path, schemas: dict[str, str], task: str, run: str = "r1") -> list[str]:
-    return ["--dag-id", "t", "--run-id", run, "--task-id", f"warehouses.{task}", "--logical-date", "2026-11-23",
-            "--table", "warehouses", "--lakehouse-root", str(tmp_path), "--catalog", CATALOG,
-            "--bronze-schema", schemas["bronze"], "--silver-schema", schemas["silver"],
-            "--gold-schema", schemas["gold"]]  # fmt: skip
+def _where(tmp_path: Path, schemas: dict[str, str]) -> Location:
+    return Location(str(tmp_path), Schemas(schemas["bronze"], schemas["silver"], schemas["gold"]), CATALOG)
 
 
 def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
-    from lakehouse_airflow.operators.spark_submit import jdbc_env
+    from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
-    source = ["--source", "it_src.warehouses", "--columns", json.dumps(WAREHOUSES)]
-    secret = ["--jdbc-secret", "env:LAKEHOUSE_JDBC"]
-    assert dispatch(["validate", *_args(tmp_path, schemas, "validate_connection"), *source, *secret]) == 0
-    assert dispatch(["extract", *_args(tmp_path, schemas, "extract"), *source, *secret,
-                     "--primary-key", "warehouse_id"]) == 0  # fmt: skip
-    write = ["write_bronze", *_args(tmp_path, schemas, "write_bronze"), "--source-system", "pg"]
+    where = _where(tmp_path, schemas)
+    specs = table_specs("warehouses", str(tmp_path), columns=WAREHOUSES, location=where)
+    assert dispatch(job_argv(specs["validate_connection"], "r1")) == 0
+    assert dispatch(job_argv(specs["extract"], "r1")) == 0
+    write = job_argv(specs["write_bronze"], "r1")
     assert dispatch(write) == 0
     assert dispatch(write) == 0  # a retry of the same run: the same slice, no duplicates
-    audit = ["audit", *_args(tmp_path, schemas, "audit"), "--source", "it_src.warehouses",
-             "--upstream-states", "validate_connection=success,extract=success,write_bronze=success"]  # fmt: skip
-    assert dispatch(audit) == 0
+    states = "validate_connection=success,extract=success,write_bronze=success"
+    assert dispatch(job_argv(specs["audit"], "r1", upstream_states=states)) == 0
     cfg = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
-    spec = silver_spec_json(cfg, cfg.tables["warehouses"])
-    assert dispatch(["silver", *_args(tmp_path, schemas, "silver"), "--spec-json", spec]) == 0
+    spec = replace(silver_spec(cfg, cfg.tables["warehouses"]), dag_id="t", location=where)
+    assert dispatch(job_argv(spec, "r1")) == 0
 
     bronze, silver = schemas["bronze"], schemas["silver"]
     for name in (
@@ -85,17 +83,18 @@ def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monk
 
 
 def test_validate_job_names_the_failed_check(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
-    from lakehouse_airflow.operators.spark_submit import jdbc_env
+    from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
         monkeypatch.setenv(k, v)
-    columns = json.dumps({**WAREHOUSES, "manager": "string"})
-    base = ["validate", *_args(tmp_path, schemas, "validate_connection"), "--jdbc-secret", "env:LAKEHOUSE_JDBC"]
+    where = _where(tmp_path, schemas)
+    wider = table_specs("warehouses", str(tmp_path), columns={**WAREHOUSES, "manager": "string"}, location=where)
     with pytest.raises(
         Exception, match=r"check 'contract columns' failed: it_src.warehouses lacks columns \['manager'\]"
     ):
-        dispatch([*base, "--source", "it_src.warehouses", "--columns", columns])
+        dispatch(job_argv(wider["validate_connection"], "r1"))
+    missing = table_specs("warehouses", str(tmp_path), columns=WAREHOUSES, location=where, source="it_src.nope")
     with pytest.raises(Exception, match="check 'table exists' failed: it_src.nope not found"):
-        dispatch([*base, "--source", "it_src.nope", "--columns", json.dumps(WAREHOUSES)])
+        dispatch(job_argv(missing["validate_connection"], "r1"))
     result = json.loads((tmp_path / "_control/step_results/t/r1/warehouses/validate_connection.json").read_text())
     assert result["status"] == "FAILED" and "table exists" in result["error"]

@@ -12,6 +12,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from lakehouse_contract.naming import Location
+from lakehouse_contract.specs import GoldSpec, Rule, SilverSpec
 from spark_jobs.jobs.gold import build_model
 from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.errors import ExpectationFailedError
@@ -26,7 +28,7 @@ from spark_jobs.transforms.dq import (
     with_rule_flags,
 )
 from spark_jobs.transforms.pii import hmac_sha256, mask
-from spark_jobs.transforms.schema import Rule, SilverSpec
+from spark_jobs.transforms.schema import contract
 from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
 
 KEY = b"test-key-not-a-secret"
@@ -34,13 +36,12 @@ T1, T2 = dt.datetime(2026, 1, 1, 10), dt.datetime(2026, 1, 2, 10)
 D = dt.date(2026, 11, 23)
 
 CUSTOMERS = SilverSpec(
-    table="customers",
+    dag_id="d", task_id="inventory_silver.customers", table="customers", location=Location("/unused"),
     primary_key=("customer_id",),
     columns={"customer_id": "bigint", "customer_name": "string", "email": "string", "city": "string",
              "updated_at": "timestamp"},
-    lowercase=("email",),
-    pii={"customer_name": "name", "email": "email"},
-    hashed_id="customer_key",
+    required=(), lowercase=("email",), pii={"customer_name": "name", "email": "email"}, hashed_id="customer_key",
+    load_mode="full", watermark_column="updated_at", rules=(), pii_key_secret="env:UNUSED", audit_table="a",
 )  # fmt: skip
 
 
@@ -160,7 +161,7 @@ def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:  # no
     bronze = _bronze(spark, [(1, "Ann Lee", "a@x.io", "Pune", T1), (2, "Bo Li", "b@x.io", "Goa", T1)])
     batch = to_contract(protect_pii(standardize(bronze, CUSTOMERS), CUSTOMERS, KEY), CUSTOMERS)
     target = TableRef("s", "customers", str(tmp_path))
-    create_if_missing(spark, target, CUSTOMERS.contract())
+    create_if_missing(spark, target, contract(CUSTOMERS))
     merge_by_key(spark, target, batch, ("customer_id",), delete_missing=True)
     first = target.read(spark).collect()
     again = merge_by_key(spark, target, batch, ("customer_id",), delete_missing=True)
@@ -193,7 +194,9 @@ def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:  # noqa: ANN
     }  # fmt: skip
     for name, frame in tables.items():
         TableRef("inventory_silver", name, root).save(frame.write.mode("overwrite"))
-    ctx = RunContext("d", "r", "t", 1, D, "daily_sales", root, "inventory_bronze")
+    spec = GoldSpec(dag_id="d", task_id="inventory_gold.daily_sales", table="daily_sales", location=Location(root),
+                    sql_file="unused", inputs=tuple(tables), partition_by=(), audit_table="a")  # fmt: skip
+    ctx = RunContext(spec=spec, run_id="r", try_number=1, logical_date=D)
     sql = (Path(__file__).parents[2] / "include/sql/gold/daily_sales.sql").read_text()
     out = build_model(spark, ctx, sql, list(tables))
     expected = spark.createDataFrame(

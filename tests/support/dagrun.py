@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,13 @@ class FirstRun:
     run_id: str
     counts: dict[str, int]
     output: str
+
+
+def lake_copy(lake: Path, dest: Path) -> Path:
+    """A private copy of a lakehouse (path-based Delta tables keep relative file paths), for a test
+    that changes it: the shared run stays as it was whatever order the tests run in."""
+    shutil.copytree(lake, dest)
+    return dest
 
 
 def pipeline_dir(tmp: Path, name: str, mutate=None) -> Path:  # noqa: ANN001

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -20,8 +20,10 @@ import pendulum
 
 from lakehouse_airflow.build.intervals import manual_interval
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.describe.pipeline import TaskSpec, pipeline_specs
-from lakehouse_airflow.operators.spark_submit import jdbc_env, pii_key_env
+from lakehouse_airflow.describe.pipeline import pipeline_specs
+from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
+from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env
+from lakehouse_contract.run import UPSTREAM_STATES
 from spark_jobs.jobs import dispatch
 
 
@@ -46,7 +48,7 @@ def selected(spec: TaskSpec, tables: Iterable[str]) -> bool:
     return not chosen or not spec.tables or bool(chosen & set(spec.tables))
 
 
-def task_args(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_number: int = 1) -> list[str]:
+def task_args(cfg: PipelineConfig, spec: SparkTask, run: Run, lake: Path, try_number: int = 1) -> list[str]:
     start, end = run.interval(cfg)
     context = {
         "dag": {"dag_id": cfg.dag_id},
@@ -58,14 +60,14 @@ def task_args(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_num
         "ti": {"try_number": try_number, "xcom_pull": lambda **_: ""},
     }
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    args = [env.from_string(a).render(context) for a in spec.args]
-    args[args.index("--lakehouse-root") + 1] = str(lake)
-    if spec.collect_upstream_states:  # earlier steps succeeded, or run_pipeline stopped already
-        args += ["--upstream-states", "validate_connection=success,extract=success,write_bronze=success"]
-    return [str(spec.job), *args]
+    moved = replace(spec, spec=spec.spec.relocated(replace(spec.spec.location, root=str(lake))))
+    args = [env.from_string(a).render(context) for a in moved.argv()]
+    if spec.upstream_chain:  # earlier steps succeeded, or run_pipeline stopped already
+        args += [UPSTREAM_STATES, ",".join(f"{u.rsplit('.', 1)[-1]}=success" for u in spec.upstream_chain)]
+    return args
 
 
-def run_task(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_number: int = 1) -> None:
+def run_task(cfg: PipelineConfig, spec: SparkTask, run: Run, lake: Path, try_number: int = 1) -> None:
     # what the operator hands its job at execute time, from the same Airflow connections
     os.environ.update({**jdbc_env(cfg.source.conn_id), **pii_key_env(cfg.privacy.key_conn_id)})
     code = dispatch(task_args(cfg, spec, run, lake, try_number))
@@ -75,14 +77,10 @@ def run_task(cfg: PipelineConfig, spec: TaskSpec, run: Run, lake: Path, try_numb
 
 def spark_specs(
     cfg: PipelineConfig, run: Run, layers: tuple[str, ...] = ("bronze", "silver", "gold")
-) -> list[TaskSpec]:
+) -> list[SparkTask]:
     """The run's Spark tasks in an order the DAG allows (upstream first), selection applied."""
-    silver, gold = cfg.lakehouse.silver_schema, cfg.lakehouse.gold_schema
-    layer_of = {silver: "silver", gold: "gold"}
     pending = [
-        s
-        for s in pipeline_specs(cfg)
-        if s.kind == "spark" and selected(s, run.tables) and layer_of.get(s.group, "bronze") in layers
+        s for s in pipeline_specs(cfg) if isinstance(s, SparkTask) and selected(s, run.tables) and s.layer in layers
     ]
     wanted, done, ordered = {s.full_id for s in pending}, set(), []
     while pending:
