@@ -26,6 +26,8 @@ from benchmarks.results import save
 from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.paths import PROJECT_ROOT
+from lakehouse_contract import naming
+from lakehouse_contract.naming import Location, Schemas
 from seed.activity import ActivityRequest, apply_activity
 from seed.load import SeedRequest, seed_database
 
@@ -37,7 +39,7 @@ def _in_job(lake: Path) -> dict[str, dict[str, float]]:
     """run id -> {target: in-job seconds} from the audit log."""
     from spark_jobs.runtime.session import get_spark
 
-    audit = get_spark("bench").read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
     out: dict[str, dict[str, float]] = {}
     for r in audit.select("job_run_id", "target_table", F.col("processing_time")).collect():
         out.setdefault(r["job_run_id"], {})[r["target_table"]] = float(r["processing_time"] or 0)
@@ -47,7 +49,7 @@ def _in_job(lake: Path) -> dict[str, dict[str, float]]:
 def _run_id(lake: Path, date: str) -> str:
     from spark_jobs.runtime.session import get_spark
 
-    audit = get_spark("bench").read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
     return audit.where(F.col("logical_date") == date).select("job_run_id").first()["job_run_id"]
 
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     full_id, inc_id = _run_id(lake, args.full_date), _run_id(lake, args.day)
     jobs = _in_job(lake)
     tasks = {"full": task_seconds(full_id), "incremental": task_seconds(inc_id)}
-    targets = ("inventory_bronze.bz_order_details", "inventory_silver.order_details")
+    targets = (str(naming.bronze(Schemas(), "order_details")), str(naming.silver(Schemas(), "order_details")))
     focus_job = {k: sum(jobs[r].get(t, 0) for t in targets) for k, r in (("full", full_id), ("incremental", inc_id))}
     focus_task = {k: sum(v.get(t, 0) for t in FOCUS) for k, v in tasks.items()}
     report = {

@@ -21,6 +21,8 @@ import yaml
 from benchmarks.results import save
 from lakehouse_airflow.config import with_absolute_sql_paths
 from lakehouse_airflow.paths import PROJECT_ROOT
+from lakehouse_contract import naming
+from lakehouse_contract.naming import Location, Schemas
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"
@@ -78,7 +80,7 @@ def _audit_seconds(lake: Path) -> tuple[str, dict[str, float], dict[str, int]]:
     from spark_jobs.runtime.session import get_spark
 
     spark = get_spark("bench-report")
-    audit = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+    audit = spark.read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
     rows = audit.groupBy("job_run_id", "layer", "status").agg({"processing_time": "sum", "*": "count"}).collect()
     run_id = rows[0]["job_run_id"]
     seconds = {r["layer"]: float(r["sum(processing_time)"] or 0) for r in rows}

@@ -25,7 +25,7 @@ from lakehouse_airflow.config.layers import (
     SilverConfig,
 )
 from lakehouse_airflow.config.monitor import AlertsConfig, MonitorConfig
-from lakehouse_contract.naming import CONTROL_INPUTS, IDENTIFIER
+from lakehouse_contract.naming import AUDIT_LOG, CONTROL_INPUTS, IDENTIFIER
 
 _SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
 
@@ -49,7 +49,7 @@ class LakehouseConfig(Strict):
     bronze_schema: str = Field(default="inventory_bronze", pattern=IDENTIFIER)
     silver_schema: str = Field(default="inventory_silver", pattern=IDENTIFIER)
     gold_schema: str = Field(default="inventory_gold", pattern=IDENTIFIER)
-    audit_table: str = Field(default="bz_audit_log", pattern=IDENTIFIER)
+    audit_table: str = Field(default=AUDIT_LOG, pattern=IDENTIFIER)
 
 
 class SparkConfig(Strict):
