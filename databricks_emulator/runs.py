@@ -133,7 +133,7 @@ class Workspace:
                     )
         topological(tasks)
 
-    def _start(self, payload: dict[str, Any], token: str | None, **job: Any) -> int:  # noqa: ANN401
+    def _start(self, payload: dict[str, Any], token: str | None, **job: Any) -> int:
         with self._lock:
             if token and token in self.tokens:  # the API's guarantee: same token -> the same run
                 return self.tokens[token]

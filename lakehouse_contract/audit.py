@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-def _col(sql_type: str, nullable: bool = True, default: Any = None) -> Any:  # noqa: ANN401
+def _col(sql_type: str, nullable: bool = True, default: Any = None) -> Any:
     meta = {"type": sql_type, "nullable": nullable}
     if nullable:
         return field(default=default, metadata=meta)
@@ -51,7 +51,7 @@ class AuditRow:
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
 
-    def __getitem__(self, column: str) -> Any:  # noqa: ANN401 - a column's value
+    def __getitem__(self, column: str) -> Any:
         return getattr(self, column)
 
 

@@ -20,7 +20,7 @@ class SpecError(ValueError):
     """A spec document does not match its type (the message names the field)."""
 
 
-def to_data(obj: Any) -> Any:  # noqa: ANN401 - any serialisable value
+def to_data(obj: Any) -> Any:
     """Dataclasses -> dicts, tuples -> lists (recursively)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
@@ -31,12 +31,12 @@ def to_data(obj: Any) -> Any:  # noqa: ANN401 - any serialisable value
     return obj
 
 
-def to_json(obj: Any) -> str:  # noqa: ANN401
+def to_json(obj: Any) -> str:
     """Compact JSON (it travels as one command-line argument)."""
     return json.dumps(to_data(obj), separators=(",", ":"), sort_keys=False)
 
 
-def from_data(cls: type[T], data: Any, where: str = "spec") -> T:  # noqa: ANN401
+def from_data(cls: type[T], data: Any, where: str = "spec") -> T:
     """An instance of dataclass ``cls`` from parsed JSON, checked field by field."""
     if not isinstance(data, dict):
         raise SpecError(f"{where}: expected an object, got {type(data).__name__}")
@@ -55,7 +55,7 @@ def from_data(cls: type[T], data: Any, where: str = "spec") -> T:  # noqa: ANN40
     return cls(**values)
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: ANN401, C901 - one branch per type form
+def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: C901 - one branch per type form
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:

@@ -12,7 +12,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_jobs.runtime.syspath import prefer_installed_pyspark  # noqa: E402
+from spark_jobs.runtime.syspath import prefer_installed_pyspark
 
 prefer_installed_pyspark()  # before anything imports pyspark
 

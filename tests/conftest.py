@@ -40,7 +40,7 @@ def spark_server() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def spark(spark_server: dict[str, str]):  # noqa: ANN201 - a SparkSession
+def spark(spark_server: dict[str, str]):
     from spark_jobs.runtime.session import get_spark
 
     return get_spark("tests")
@@ -65,7 +65,7 @@ def source_dsn(stack: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def first(stack, spark, source_dsn, tmp_path_factory):  # noqa: ANN001, ANN201
+def first(stack, spark, source_dsn, tmp_path_factory):
     """One full run of the shipped pipeline (bronze, silver, gold) shared by the integration suites.
 
     Read-only for its users: a test that changes a lakehouse works on ``support.dagrun.lake_copy``."""

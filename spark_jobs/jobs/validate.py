@@ -27,7 +27,7 @@ class SourceCheckFailedError(JobError):
     """A check of the source failed (the message names the check)."""
 
 
-def jdbc_query(spark: SparkSession, creds: JdbcCredentials) -> Any:  # noqa: ANN401 - a Query
+def jdbc_query(spark: SparkSession, creds: JdbcCredentials) -> Any:
     def query(sql: str) -> Sequence[Sequence[Any]]:
         return [tuple(row) for row in jdbc.query(spark, creds, sql).collect()]
 

@@ -16,7 +16,7 @@ class SourceStats:
     upper: int | None
 
 
-def _reader(spark: SparkSession, creds: JdbcCredentials, fetch_size: int):  # noqa: ANN202
+def _reader(spark: SparkSession, creds: JdbcCredentials, fetch_size: int):
     return (
         spark.read.format("jdbc")
         .option("url", creds.url)

@@ -40,7 +40,7 @@ REGISTRY_SCHEMA = StructType(
         StructField("updated_at", TimestampType(), True),
     ]
 )
-_EPOCH = dt.datetime(1970, 1, 1)  # noqa: DTZ001 - marks are naive source-local times
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def txn_version(high_water_mark: dt.datetime) -> int:

@@ -116,7 +116,7 @@ def _airflow_db_interval(stack: dict[str, str], run_id: str) -> tuple[str, str]:
     return pendulum.instance(start).isoformat(), pendulum.instance(end).isoformat()
 
 
-def test_triggered_run_succeeds_and_matches_dags_test(airflow: Services, first, spark, stack) -> None:  # noqa: ANN001
+def test_triggered_run_succeeds_and_matches_dags_test(airflow: Services, first, spark, stack) -> None:
     run = airflow.api.trigger(DAG, f"{DATE}T00:00:00Z")
     done = airflow.api.wait_for_run(DAG, run["dag_run_id"], timeout=1500)
     states = airflow.api.task_states(DAG, run["dag_run_id"])
@@ -149,7 +149,7 @@ def test_run_over_its_deadline_is_marked_and_alerted(airflow: Services, alerts: 
     assert marked == [(True, DEADLINE_MINUTES)]
 
 
-def test_metrics_endpoint_reports_the_run_like_the_audit(airflow: Services, spark) -> None:  # noqa: ANN001
+def test_metrics_endpoint_reports_the_run_like_the_audit(airflow: Services, spark) -> None:
     """Prometheus scrape of the API server's plugin endpoint after the triggered run: the values are
     the monitor's, which the listener took from the jobs; they must equal the audit log's."""
     (run,) = airflow.api.runs(DAG, run_type="manual")
@@ -178,7 +178,7 @@ def test_metrics_endpoint_reports_the_run_like_the_audit(airflow: Services, spar
     assert samples[("lakehouse_run_deadline_breaches_total", None, None, None)] >= 1
 
 
-def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services, spark, source_dsn) -> None:  # noqa: ANN001
+def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services, spark, source_dsn) -> None:
     airflow.api.set_backfill_paused(airflow.backfill_id, False)
     runs = airflow.api.runs(DAG, run_type="backfill")
     assert len(runs) == 3
@@ -215,7 +215,7 @@ def test_backfill_runs_three_dates_each_with_its_own_interval(airflow: Services,
     assert rows == [(r["dag_run_id"], pendulum.parse(r["logical_date"]).date(), "HISTORIC", "SUCCESS") for r in runs]
 
 
-def test_failed_task_cleared_from_the_grid_reruns_with_downstream(  # noqa: ANN001
+def test_failed_task_cleared_from_the_grid_reruns_with_downstream(
     airflow: Services, alerts: Receiver, spark, source_dsn, stack
 ) -> None:
     silver_before = state(spark, airflow.lake)

@@ -46,7 +46,7 @@ def test_deploy_uploads_the_wheel_the_entry_script_and_the_gold_sql(deployed: Em
     assert not any(n.startswith(("dags/", "plugins/", "seed/", "tests/", "lakehouse_airflow/")) for n in names)
 
 
-def _layer_state(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+def _layer_state(spark, lake: Path) -> dict[str, list]:
     out = state(spark, lake)
     for path in sorted((lake / "inventory_bronze").iterdir()):
         if path.name not in ("bz_audit_log", "bz_watermarks"):
@@ -69,7 +69,7 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pipeline_dir(tmp_path_factory.mktemp("dbx"), "inventory", lambda raw: raw.update(dag_id=DAG))
 
 
-def test_whole_dag_on_databricks_equals_the_local_backend(  # noqa: ANN001
+def test_whole_dag_on_databricks_equals_the_local_backend(
     deployed: Emulator, pipelines: Path, first, spark, tmp_path: Path
 ) -> None:
     before = {r["run_id"] for r in deployed.runs()}

@@ -55,7 +55,7 @@ def _run_job(emu: Emulator, body: dict, parameters: dict[str, str]) -> dict:
     raise AssertionError(f"job run {run_id} did not finish")
 
 
-def test_exported_job_runs_natively_and_matches_the_local_backend(deployed: Emulator, first, spark) -> None:  # noqa: ANN001
+def test_exported_job_runs_natively_and_matches_the_local_backend(deployed: Emulator, first, spark) -> None:
     """Scheduled on Databricks itself (no Airflow): validate -> extract -> write_bronze -> audit ->
     silver for one table, with the run clock, states and ids from dynamic value references."""
     run = _run_job(deployed, _native_job(("warehouses__", "inventory_silver__warehouses")), {"logical_date": DATE})
@@ -81,7 +81,7 @@ def test_exported_job_runs_natively_and_matches_the_local_backend(deployed: Emul
     assert not any(secret in driver_logs for secret in deployed.secrets)
 
 
-def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emulator, spark) -> None:  # noqa: ANN001
+def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emulator, spark) -> None:
     """No logical_date given: every task derives the same one from the trigger time and the daily
     schedule. The source check fails: extract and write_bronze are skipped as upstream_failed, the
     audit (run_if ALL_DONE) still runs and records the check's message."""

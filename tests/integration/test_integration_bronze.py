@@ -21,7 +21,7 @@ from support.dagrun import (
 from support.env import IT_SCHEMA
 
 
-def test_bronze_loaded_and_audited(first, spark) -> None:  # noqa: ANN001
+def test_bronze_loaded_and_audited(first, spark) -> None:
     lake, run1, counts = first.lake, first.run_id, first.counts
     assert len(counts) == 10
     for table, n in counts.items():
@@ -43,7 +43,7 @@ def test_bronze_loaded_and_audited(first, spark) -> None:  # noqa: ANN001
     }
 
 
-def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) -> None:  # noqa: ANN001
+def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) -> None:
     password = psycopg.conninfo.conninfo_to_dict(source_dsn)["password"]
     pii_key = json.loads(stack["AIRFLOW_CONN_PII_HASH_KEY"])["password"]
     logs = "".join(p.read_text(errors="ignore") for p in Path(stack["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file())
@@ -60,7 +60,7 @@ def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) ->
 
 # generator rule (lakehouse_seed.dirty_rows) -> the silver rule that must catch exactly those rows
 def _bad_input_dirs(tmp: Path) -> dict[str, Path]:
-    def one_table(dag_id: str, conn_id: str, source: str, table: str = "warehouses"):  # noqa: ANN202
+    def one_table(dag_id: str, conn_id: str, source: str, table: str = "warehouses"):
         def mutate(raw: dict) -> None:
             raw["dag_id"] = dag_id
             raw["source"]["conn_id"] = conn_id
@@ -92,7 +92,7 @@ BAD_INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def bad_runs(stack, source_dsn, tmp_path_factory) -> dict[str, tuple[object, Path]]:  # noqa: ANN001
+def bad_runs(stack, source_dsn, tmp_path_factory) -> dict[str, tuple[object, Path]]:
     """The four one-table DAGs, each run by `airflow dags test` into its own lakehouse, concurrently
     (each run is mostly Airflow start-up): dag id -> (result, lake)."""
     tmp = tmp_path_factory.mktemp("bad")
@@ -115,7 +115,7 @@ def bad_runs(stack, source_dsn, tmp_path_factory) -> dict[str, tuple[object, Pat
 
 
 @pytest.mark.parametrize(("dag_id", "message"), list(BAD_INPUTS.items()))
-def test_bad_input_gives_clear_error_audit_row_and_no_table(bad_runs, spark, dag_id, message):  # noqa: ANN001
+def test_bad_input_gives_clear_error_audit_row_and_no_table(bad_runs, spark, dag_id, message):
     result, lake = bad_runs[dag_id]
     assert result.returncode != 0
     (row,) = read_audit(spark, lake).collect()

@@ -47,7 +47,7 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _run(cfg: PipelineConfig, lake: Path, day: str, prefix: str, **kw) -> Run:  # noqa: ANN003
+def _run(cfg: PipelineConfig, lake: Path, day: str, prefix: str, **kw) -> Run:
     run = Run(day, f"{prefix}__{day}", kw.pop("tables", FOCUS), kw.pop("mode", "incremental"))
     run_pipeline(cfg, run, lake, kw.pop("layers", ("bronze", "silver")))
     return run
@@ -59,7 +59,7 @@ def _gold(cfg: PipelineConfig, lake: Path, prefix: str) -> None:
     run_pipeline(cfg, Run(DAYS[-1], f"{prefix}__gold", FOCUS), lake, ("gold",))
 
 
-def everything(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+def everything(spark, lake: Path) -> dict[str, list]:
     """Every table (bronze slices and tombstones, watermarks, silver, quarantine, DQ results, gold);
     only the wall clocks of a load are left out. The audit log is append-only by design."""
     return {
@@ -71,7 +71,7 @@ def everything(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def scenario(first, stack, spark, tmp_path_factory) -> Scenario:  # noqa: ANN001
+def scenario(first, stack, spark, tmp_path_factory) -> Scenario:
     sh(["python", "-m", "seed", "--schema", INC_SCHEMA, "--sf", str(IT_SF), "--force"], env=stack)
     with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"]) as conn:  # same rows as it_src: same SF and seed
         assert current_seed(conn, INC_SCHEMA) == current_seed(conn, IT_SCHEMA)
@@ -106,7 +106,7 @@ def scenario(first, stack, spark, tmp_path_factory) -> Scenario:  # noqa: ANN001
     return Scenario(cfg, base, lakes, activity, windows)
 
 
-def test_daily_backfill_and_out_of_order_end_equal_to_a_full_reload(scenario, spark) -> None:  # noqa: ANN001
+def test_daily_backfill_and_out_of_order_end_equal_to_a_full_reload(scenario, spark) -> None:
     reference = state(spark, scenario.lakes["full"])
     assert reference["inventory_silver.orders"] and reference["inventory_gold.daily_sales"]
     for name in ("daily", "backfill", "out_of_order"):
@@ -118,7 +118,7 @@ def test_daily_backfill_and_out_of_order_end_equal_to_a_full_reload(scenario, sp
     assert state(spark, scenario.base)["inventory_silver.order_details"] != reference["inventory_silver.order_details"]
 
 
-def test_source_deletes_leave_silver_and_bronze_keeps_tombstones(scenario, spark, source_dsn) -> None:  # noqa: ANN001
+def test_source_deletes_leave_silver_and_bronze_keeps_tombstones(scenario, spark, source_dsn) -> None:
     lake = scenario.lakes["daily"]
     for table, key in (("orders", "order_id"), ("order_details", "order_detail_id")):
         gone = sorted({k for a in scenario.activity.values() for k in a.deleted.get(table, [])})
@@ -137,7 +137,7 @@ def test_source_deletes_leave_silver_and_bronze_keeps_tombstones(scenario, spark
             assert live.fetchone()[0] == 0
 
 
-def test_slices_hold_each_days_window_and_the_watermark_the_latest(scenario, spark, source_dsn) -> None:  # noqa: ANN001
+def test_slices_hold_each_days_window_and_the_watermark_the_latest(scenario, spark, source_dsn) -> None:
     lake = scenario.lakes["daily"]
     bronze = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_order_details"))
     with psycopg.connect(source_dsn) as conn:
@@ -159,7 +159,7 @@ def test_slices_hold_each_days_window_and_the_watermark_the_latest(scenario, spa
     assert mark["high_water_mark"] == last_end and mark["last_run_id"] == f"backfill__{DAYS[-1]}"  # never backwards
 
 
-def test_rerunning_a_date_or_any_single_task_changes_nothing(scenario, spark) -> None:  # noqa: ANN001
+def test_rerunning_a_date_or_any_single_task_changes_nothing(scenario, spark) -> None:
     cfg, lake = scenario.cfg, scenario.lakes["daily"]
     before = everything(spark, lake)
     _run(cfg, lake, DAYS[-1], "scheduled")  # the same logical date (and run) again
@@ -173,7 +173,7 @@ def test_rerunning_a_date_or_any_single_task_changes_nothing(scenario, spark) ->
     assert everything(spark, lake) == before
 
 
-def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, spark, stack, monkeypatch) -> None:  # noqa: ANN001
+def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, spark, stack, monkeypatch) -> None:
     cfg, lake = scenario.cfg, scenario.lakes["backfill"]
     day = "2026-11-24"
     start, end = source_window(cfg, day)
@@ -204,7 +204,7 @@ def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, 
     assert spark.read.format("delta").load(str(marks_path)).where("table_name = 'orders'").first() == mark
 
 
-def test_audit_reports_mode_and_deletes(scenario, spark) -> None:  # noqa: ANN001
+def test_audit_reports_mode_and_deletes(scenario, spark) -> None:
     audit = spark.read.format("delta").load(str(scenario.lakes["daily"] / "inventory_bronze" / "bz_audit_log"))
     rows = audit.where((F.col("job_run_id") == f"scheduled__{DAYS[0]}") & (F.col("layer") == "bronze")).collect()
     by_table = {r["source_table"].split(".")[1]: r for r in rows}
@@ -220,7 +220,7 @@ def test_audit_reports_mode_and_deletes(scenario, spark) -> None:  # noqa: ANN00
     assert len(full) == 2 and {r["load_mode"] for r in full} == {"full"}
 
 
-def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenario, stack, spark, tmp_path) -> None:  # noqa: ANN001
+def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenario, stack, spark, tmp_path) -> None:
     """Through real `airflow dags test`: params.tables runs one table (the rest skip, not fail);
     an injected write failure fails only that table's chain, leaves bronze and the watermark as
     they were; the repeated run loads the day's slice exactly once and advances the watermark."""

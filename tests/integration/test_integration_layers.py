@@ -68,7 +68,7 @@ def _expected_quality(dsn: str) -> tuple[dict[tuple[str, str], int], dict[str, s
     return expected, clean
 
 
-def test_silver_quarantine_and_counts_match_generator_dirt(first, spark, source_dsn) -> None:  # noqa: ANN001
+def test_silver_quarantine_and_counts_match_generator_dirt(first, spark, source_dsn) -> None:
     expected, clean = _expected_quality(source_dsn)
     dq = read_silver(spark, first.lake, "dq_results").where(F.col("run_id") == first.run_id).collect()
     got = {(r["table_name"], r["rule"]): r["failed_rows"] for r in dq if r["rule"] != "_table"}
@@ -106,7 +106,7 @@ def _raw_pii(dsn: str) -> set[str]:
     return values
 
 
-def test_no_clear_text_pii_in_silver_or_gold(first, spark, source_dsn) -> None:  # noqa: ANN001
+def test_no_clear_text_pii_in_silver_or_gold(first, spark, source_dsn) -> None:
     raw = _raw_pii(source_dsn)
     assert len(raw) > 100
     tables = [p for layer in ("inventory_silver", "inventory_gold") for p in (first.lake / layer).iterdir()]
@@ -125,7 +125,7 @@ def _clean_ids(clean: dict[str, set[int]]) -> dict[str, list[int]]:
     return {t: sorted(ids) for t, ids in clean.items()}
 
 
-def test_gold_equals_sql_on_clean_source_rows(first, spark, source_dsn) -> None:  # noqa: ANN001
+def test_gold_equals_sql_on_clean_source_rows(first, spark, source_dsn) -> None:
     _, clean = _expected_quality(source_dsn)
     ids = _clean_ids(clean)
     with psycopg.connect(source_dsn) as conn:
@@ -167,7 +167,7 @@ def test_gold_equals_sql_on_clean_source_rows(first, spark, source_dsn) -> None:
     assert read_gold(spark, first.lake, "customer_summary").count() == len(clean["customers"])
 
 
-def test_second_pipeline_from_config_only(stack, spark, source_dsn, tmp_path) -> None:  # noqa: ANN001
+def test_second_pipeline_from_config_only(stack, spark, source_dsn, tmp_path) -> None:
     """A new pipeline is a YAML file plus its gold SQL: built and run with no Python change."""
     fixtures = ROOT / "tests" / "fixtures" / "pipelines"
     with psycopg.connect(source_dsn, autocommit=True) as conn:

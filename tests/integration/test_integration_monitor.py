@@ -29,7 +29,7 @@ def _rows(store: MonitorStore, sql: str, *params: object) -> list[dict]:
     return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
-def test_every_task_of_the_run_is_done_once_with_its_receipts(first, store: MonitorStore) -> None:  # noqa: ANN001
+def test_every_task_of_the_run_is_done_once_with_its_receipts(first, store: MonitorStore) -> None:
     cfg = load_pipeline(first.pipelines / "inventory.yaml")
     steps = {
         r["task_id"]: r
@@ -52,7 +52,7 @@ def test_every_task_of_the_run_is_done_once_with_its_receipts(first, store: Moni
     assert [r["event"] for r in receipts if r["task_id"] is None] == ["dag_run_success"]
 
 
-def test_rows_and_quality_match_the_audit_log(first, spark, store: MonitorStore) -> None:  # noqa: ANN001
+def test_rows_and_quality_match_the_audit_log(first, spark, store: MonitorStore) -> None:
     steps = {
         r["task_id"]: r
         for r in _rows(
@@ -74,7 +74,7 @@ def test_rows_and_quality_match_the_audit_log(first, spark, store: MonitorStore)
     assert sum(a["rows_quarantined"] for a in silver) > 0  # the seed's dirt is counted, not only zeros
 
 
-def test_views_summarise_the_run(first, store: MonitorStore) -> None:  # noqa: ANN001
+def test_views_summarise_the_run(first, store: MonitorStore) -> None:
     tasks = 10 * 4 + 10 + 6
     (summary,) = _rows(store, "SELECT * FROM __SCHEMA__.v_run_summary WHERE run_id = %s", first.run_id)
     assert (summary["attempt"], summary["tasks"], summary["done"], summary["fail"]) == (1, tasks, tasks, 0)
@@ -95,7 +95,7 @@ def test_views_summarise_the_run(first, store: MonitorStore) -> None:  # noqa: A
         assert _rows(store, f"SELECT * FROM __SCHEMA__.{view} WHERE run_id = %s", first.run_id) == []
 
 
-def test_watermarks_advance_to_the_bronze_load_start(first, store: MonitorStore) -> None:  # noqa: ANN001
+def test_watermarks_advance_to_the_bronze_load_start(first, store: MonitorStore) -> None:
     marks = {
         r["param_name"]: r for r in _rows(store, "SELECT * FROM __SCHEMA__.v_watermarks WHERE workflow_id = %s", DAG)
     }
@@ -114,7 +114,7 @@ def test_watermarks_advance_to_the_bronze_load_start(first, store: MonitorStore)
     assert (marks["bulk_reload"]["ActiveValue"], marks["source_system"]["ActiveValue"]) == ("N", "inventory_postgres")
 
 
-def test_queryable_with_spark_sql_and_the_cli(first, spark, stack: dict[str, str]) -> None:  # noqa: ANN001
+def test_queryable_with_spark_sql_and_the_cli(first, spark, stack: dict[str, str]) -> None:
     from urllib.parse import urlsplit
 
     url = urlsplit(stack["AIRFLOW_CONN_LAKEHOUSE_MONITOR"])
@@ -157,7 +157,7 @@ def json_log_lines(text: str) -> list[dict]:
     return found
 
 
-def test_spark_jobs_log_json_lines_with_the_correlation_id(first, stack: dict[str, str]) -> None:  # noqa: ANN001
+def test_spark_jobs_log_json_lines_with_the_correlation_id(first, stack: dict[str, str]) -> None:
     logs = "".join(p.read_text(errors="ignore") for p in Path(stack["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file())
     records = [r for r in json_log_lines(logs + first.output) if r.get("run_id") == first.run_id]
     extract = [r for r in records if r["task_id"] == "orders.extract"]
@@ -176,7 +176,7 @@ def test_spark_jobs_log_json_lines_with_the_correlation_id(first, stack: dict[st
     }
 
 
-def test_airflow_tasks_test_is_not_recorded(first, store: MonitorStore, stack: dict[str, str]) -> None:  # noqa: ANN001
+def test_airflow_tasks_test_is_not_recorded(first, store: MonitorStore, stack: dict[str, str]) -> None:
     """`airflow tasks test` does not record state (Airflow's own contract): no monitor rows, no receipts."""
 
     def counts() -> tuple[int, ...]:
@@ -190,7 +190,7 @@ def test_airflow_tasks_test_is_not_recorded(first, store: MonitorStore, stack: d
     assert counts() == before
 
 
-def test_a_run_over_its_deadline_is_marked_once_and_alerted(first, store: MonitorStore, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_a_run_over_its_deadline_is_marked_once_and_alerted(first, store: MonitorStore, monkeypatch, tmp_path) -> None:
     """The listener's deadline check on the shared run (it took minutes) with a 1-minute deadline.
     Last in this file: it leaves the run marked as breached."""
     import yaml

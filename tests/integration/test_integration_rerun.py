@@ -21,7 +21,7 @@ from support.env import IT_SCHEMA
 
 def test_rerun_with_missing_table_fails_alone_blocks_dependants_changes_nothing(
     first, stack, spark, source_dsn, tmp_path
-):  # noqa: ANN001
+):
     """A second run of the same date for `returns` and `warehouses` (params.tables) with `returns`
     gone from the source: warehouses reloads, returns fails and blocks only what reads it, every
     other task skips, and silver and gold end identical (a rerun with the same source data changes

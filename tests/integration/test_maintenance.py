@@ -16,13 +16,13 @@ SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
 
 
-def _spec(task) -> MaintainSpec:  # noqa: ANN001 - an operator
+def _spec(task) -> MaintainSpec:
     spec = spec_of(task.application_args)
     assert isinstance(spec, MaintainSpec)
     return spec
 
 
-def test_maintenance_dag_end_to_end_leaves_the_data_unchanged(stack, spark, first, tmp_path: Path) -> None:  # noqa: ANN001
+def test_maintenance_dag_end_to_end_leaves_the_data_unchanged(stack, spark, first, tmp_path: Path) -> None:
     """The whole maintenance DAG through `airflow dags test` on a copy of the shared full run,
     cut down to the orders tables, one gold model and the control tables (the others are SKIPPED
     as not created yet: the same tasks run, in a third of the time)."""

@@ -21,7 +21,7 @@ from support.specs import job_argv, table_specs
 LOAD_TS = dt.datetime(2026, 11, 23, 1, 2, 3)
 
 
-def test_metadata_columns_appended_source_untouched(spark) -> None:  # noqa: ANN001
+def test_metadata_columns_appended_source_untouched(spark) -> None:
     df = spark.createDataFrame([Row(id=1, name=" a "), Row(id=2, name=None)])
     out = with_bronze_metadata(
         df, source_system="pg", batch_id="run-1", logical_date=dt.date(2026, 11, 23), load_timestamp=LOAD_TS
@@ -39,7 +39,7 @@ def test_metadata_columns_appended_source_untouched(spark) -> None:  # noqa: ANN
     assert out.where("_processing_timestamp IS NULL").count() == 0
 
 
-def _specs(tmp_path, table: str = "warehouses", **changes: object) -> dict[str, JobSpec]:  # noqa: ANN001
+def _specs(tmp_path, table: str = "warehouses", **changes: object) -> dict[str, JobSpec]:
     """The shipped pipeline's specs of ``table`` under ``tmp_path``, reading it_src; full loads."""
     columns = WAREHOUSES if table == "warehouses" else {"product_id": "bigint"}
     return table_specs(table, str(tmp_path), columns=columns, load_mode="full", **changes)
@@ -49,7 +49,7 @@ WAREHOUSES = {"warehouse_id": "bigint", "warehouse_name": "string", "city": "str
               "updated_at": "timestamp"}  # fmt: skip
 
 
-def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
+def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spark, stack, tmp_path, monkeypatch):
     from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
@@ -82,7 +82,7 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
     assert failed["status"] == "FAILED" and "999" in failed["error"]
 
 
-def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
+def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(spark, stack, tmp_path, monkeypatch):
     import psycopg
 
     from lakehouse_airflow.operators.secrets import jdbc_env
@@ -110,7 +110,7 @@ def test_schema_drift_new_column_reaches_bronze_dropped_or_retyped_column_fails(
         assert target.latest_version(spark) == version  # nothing written
 
 
-def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_path, monkeypatch):  # noqa: ANN001
+def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_path, monkeypatch):
     from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
@@ -124,7 +124,7 @@ def test_extract_with_wrong_password_fails_without_leaking_it(spark, stack, tmp_
     assert "definitely-wrong-pw" not in stored and "definitely-wrong-pw" not in str(err.value)
 
 
-def test_missing_secret_is_a_named_error(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_missing_secret_is_a_named_error(tmp_path, monkeypatch) -> None:
     from spark_jobs.runtime.errors import SecretNotFoundError
     from spark_jobs.storage.secrets import resolve_jdbc
 

@@ -25,7 +25,7 @@ CATALOG = "spark_catalog"  # the local server's session catalog stands in for Un
 
 
 @pytest.fixture
-def schemas(spark) -> Iterator[dict[str, str]]:  # noqa: ANN001
+def schemas(spark) -> Iterator[dict[str, str]]:
     tag = uuid.uuid4().hex[:8]
     names = {layer: f"uc_{tag}_{layer}" for layer in ("bronze", "silver", "gold")}
     yield names
@@ -37,7 +37,7 @@ def _where(tmp_path: Path, schemas: dict[str, str]) -> Location:
     return Location(str(tmp_path), Schemas(schemas["bronze"], schemas["silver"], schemas["gold"]), CATALOG)
 
 
-def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
+def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monkeypatch, schemas) -> None:
     from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():
@@ -82,7 +82,7 @@ def test_jobs_write_and_read_catalog_tables_by_name(spark, stack, tmp_path, monk
     assert silver_table(loc, silver, "warehouses").read(spark).count() == clean
 
 
-def test_validate_job_names_the_failed_check(spark, stack, tmp_path, monkeypatch, schemas) -> None:  # noqa: ANN001
+def test_validate_job_names_the_failed_check(spark, stack, tmp_path, monkeypatch, schemas) -> None:
     from lakehouse_airflow.operators.secrets import jdbc_env
 
     for k, v in jdbc_env("inventory_source").items():

@@ -30,7 +30,7 @@ def _sessions(n: int) -> list[SparkSession]:
     return [SparkSession.builder.remote(os.environ["LAKEHOUSE_SPARK_REMOTE"]).create() for _ in range(n)]
 
 
-def test_parallel_writers_create_and_replace_their_slices_of_one_table(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_parallel_writers_create_and_replace_their_slices_of_one_table(spark, tmp_path: Path) -> None:
     table = TableRef("inventory_silver", "dq_results", str(tmp_path))
     sessions = _sessions(WRITERS)
 
@@ -47,7 +47,7 @@ def test_parallel_writers_create_and_replace_their_slices_of_one_table(spark, tm
     )
 
 
-def test_parallel_audit_appends_all_land_once(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_parallel_audit_appends_all_land_once(spark, tmp_path: Path) -> None:
     table = TableRef("inventory_bronze", "bz_audit_log", str(tmp_path))
     sessions = _sessions(WRITERS)
     now = dt.datetime.now(dt.UTC)

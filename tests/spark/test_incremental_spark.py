@@ -16,15 +16,15 @@ T = [dt.datetime(2026, 11, d, 12) for d in (20, 21, 22, 23)]
 COLS = "id bigint, qty int, updated_at timestamp, _logical_date date, _record_status string, _load_timestamp timestamp"
 
 
-def _bronze(spark, rows):  # noqa: ANN001, ANN202
+def _bronze(spark, rows):
     return spark.createDataFrame(rows, COLS)
 
 
-def _ids(df) -> list[int]:  # noqa: ANN001
+def _ids(df) -> list[int]:
     return sorted(r["id"] for r in df.collect())
 
 
-def test_latest_version_per_key_of_the_slice_whatever_the_load_order(spark) -> None:  # noqa: ANN001
+def test_latest_version_per_key_of_the_slice_whatever_the_load_order(spark) -> None:
     rows = [
         (1, 10, T[0], D1, "ACTIVE", T[0]),
         (1, 11, T[2], D3, "ACTIVE", T[1]),  # newer version loaded in a later slice
@@ -48,7 +48,7 @@ def test_latest_version_per_key_of_the_slice_whatever_the_load_order(spark) -> N
     )
 
 
-def test_live_keys_ignore_the_slice_being_rebuilt_and_tombstoned_keys(spark) -> None:  # noqa: ANN001
+def test_live_keys_ignore_the_slice_being_rebuilt_and_tombstoned_keys(spark) -> None:
     bronze = _bronze(
         spark,
         [
@@ -66,14 +66,14 @@ def test_live_keys_ignore_the_slice_being_rebuilt_and_tombstoned_keys(spark) -> 
     assert _ids(live_keys(bronze, ["id"], D3)) == [1, 3]
 
 
-def test_tombstones_carry_only_the_key(spark) -> None:  # noqa: ANN001
+def test_tombstones_carry_only_the_key(spark) -> None:
     like = spark.createDataFrame([(1, 5, T[0])], "id bigint, qty int, updated_at timestamp")
     gone = tombstones(spark.createDataFrame([(7,)], "id bigint"), like)
     assert gone.schema == like.schema
     assert [tuple(r) for r in gone.collect()] == [(7, None, None)]
 
 
-def test_merge_changes_upserts_deletes_and_is_idempotent(spark, tmp_path) -> None:  # noqa: ANN001
+def test_merge_changes_upserts_deletes_and_is_idempotent(spark, tmp_path) -> None:
     schema = "id bigint, qty int, _row_hash string"
     target = TableRef("s", "t", str(tmp_path))
     create_if_missing(spark, target, spark.createDataFrame([], schema).schema)
@@ -92,7 +92,7 @@ def test_merge_changes_upserts_deletes_and_is_idempotent(spark, tmp_path) -> Non
     assert sorted(tuple(r) for r in target.read(spark).collect()) == after
 
 
-def test_merge_changes_compares_chosen_columns_null_safely(spark, tmp_path) -> None:  # noqa: ANN001
+def test_merge_changes_compares_chosen_columns_null_safely(spark, tmp_path) -> None:
     schema = "id bigint, qty int, _batch_id string"
     target = TableRef("s", "q", str(tmp_path))
     create_if_missing(spark, target, spark.createDataFrame([], schema).schema)
@@ -103,7 +103,7 @@ def test_merge_changes_compares_chosen_columns_null_safely(spark, tmp_path) -> N
     assert target.read(spark).first()["_batch_id"] == "r1"
 
 
-def test_watermarks_move_only_forward_one_row_per_table(spark, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_watermarks_move_only_forward_one_row_per_table(spark, tmp_path, monkeypatch) -> None:
     registry = TableRef("b", "bz_watermarks", str(tmp_path))
     advance = partial(watermarks.advance, spark, registry, watermark_column="updated_at", load_mode="incremental",
                       logical_date=D1, rows=1)  # fmt: skip

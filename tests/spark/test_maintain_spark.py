@@ -23,7 +23,7 @@ SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
 
 
-def _spec(task) -> MaintainSpec:  # noqa: ANN001 - an operator
+def _spec(task) -> MaintainSpec:
     spec = spec_of(task.application_args)
     assert isinstance(spec, MaintainSpec)
     return spec
@@ -38,7 +38,7 @@ def _run(tmp_path: Path, tables: str, **changes: object) -> int:
     return dispatch(job_argv(spec, "run-1", "2026-11-22"))
 
 
-def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Path) -> None:
     ref = bronze_table(str(tmp_path), "inventory_bronze", "orders")
     for batch in range(8):  # eight small commits -> at least eight files
         rows = [(batch * 100 + i, i % 7, f"2026-11-{10 + i % 5:02d}") for i in range(50)]
@@ -77,7 +77,7 @@ def test_maintain_compacts_small_files_and_keeps_time_travel(spark, tmp_path: Pa
     assert log["inventory_silver.orders"]["status"] == "SKIPPED"  # not created yet: nothing to do
 
 
-def test_maintain_refuses_a_retention_below_seven_days(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_maintain_refuses_a_retention_below_seven_days(spark, tmp_path: Path) -> None:
     ref = bronze_table(str(tmp_path), "inventory_bronze", "orders")
     for batch in range(3):
         ref.save(

@@ -45,7 +45,7 @@ CUSTOMERS = SilverSpec(
 )  # fmt: skip
 
 
-def _bronze(spark, rows):  # noqa: ANN001, ANN202
+def _bronze(spark, rows):
     return spark.createDataFrame(
         [(*r, "run-1", D) for r in rows],
         "customer_id int, customer_name string, email string, city string, updated_at timestamp, "
@@ -53,7 +53,7 @@ def _bronze(spark, rows):  # noqa: ANN001, ANN202
     )
 
 
-def test_standardize_trims_blanks_lowercases_and_casts(spark) -> None:  # noqa: ANN001
+def test_standardize_trims_blanks_lowercases_and_casts(spark) -> None:
     bronze = _bronze(spark, [(1, "  Ann  Lee ", " Ann@X.COM ", "  ", T1), (2, None, None, "Pune", T2)])
     out = standardize(bronze, CUSTOMERS)
     expected = spark.createDataFrame(
@@ -64,7 +64,7 @@ def test_standardize_trims_blanks_lowercases_and_casts(spark) -> None:  # noqa: 
     assertDataFrameEqual(out, expected)
 
 
-def test_dedupe_keeps_latest_updated_at(spark) -> None:  # noqa: ANN001
+def test_dedupe_keeps_latest_updated_at(spark) -> None:
     df = spark.createDataFrame(
         [(1, "old", T1), (1, "new", T2), (2, "only", T1)], "id int, v string, updated_at timestamp"
     )
@@ -73,7 +73,7 @@ def test_dedupe_keeps_latest_updated_at(spark) -> None:  # noqa: ANN001
     )
 
 
-def test_hmac_equals_python_hmac_and_masks(spark) -> None:  # noqa: ANN001
+def test_hmac_equals_python_hmac_and_masks(spark) -> None:
     values = ["ann.lee@mail.example.com", "+1-555-0001234", "x" * 300]
     df = spark.createDataFrame([(v,) for v in values] + [(None,)], "v string")
     got = [r[0] for r in df.select(hmac_sha256(F.col("v"), KEY)).collect()]
@@ -99,7 +99,7 @@ RULES = (
 )
 
 
-def _dq_input(spark):  # noqa: ANN001, ANN202
+def _dq_input(spark):
     return spark.createDataFrame(
         [
             (1, "a@x.io", 5, D, 10),  # clean
@@ -114,7 +114,7 @@ def _dq_input(spark):  # noqa: ANN001, ANN202
     )
 
 
-def test_dq_actions_split_rows_and_count_each_rule(spark) -> None:  # noqa: ANN001
+def test_dq_actions_split_rows_and_count_each_rule(spark) -> None:
     parents = {"fk_parent_id": spark.createDataFrame([(10,), (11,)], "pid int")}
     flagged = with_rule_flags(_dq_input(spark), RULES, parents)
     counts = count_failures(flagged, RULES)
@@ -136,14 +136,14 @@ def test_dq_actions_split_rows_and_count_each_rule(spark) -> None:  # noqa: ANN0
     assert got == {2: ["email_not_null"], 3: ["fk_parent_id", "qty_not_negative"], 7: ["email_not_null", "sane_date"]}
 
 
-def test_expect_or_fail_raises_naming_rule_and_rows(spark) -> None:  # noqa: ANN001
+def test_expect_or_fail_raises_naming_rule_and_rows(spark) -> None:
     rules = (Rule("id_small", "expect_or_fail", "id < 3"),)
     counts = count_failures(with_rule_flags(_dq_input(spark), rules, {}), rules)
     with pytest.raises(ExpectationFailedError, match=r"id_small \(5 rows\); silver left unchanged"):
         check_fail_rules(counts, rules)
 
 
-def test_pii_protected_and_contract_exact(spark) -> None:  # noqa: ANN001
+def test_pii_protected_and_contract_exact(spark) -> None:
     bronze = _bronze(spark, [(1, "Ann Lee", "Ann@X.com", "Pune", T1)])
     out = to_contract(protect_pii(standardize(bronze, CUSTOMERS), CUSTOMERS, KEY), CUSTOMERS)
     assert out.schema.fieldNames() == [
@@ -157,7 +157,7 @@ def test_pii_protected_and_contract_exact(spark) -> None:  # noqa: ANN001
     assert "Ann Lee" not in str(row.asDict().values()) and "ann@x.com" not in str(row.asDict().values())
 
 
-def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:  # noqa: ANN001
+def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:
     bronze = _bronze(spark, [(1, "Ann Lee", "a@x.io", "Pune", T1), (2, "Bo Li", "b@x.io", "Goa", T1)])
     batch = to_contract(protect_pii(standardize(bronze, CUSTOMERS), CUSTOMERS, KEY), CUSTOMERS)
     target = TableRef("s", "customers", str(tmp_path))
@@ -180,7 +180,7 @@ def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:  # no
     assert nullable["customer_id"] is False and nullable["city"] is True
 
 
-def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:  # noqa: ANN001
+def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:
     root = str(tmp_path)
     tables = {
         "orders": spark.createDataFrame([(1, D, "DELIVERED"), (2, D, "CANCELLED"), (3, D, "SHIPPED")],
@@ -206,7 +206,7 @@ def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:  # noqa: ANN
     assertDataFrameEqual(out, expected)
 
 
-def test_replace_slice_replaces_only_its_slice_even_with_quotes_in_values(spark, tmp_path) -> None:  # noqa: ANN001
+def test_replace_slice_replaces_only_its_slice_even_with_quotes_in_values(spark, tmp_path) -> None:
     target = TableRef("s", "dq", str(tmp_path))
     schema = "run_id string, table_name string, n int"
     runs = ("manual__2026-11-20T00:00:00+00:00", "it's a run")

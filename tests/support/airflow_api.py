@@ -29,7 +29,7 @@ class AirflowApi:
         resp.raise_for_status()
         return resp.json()["access_token"]
 
-    def call(self, method: str, path: str, **kw: Any) -> Any:  # noqa: ANN401
+    def call(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._client.request(method, f"/api/v2{path}", **kw)
         if resp.status_code >= 400:
             raise AssertionError(f"{method} {path} -> {resp.status_code}: {resp.text[:2000]}")

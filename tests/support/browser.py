@@ -34,7 +34,7 @@ class Page:
         self._ws = ws
         self._ids = itertools.count(1)
 
-    def send(self, method: str, **params: Any) -> dict:  # noqa: ANN401
+    def send(self, method: str, **params: Any) -> dict:
         msg_id = next(self._ids)
         self._ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
         while True:

@@ -37,7 +37,7 @@ def lake_copy(lake: Path, dest: Path) -> Path:
     return dest
 
 
-def pipeline_dir(tmp: Path, name: str, mutate=None) -> Path:  # noqa: ANN001
+def pipeline_dir(tmp: Path, name: str, mutate=None) -> Path:
     """The shipped pipeline pointed at the integration schema, with retries off (fast failures)."""
     raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
     raw["source"]["schema"] = IT_SCHEMA
@@ -50,7 +50,7 @@ def pipeline_dir(tmp: Path, name: str, mutate=None) -> Path:  # noqa: ANN001
     return folder
 
 
-def dags_test(env: dict[str, str], pipelines: Path, lake: Path, dag_id: str, extra_env=None, args=(), date=DATE):  # noqa: ANN001
+def dags_test(env: dict[str, str], pipelines: Path, lake: Path, dag_id: str, extra_env=None, args=(), date=DATE):
     run_env = {**env, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake), **(extra_env or {})}
     return sh(["airflow", "dags", "test", *args, dag_id, date], env=run_env, check=False, timeout=1500)
 
@@ -61,20 +61,20 @@ def source_counts(dsn: str) -> dict[str, int]:
         return {t: conn.execute(f"SELECT count(*) FROM {IT_SCHEMA}.{t}").fetchone()[0] for t in tables}
 
 
-def read_audit(spark, lake: Path):  # noqa: ANN001
+def read_audit(spark, lake: Path):
     return spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
 
 
-def read_bronze(spark, lake: Path, table: str):  # noqa: ANN001
+def read_bronze(spark, lake: Path, table: str):
     return spark.read.format("delta").load(str(lake / "inventory_bronze" / f"bz_{table}"))
 
 
-def bronze_version(spark, lake: Path, table: str) -> int:  # noqa: ANN001
+def bronze_version(spark, lake: Path, table: str) -> int:
     path = lake / "inventory_bronze" / f"bz_{table}"
     return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]["version"]
 
 
-def runs(spark, lake: Path) -> list[str]:  # noqa: ANN001
+def runs(spark, lake: Path) -> list[str]:
     rows = read_audit(spark, lake).groupBy("job_run_id").agg(F.min("load_timestamp").alias("t")).orderBy("t").collect()
     return [r["job_run_id"] for r in rows]
 
@@ -96,7 +96,7 @@ def ti_run_ids(env: dict[str, str], logical_date: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def layer_snapshot(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+def layer_snapshot(spark, lake: Path) -> dict[str, list]:
     """Full contents of every silver and gold table (quarantine: the first batch's slice)."""
     out = {}
     for layer in ("inventory_silver", "inventory_gold"):
@@ -110,20 +110,20 @@ def layer_snapshot(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
     return out
 
 
-def read_silver(spark, lake: Path, name: str):  # noqa: ANN001
+def read_silver(spark, lake: Path, name: str):
     return spark.read.format("delta").load(str(lake / "inventory_silver" / name))
 
 
-def read_gold(spark, lake: Path, name: str):  # noqa: ANN001
+def read_gold(spark, lake: Path, name: str):
     return spark.read.format("delta").load(str(lake / "inventory_gold" / name))
 
 
-def rows(spark, path: Path, drop: set[str]) -> list:  # noqa: ANN001
+def rows(spark, path: Path, drop: set[str]) -> list:
     df = spark.read.format("delta").load(str(path))
     return sorted(map(tuple, df.drop(*[c for c in df.columns if c in drop]).collect()), key=repr)
 
 
-def state(spark, lake: Path) -> dict[str, list]:  # noqa: ANN001
+def state(spark, lake: Path) -> dict[str, list]:
     """Full contents of every silver and gold table, without who-loaded-it columns (dq_results is
     a per-run record, not state: left out)."""
     out = {}

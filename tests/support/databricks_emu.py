@@ -33,14 +33,14 @@ class Emulator:
     env: dict[str, str]
     secrets: list[str] = field(default_factory=list)
 
-    def api(self, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
     def runs(self) -> list[dict]:
         return self.api("GET", "/api/2.2/jobs/runs/list").json()["runs"]
 
-    def client(self):  # noqa: ANN201
+    def client(self):
         from databricks.sdk import WorkspaceClient
 
         return WorkspaceClient(host=self.url, token=self.token)

@@ -39,7 +39,7 @@ def _context(error: Exception) -> dict:
     return {"ti": ti, "exception": error, "logical_date": dt.datetime(2026, 11, 20, tzinfo=dt.UTC)}
 
 
-def test_failure_notifier_posts_the_failure_to_the_webhook_connection(monkeypatch) -> None:  # noqa: ANN001
+def test_failure_notifier_posts_the_failure_to_the_webhook_connection(monkeypatch) -> None:
     with webhook_receiver() as hook:
         monkeypatch.setenv("AIRFLOW_CONN_TEST_ALERTS", hook.url)
         notifier = FailureNotifier(AlertsConfig(webhook_conn_id="test_alerts", webhook_endpoint="/hooks/lakehouse"))
@@ -53,7 +53,7 @@ def test_failure_notifier_posts_the_failure_to_the_webhook_connection(monkeypatc
     assert body["text"] == "d: task orders.extract failed (try 2) in run manual__1"
 
 
-def test_channels_without_a_connection_are_skipped(monkeypatch) -> None:  # noqa: ANN001
+def test_channels_without_a_connection_are_skipped(monkeypatch) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_NOT_THERE", raising=False)
     alerts = AlertsConfig(
         webhook_conn_id="not_there", email=("ops@example.com",), smtp_conn_id="not_there"
@@ -61,7 +61,7 @@ def test_channels_without_a_connection_are_skipped(monkeypatch) -> None:  # noqa
     assert send(alerts, "s", {"text": "t"}, {}) == []
 
 
-def test_deadline_alert_posts_to_the_webhook(monkeypatch) -> None:  # noqa: ANN001
+def test_deadline_alert_posts_to_the_webhook(monkeypatch) -> None:
     with webhook_receiver() as hook:
         monkeypatch.setenv("AIRFLOW_CONN_TEST_ALERTS", hook.url)
         alerts = AlertsConfig(webhook_conn_id="test_alerts").model_dump()

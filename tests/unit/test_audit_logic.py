@@ -10,7 +10,7 @@ from spark_jobs.transforms.audit import AuditInputs, build_record, parse_states
 OK = "validate_connection=success,extract=success,write_bronze=success"
 
 
-def _inputs(states: str = OK, bronze_rows: int | None = 10, **kw) -> AuditInputs:  # noqa: ANN003
+def _inputs(states: str = OK, bronze_rows: int | None = 10, **kw) -> AuditInputs:
     extract = StepResult("extract", "SUCCESS", "r1", 1, 0.0, 2.0, {"source_row_count": 10, "rows_read": 10})
     write = StepResult("write_bronze", "SUCCESS", "r1", 2, 3.0, 4.5, {"rows_written": 10})
     base = dict(

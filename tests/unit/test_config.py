@@ -36,7 +36,7 @@ def test_shipped_config_loads_in_seed_priority_order() -> None:
     assert cfg.tables["order_details"].fetch_size == 50_000
 
 
-def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
+def _write(tmp_path: Path, mutate) -> Path:
     raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
     mutate(raw)
     path = tmp_path / "broken.yaml"
@@ -102,7 +102,7 @@ def _write(tmp_path: Path, mutate) -> Path:  # noqa: ANN001
         ),
     ],
 )
-def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:  # noqa: ANN001
+def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:
     path = _write(tmp_path, mutate)
     with pytest.raises(PipelineConfigError) as err:
         load_pipeline(path)

@@ -68,7 +68,7 @@ def test_config_to_specs_is_a_pure_description() -> None:
         (lambda d: d["location"].update(root=3), "extract spec.location.root: expected str"),
     ],
 )
-def test_bad_spec_documents_name_the_field(mutate, message: str) -> None:  # noqa: ANN001
+def test_bad_spec_documents_name_the_field(mutate, message: str) -> None:
     import json
 
     spec = next(job_spec(t) for t in pipeline_specs(CFG) if t.full_id == "orders.extract")
@@ -113,7 +113,7 @@ def test_audit_row_is_spelled_once() -> None:
 
 
 def test_source_checks_run_in_order_and_name_the_failed_check() -> None:
-    def query(answers: dict[str, list[tuple]]):  # noqa: ANN202
+    def query(answers: dict[str, list[tuple]]):
         def run(sql: str) -> list[tuple]:
             for key, rows in answers.items():
                 if key in sql:

@@ -27,12 +27,12 @@ def dagbag():
     return DagBag(dag_folder=str(ROOT / "dags"))
 
 
-def test_dagbag_imports_without_errors(dagbag) -> None:  # noqa: ANN001
+def test_dagbag_imports_without_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
     assert "inventory_lakehouse" in dagbag.dags
 
 
-def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None:  # noqa: ANN001
+def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None:
     dag = dagbag.dags["inventory_lakehouse"]
     children = dag.task_group.children
     # bronze groups in priority order, shown by table name; task ids keep the table name (deployed ids)
@@ -56,7 +56,7 @@ def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None: 
     assert weights == sorted(weights, reverse=True)
 
 
-def test_grid_lists_the_groups_in_pipeline_order(dagbag) -> None:  # noqa: ANN001
+def test_grid_lists_the_groups_in_pipeline_order(dagbag) -> None:
     """What the Airflow 3 grid shows: the serialized DAG's children through the API's own sorter
     (children come back sorted by id; independent bronze groups stay in that order)."""
     from airflow.api_fastapi.core_api.services.ui.task_group import get_task_group_children_getter
@@ -69,7 +69,7 @@ def test_grid_lists_the_groups_in_pipeline_order(dagbag) -> None:  # noqa: ANN00
     assert shown == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold", "summary"]
 
 
-def test_schedule_and_defaults(dagbag) -> None:  # noqa: ANN001
+def test_schedule_and_defaults(dagbag) -> None:
     dag = dagbag.dags["inventory_lakehouse"]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.timetable.expression == "0 2 * * *"
@@ -84,7 +84,7 @@ def test_schedule_and_defaults(dagbag) -> None:  # noqa: ANN001
             assert task.retry_exponential_backoff
 
 
-def test_spark_tasks_use_spark_submit_and_carry_no_secret(dagbag) -> None:  # noqa: ANN001
+def test_spark_tasks_use_spark_submit_and_carry_no_secret(dagbag) -> None:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     dag = dagbag.dags["inventory_lakehouse"]
@@ -147,7 +147,7 @@ def test_time_budget_sanity() -> None:
     assert time.perf_counter() - start < 1.0
 
 
-def test_layer_dependencies_derived_from_declarations(dagbag) -> None:  # noqa: ANN001
+def test_layer_dependencies_derived_from_declarations(dagbag) -> None:
     dag = dagbag.dags["inventory_lakehouse"]
     up = lambda task_id: dag.get_task(task_id).upstream_task_ids  # noqa: E731
     # silver: its own bronze group, plus the parents its foreign keys are checked against
@@ -180,7 +180,7 @@ def test_layer_dependencies_derived_from_declarations(dagbag) -> None:  # noqa: 
         assert dag.get_task(task_id).trigger_rule == "none_failed"
 
 
-def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> None:  # noqa: ANN001
+def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> None:
 
     dag = dagbag.dags["inventory_lakehouse"]
     silver = dag.get_task("inventory_silver.customers")
@@ -205,7 +205,7 @@ def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> Non
     assert gold_spec.inputs == ("orders", "order_details", "products")
 
 
-def test_incremental_tables_get_the_run_interval_and_mode(dagbag) -> None:  # noqa: ANN001
+def test_incremental_tables_get_the_run_interval_and_mode(dagbag) -> None:
     dag = dagbag.dags["inventory_lakehouse"]
     args = dag.get_task("orders.extract").application_args
     value, spec = flags(args), spec_of(args)
@@ -235,7 +235,7 @@ def test_incremental_tables_get_the_run_interval_and_mode(dagbag) -> None:  # no
     assert silver.load_mode == "incremental" and silver.watermark_column == "updated_at"
 
 
-def test_trigger_params_offer_tables_and_mode(dagbag) -> None:  # noqa: ANN001
+def test_trigger_params_offer_tables_and_mode(dagbag) -> None:
     params = dagbag.dags["inventory_lakehouse"].params
     assert params["mode"] == "incremental" and params["tables"] == []
     schema = params.get_param("tables").schema
@@ -247,7 +247,7 @@ def test_trigger_params_offer_tables_and_mode(dagbag) -> None:  # noqa: ANN001
         params.get_param("tables").resolve(["nope"])
 
 
-def test_tasks_of_unselected_tables_skip_themselves(dagbag) -> None:  # noqa: ANN001
+def test_tasks_of_unselected_tables_skip_themselves(dagbag) -> None:
     from airflow.sdk.exceptions import AirflowSkipException
 
     from lakehouse_airflow.build.params import skip_unless_selected

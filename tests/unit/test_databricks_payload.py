@@ -25,7 +25,7 @@ ARTIFACTS = "/Volumes/workspace/inventory/artifacts"
 LAKE = "/Volumes/workspace/inventory/lakehouse"
 
 
-def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):  # noqa: ANN202
+def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):
     monkeypatch.setenv("LAKEHOUSE_ENV", env)
     if file:
         monkeypatch.setenv("LAKEHOUSE_ENVIRONMENTS_FILE", str(file))

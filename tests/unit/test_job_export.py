@@ -35,7 +35,7 @@ def _key(task_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def dag():  # noqa: ANN201
+def dag():
     """The DAG without its run summary: that task reads Airflow's states and the monitor, so it
     stays in Airflow (natively, the job run page is the summary)."""
     full = build_dag(CFG)
@@ -53,7 +53,7 @@ def test_job_json_is_a_valid_jobs_api_request(env: str) -> None:
     json.dumps(body)  # plain JSON
 
 
-def test_job_has_the_dags_task_graph_and_trigger_rules(dag) -> None:  # noqa: ANN001
+def test_job_has_the_dags_task_graph_and_trigger_rules(dag) -> None:
     tasks = {t["task_key"]: t for t in create_request(CFG, "prod", ENVS["prod"])["tasks"]}
     assert set(tasks) == {_key(t) for t in dag.task_ids}
     edges = {(d["task_key"], key) for key, t in tasks.items() for d in t.get("depends_on", [])}
@@ -88,7 +88,7 @@ def test_job_schedule_notifications_limits_from_config() -> None:
     assert all(t["job_cluster_key"] == cluster["job_cluster_key"] for t in body["tasks"])
 
 
-def test_task_parameters_use_only_databricks_references(dag) -> None:  # noqa: ANN001
+def test_task_parameters_use_only_databricks_references(dag) -> None:
     body = create_request(CFG, "dev", ENVS["dev"])
     declared = {p["name"] for p in body["parameters"]}
     assert declared == {"logical_date", "mode"}

@@ -18,7 +18,7 @@ SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
 
 
-def _spec(task) -> MaintainSpec:  # noqa: ANN001 - an operator
+def _spec(task) -> MaintainSpec:
     spec = spec_of(task.application_args)
     assert isinstance(spec, MaintainSpec)
     return spec

@@ -174,7 +174,7 @@ def test_summary_counts_a_failed_table_and_what_it_blocked_and_skips_unselected_
     assert {ln.name: ln for ln in summarize(CFG, still_running, {})}["returns"].status == "INCOMPLETE"
 
 
-def test_without_a_monitor_connection_runs_are_untracked_not_broken(monkeypatch) -> None:  # noqa: ANN001
+def test_without_a_monitor_connection_runs_are_untracked_not_broken(monkeypatch) -> None:
     from lakehouse_airflow.monitor import monitored, store
 
     monkeypatch.delenv("AIRFLOW_CONN_LAKEHOUSE_MONITOR", raising=False)

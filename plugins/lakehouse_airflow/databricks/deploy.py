@@ -59,7 +59,7 @@ def artifacts(wheel: Path, env: DatabricksConfig) -> list[tuple[Path, str]]:
     return files + [(sql, remote_path(sql, env)) for sql in sql_files()]
 
 
-def workspace_client(conn_id: str):  # noqa: ANN201 - databricks.sdk.WorkspaceClient
+def workspace_client(conn_id: str):
     """A WorkspaceClient for the environment's Airflow connection, or the SDK's default auth."""
     import os
 
@@ -98,7 +98,7 @@ def scope_secrets(pipelines_dir: Path = PIPELINES_DIR) -> dict[str, str]:
     return values
 
 
-def put_secrets(client, scope: str, values: dict[str, str]) -> None:  # noqa: ANN001 - WorkspaceClient
+def put_secrets(client, scope: str, values: dict[str, str]) -> None:
     """Create the scope if needed and put every key (values are never printed)."""
     from databricks.sdk.errors import ResourceAlreadyExists
 

@@ -37,7 +37,7 @@ def _defined(conn_id: str) -> bool:
     return True
 
 
-def send(alerts: Mapping[str, Any], subject: str, payload: dict[str, Any], context: Any) -> list[str]:  # noqa: ANN401
+def send(alerts: Mapping[str, Any], subject: str, payload: dict[str, Any], context: Any) -> list[str]:
     """Send ``payload`` on every configured channel whose connection exists; the channels used."""
     from airflow.providers.http.notifications.http import HttpNotifier
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -74,7 +74,7 @@ class FailureNotifier(BaseNotifier):
         super().__init__()
         self.alerts = alerts.model_dump()
 
-    def notify(self, context: Any) -> None:  # noqa: ANN401
+    def notify(self, context: Any) -> None:
         ti = context["ti"]
         error = context.get("exception")
         payload = {

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000
 
 
-def _date(value: Any) -> dt.date:  # noqa: ANN401
+def _date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).date()  # as {{ ds }}: the jobs' --logical-date
     if isinstance(value, dt.date):
@@ -38,7 +38,7 @@ def _date(value: Any) -> dt.date:  # noqa: ANN401
     return dt.datetime.now(dt.UTC).date()
 
 
-def run_info(dag_run: Any, mode: str | None = None) -> RunInfo:  # noqa: ANN401
+def run_info(dag_run: Any, mode: str | None = None) -> RunInfo:
     """The monitor's view of an Airflow DagRun (the scheduler's model or the task SDK's)."""
     conf = getattr(dag_run, "conf", None)
     mode = mode or ((conf or {}).get("mode") if isinstance(conf, dict) else None)
@@ -53,7 +53,7 @@ def run_info(dag_run: Any, mode: str | None = None) -> RunInfo:  # noqa: ANN401
     )  # fmt: skip
 
 
-def _run_of_task(ti: Any) -> RunInfo:  # noqa: ANN401
+def _run_of_task(ti: Any) -> RunInfo:
     context = ti.get_template_context()
     return run_info(context["dag_run"], (context.get("params") or {}).get("mode"))
 
@@ -87,7 +87,7 @@ def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) ->
     return metrics
 
 
-def _message(error: Any, metrics: dict[str, Any]) -> str | None:  # noqa: ANN401
+def _message(error: Any, metrics: dict[str, Any]) -> str | None:
     text = metrics.get("error") or (f"{type(error).__name__}: {error}" if error else None)
     return redact_text(str(text))[:MESSAGE_LIMIT] if text else None
 
@@ -99,10 +99,10 @@ def _result_note(metrics: dict[str, Any]) -> str | None:
     return f"{metrics.get('tables')} tables, files {metrics['files_before']} -> {metrics.get('files_after')}"
 
 
-def _guard(event: str):  # noqa: ANN202
-    def wrap(fn):  # noqa: ANN001, ANN202
+def _guard(event: str):
+    def wrap(fn):
         @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        def inner(*args: Any, **kwargs: Any) -> None:
             try:
                 fn(*args, **kwargs)
             except Exception:  # the monitor must never fail the pipeline
@@ -128,7 +128,7 @@ def _start(cfg: PipelineConfig, store: MonitorStore, run: RunInfo, restart: bool
 
 @hookimpl
 @_guard("dag run running")
-def on_dag_run_running(dag_run: Any, msg: str) -> None:  # noqa: ANN401
+def on_dag_run_running(dag_run: Any, msg: str) -> None:
     found = tracked(dag_run.dag_id)
     if found:
         cfg, store = found
@@ -153,7 +153,7 @@ def check_deadline(cfg: PipelineConfig, store: MonitorStore, dag_id: str, run_id
     return True
 
 
-def _run_ended(dag_run: Any, state: str, msg: str) -> None:  # noqa: ANN401
+def _run_ended(dag_run: Any, state: str, msg: str) -> None:
     found = tracked(dag_run.dag_id)
     if found:
         cfg, store = found
@@ -164,13 +164,13 @@ def _run_ended(dag_run: Any, state: str, msg: str) -> None:  # noqa: ANN401
 
 @hookimpl
 @_guard("dag run success")
-def on_dag_run_success(dag_run: Any, msg: str) -> None:  # noqa: ANN401
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
     _run_ended(dag_run, "SUCCESS", msg)
 
 
 @hookimpl
 @_guard("dag run failed")
-def on_dag_run_failed(dag_run: Any, msg: str) -> None:  # noqa: ANN401
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
     _run_ended(dag_run, "FAILED", msg)
 
 
@@ -179,7 +179,7 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:  # noqa: ANN401
 
 @hookimpl
 @_guard("task running")
-def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:  # noqa: ANN401
+def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:
     ti = task_instance
     found = tracked(ti.dag_id)
     if found:
@@ -191,7 +191,7 @@ def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:  
         check_deadline(cfg, store, ti.dag_id, ti.run_id)
 
 
-def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:  # noqa: ANN401
+def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:
     found = tracked(ti.dag_id)
     if found:
         cfg, store = found
@@ -204,18 +204,18 @@ def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:  #
 
 @hookimpl
 @_guard("task success")
-def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:  # noqa: ANN401
+def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
     _task_ended(task_instance, "DONE", "success")
 
 
 @hookimpl
 @_guard("task failed")
-def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any = None) -> None:  # noqa: ANN401
+def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any = None) -> None:
     state = getattr(task_instance, "state", None)
     _task_ended(task_instance, "FAIL", str(getattr(state, "value", state) or "failed"), error)
 
 
 @hookimpl
 @_guard("task skipped")
-def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:  # noqa: ANN401
+def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
     _task_ended(task_instance, "SKIP", "skipped")

@@ -107,7 +107,7 @@ class RunSummaryOperator(BaseOperator):
 
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, cfg: PipelineConfig, **kwargs: Any) -> None:  # noqa: ANN401
+    def __init__(self, *, cfg: PipelineConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cfg = cfg
 
