@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local Spark Connect server owned by the project: one warm JVM (local[N]) with Delta Lake and the
 # PostgreSQL JDBC driver, shared by every job that spark-submit starts (LAKEHOUSE_SPARK_REMOTE).
-# Jars are resolved from Maven Central by Spark's --packages and cached in .cache/ivy.
+# Jars are resolved from Maven Central by Spark's --packages and cached in $LAKEHOUSE_IVY_DIR
+# (default ~/.cache/inventory-lakehouse/ivy, shared by every clone on the machine).
 #   scripts/localspark.sh up | down | status
 #   scripts/localspark.sh run    the server in the foreground (containers: docker-compose.yaml)
 # LAKEHOUSE_SPARK_MASTER (default local[LAKEHOUSE_SPARK_CORES]) may be a spark:// standalone master;

@@ -20,6 +20,8 @@ from lakehouse_airflow.paths import PROJECT_ROOT
 
 DEFAULT_PACKAGES = "io.delta:delta-spark_4.2_2.13:4.4.0,org.postgresql:postgresql:42.7.8"
 CLIENT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+# Maven jars: outside the clone, shared by every clone on the machine (scripts/spark_packages.sh)
+IVY_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "inventory-lakehouse" / "ivy"
 CDS_DIR = Path(os.environ.get("LAKEHOUSE_CDS_DIR", PROJECT_ROOT / ".cache" / "cds"))
 
 
@@ -35,7 +37,7 @@ def spark_submit_settings() -> dict[str, Any]:
         return {"conf": conf, "env_vars": {"SPARK_LAUNCHER_OPTS": client_jvm_options("launcher")}}
     conf.update(
         {
-            "spark.jars.ivy": os.environ.get("LAKEHOUSE_IVY_DIR", str(PROJECT_ROOT / ".cache" / "ivy")),
+            "spark.jars.ivy": os.environ.get("LAKEHOUSE_IVY_DIR", str(IVY_DIR)),
             "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.shuffle.partitions": "4",
