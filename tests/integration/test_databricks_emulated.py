@@ -43,6 +43,7 @@ def test_deploy_uploads_the_wheel_the_entry_script_and_the_gold_sql(deployed: Em
     wheel = deployed.root / ARTIFACTS.lstrip("/") / "inventory_lakehouse-0.1.0-py3-none-any.whl"
     names = zipfile.ZipFile(wheel).namelist()
     assert "spark_jobs/jobs/extract.py" in names and "spark_jobs/storage/secrets.py" in names
+    assert "lakehouse_contract/specs.py" in names  # the contract ships with the jobs
     assert not any(n.startswith(("dags/", "plugins/", "seed/", "tests/", "lakehouse_airflow/")) for n in names)
 
 
