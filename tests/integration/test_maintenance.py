@@ -7,19 +7,11 @@ from pathlib import Path
 
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.describe.maintenance import maintenance_specs
-from lakehouse_contract.specs import MaintainSpec
 from spark_jobs.storage.tables import table_ref
-from support.specs import spec_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
-
-
-def _spec(task) -> MaintainSpec:
-    spec = spec_of(task.application_args)
-    assert isinstance(spec, MaintainSpec)
-    return spec
 
 
 def test_maintenance_dag_end_to_end_leaves_the_data_unchanged(stack, spark, first, tmp_path: Path) -> None:

@@ -11,22 +11,15 @@ import pytest
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.describe.maintenance import maintenance_specs
 from lakehouse_contract.naming import Location
-from lakehouse_contract.specs import MaintainSpec
 from spark_jobs.jobs import dispatch
 from spark_jobs.jobs.maintain import RetentionTooShortError
 from spark_jobs.storage.delta_io import STATS_COLUMNS, table_properties
 from spark_jobs.storage.tables import bronze_table, table_ref
-from support.specs import job_argv, spec_of
+from support.specs import job_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 CFG = load_pipeline(SHIPPED)
-
-
-def _spec(task) -> MaintainSpec:
-    spec = spec_of(task.application_args)
-    assert isinstance(spec, MaintainSpec)
-    return spec
 
 
 # -- the maintain job on real Delta tables ------------------------------------------------------------
