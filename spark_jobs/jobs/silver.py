@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
 from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
@@ -71,7 +71,7 @@ def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: Dq
 def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:
     contract = schema.contract(spec)
     cols = [F.col(f.name).cast(f.dataType).alias(f.name) for f in contract.fields if f.name != "_row_hash"]
-    return rows.select(*cols, F.col("_dq_failed_rules"))
+    return rows.select(*cols, F.col("_dq_failed_rules").cast(ArrayType(StringType())).alias("_dq_failed_rules"))
 
 
 @dataclass(frozen=True)

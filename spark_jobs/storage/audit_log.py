@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
-from pyspark.sql.types import (
-    DataType,
-    DateType,
-    DoubleType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from pyspark.sql.types import StructField, StructType
 
 from lakehouse_contract.audit import AUDIT_COLUMNS, AuditRow
 from spark_jobs.storage.delta_io import retry_on_conflict
 from spark_jobs.storage.tables import TableRef
+from spark_jobs.transforms.schema import spark_type
 
-SQL_TYPES: dict[str, DataType] = {
-    "string": StringType(), "bigint": LongType(), "int": IntegerType(), "double": DoubleType(),
-    "timestamp": TimestampType(), "date": DateType(),
-}  # fmt: skip
-AUDIT_SCHEMA = StructType([StructField(name, SQL_TYPES[t], nullable) for name, t, nullable in AUDIT_COLUMNS])
+AUDIT_SCHEMA = StructType([StructField(name, spark_type(t), nullable) for name, t, nullable in AUDIT_COLUMNS])
 
 
 def append_audit(spark: SparkSession, table: TableRef, record: AuditRow) -> None:

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
-from pyspark.sql.types import DataType, StringType, StructField, StructType, _parse_datatype_string
+import re
+
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from lakehouse_contract.specs import SilverSpec
 
 SILVER_METADATA = (("_batch_id", "string"), ("_logical_date", "date"), ("_row_hash", "string"))
+SIMPLE_TYPES: dict[str, DataType] = {
+    "string": StringType(), "int": IntegerType(), "bigint": LongType(), "smallint": ShortType(),
+    "double": DoubleType(), "float": FloatType(), "boolean": BooleanType(), "date": DateType(),
+    "timestamp": TimestampType(),
+}  # fmt: skip
+DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+def spark_type(name: str) -> DataType:
+    """A contract type name as a Spark type, parsed here (no server round trip). Strings are the
+    default ``string``: a type parsed by the Connect server carries an explicit ``collate
+    UTF8_BINARY``, which Delta kernel readers (DuckDB, delta-rs) refuse in a table schema."""
+    if name in SIMPLE_TYPES:
+        return SIMPLE_TYPES[name]
+    match = DECIMAL.match(name)
+    if match:
+        return DecimalType(int(match[1]), int(match[2]))
+    raise ValueError(f"unsupported contract type {name!r}")
 
 
 def types(spec: SilverSpec) -> dict[str, DataType]:
-    return {c: _parse_datatype_string(t) for c, t in spec.columns.items()}
+    return {c: spark_type(t) for c, t in spec.columns.items()}
 
 
 def contract(spec: SilverSpec) -> StructType:
@@ -26,7 +60,7 @@ def contract(spec: SilverSpec) -> StructType:
             fields.append(StructField(f"{col}_masked", StringType(), nullable))
         else:
             fields.append(StructField(col, typ, nullable))
-    fields += [StructField(n, _parse_datatype_string(t), n != "_row_hash") for n, t in SILVER_METADATA]
+    fields += [StructField(n, spark_type(t), n != "_row_hash") for n, t in SILVER_METADATA]
     return StructType(fields)
 
 
