@@ -180,8 +180,7 @@ def test_merge_is_idempotent_and_applies_changes(spark, tmp_path) -> None:
     assert nullable["customer_id"] is False and nullable["city"] is True
 
 
-def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:
-    root = str(tmp_path)
+def _gold_inputs(spark, root: str) -> tuple[str, ...]:
     tables = {
         "orders": spark.createDataFrame([(1, D, "DELIVERED"), (2, D, "CANCELLED"), (3, D, "SHIPPED")],
                                         "order_id bigint, order_date date, status string"),
@@ -194,16 +193,46 @@ def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:
     }  # fmt: skip
     for name, frame in tables.items():
         TableRef("inventory_silver", name, root).save(frame.write.mode("overwrite"))
-    spec = GoldSpec(dag_id="d", task_id="inventory_gold.daily_sales", table="daily_sales", location=Location(root),
-                    sql_file="unused", inputs=tuple(tables), partition_by=(), audit_table="a")  # fmt: skip
-    ctx = RunContext(spec=spec, run_id="r", try_number=1, logical_date=D)
+    return tuple(tables)
+
+
+def _gold_spec(root: str, inputs: tuple[str, ...], sql_file: str) -> GoldSpec:
+    return GoldSpec(dag_id="d", task_id="inventory_gold.daily_sales", table="daily_sales", location=Location(root),
+                    sql_file=sql_file, inputs=inputs, partition_by=(), audit_table="bz_audit_log")  # fmt: skip
+
+
+def test_gold_model_sql_over_named_inputs(spark, tmp_path) -> None:
+    root = str(tmp_path)
+    inputs = _gold_inputs(spark, root)
+    ctx = RunContext(spec=_gold_spec(root, inputs, "unused"), run_id="r", try_number=1, logical_date=D)
     sql = (Path(__file__).parents[2] / "include/sql/gold/daily_sales.sql").read_text()
-    out = build_model(spark, ctx, sql, list(tables))
+    out = build_model(spark, ctx, sql, list(inputs))
     expected = spark.createDataFrame(
         [(D, "Toys", Decimal("14.50"), 3, 2), (D, "Books", Decimal("5.00"), 1, 1)],
         "sales_date date, category string, revenue decimal(18,2), units long, orders long",
     )
     assertDataFrameEqual(out, expected)
+
+
+def test_gold_sql_failing_at_run_time_names_the_error_and_keeps_the_previous_table(spark, tmp_path) -> None:
+    from spark_jobs.jobs import dispatch
+    from support.specs import job_argv
+
+    root = str(tmp_path / "lake")
+    inputs = _gold_inputs(spark, root)
+    good = Path(__file__).parents[2] / "include/sql/gold/daily_sales.sql"
+    assert dispatch(job_argv(_gold_spec(root, inputs, str(good)), "run-1")) == 0
+    target = TableRef("inventory_gold", "daily_sales", root)
+    version, before = target.latest_version(spark), sorted(map(tuple, target.read(spark).collect()))
+    bad = tmp_path / "broken.sql"
+    bad.write_text("SELECT o.no_such_column, count(*) AS n FROM orders o GROUP BY 1")
+    with pytest.raises(Exception, match="no_such_column"):
+        dispatch(job_argv(_gold_spec(root, inputs, str(bad)), "run-2"))
+    assert target.latest_version(spark) == version
+    assert sorted(map(tuple, target.read(spark).collect())) == before
+    audit = TableRef("inventory_bronze", "bz_audit_log", root).read(spark).where("job_run_id = 'run-2'").collect()
+    assert [(r["layer"], r["status"]) for r in audit] == [("gold", "FAILED")]
+    assert "no_such_column" in audit[0]["error_details"]
 
 
 def test_replace_slice_replaces_only_its_slice_even_with_quotes_in_values(spark, tmp_path) -> None:
