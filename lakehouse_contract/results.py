@@ -67,6 +67,7 @@ class ExtractOutcome(Outcome):
     rows_deleted: int | None
     deletes_path: str | None
     schema_changes: str | None
+    resumed_from: str | None = None  # incremental: the last committed mark, when a gap made it the start
 
 
 @dataclass(frozen=True)

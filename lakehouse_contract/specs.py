@@ -67,6 +67,7 @@ class ExtractSpec(JobSpec):
     watermark_column: str
     source_timezone: str  # zone of the source's naive timestamps
     delete_detection: DeleteDetection
+    lookback_minutes: int  # incremental: re-read this much before the window (late-committed rows)
     partition_column: str | None
     num_partitions: int
     fetch_size: int

@@ -8,6 +8,8 @@ partition (``landing/<table>/logical_date=<ds>``) is replaced.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -17,9 +19,9 @@ from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.errors import EmptySourceError
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
-from spark_jobs.storage import jdbc
+from spark_jobs.storage import jdbc, watermarks
 from spark_jobs.storage.secrets import JdbcCredentials, resolve_jdbc
-from spark_jobs.storage.tables import TableRef, bronze_table
+from spark_jobs.storage.tables import TableRef, bronze_table, watermark_table
 from spark_jobs.transforms.drift import check_drift
 from spark_jobs.transforms.incremental import WatermarkWindow, deletes_due, effective_mode, live_keys
 
@@ -73,10 +75,16 @@ def main(argv: list[str]) -> int:
         drift = check_drift(spec.source, contract, jdbc.source_columns(spark, creds, spec.source))
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         mode = _mode(spark, target, ctx, spec)
-        window = None
+        window, resumed = None, None
         start, end = _interval(ctx)
         if spec.load_mode == "incremental" or ctx.interval_end:
             window = WatermarkWindow.from_interval(start, end, spec.source_timezone)
+        if window and mode == "incremental":
+            mark = watermarks.current(spark, watermark_table(ctx.tables, ctx.bronze_schema), ctx.table)
+            if mark is not None and mark < window.start:
+                resumed = mark.isoformat()
+                log.warning("%s: no load since %s (an interval never ran): this run reads from there", ctx.table, mark)
+            window = window.extended(dt.timedelta(minutes=spec.lookback_minutes), mark)
         where = window.predicate(spec.watermark_column) if window and mode == "incremental" else None
         stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, where)
         if stats.row_count == 0 and mode == "full" and not spec.allow_empty:
@@ -107,6 +115,7 @@ def main(argv: list[str]) -> int:
             rows_deleted=deleted,
             deletes_path=ctx.deletes_path() if detect else None,
             schema_changes=drift.describe(),
+            resumed_from=resumed,
         )
 
     return run_step(ctx, "extract", body, log)

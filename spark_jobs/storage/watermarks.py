@@ -49,7 +49,9 @@ def txn_version(high_water_mark: dt.datetime) -> int:
 
 
 def current(spark: SparkSession, registry: TableRef, table: str) -> dt.datetime | None:
-    """``table``'s committed mark, or None."""
+    """``table``'s committed mark, or None (also when there is no registry yet)."""
+    if not registry.exists():
+        return None
     rows = registry.read(spark).where(F.col("table_name") == table).select("high_water_mark").collect()
     return max((r[0] for r in rows), default=None)  # one row; no aggregate, so no shuffle
 

@@ -4,7 +4,8 @@ Semantics (documented in the README):
 - an incremental table's bronze keeps one slice per logical date (``_logical_date``); a rerun of
   that date replaces exactly its slice;
 - a slice holds the source rows with ``start <= watermark < end`` (the run's data interval in the
-  source's time zone) plus tombstones (``_record_status = 'DELETED'``, key columns only) for keys
+  source's time zone, started ``lookback_minutes`` earlier, and at the last committed mark when an
+  interval never ran: see ``WatermarkWindow.extended``) plus tombstones (``_record_status = 'DELETED'``, key columns only) for keys
   that are live in bronze but gone from the source;
 - the first load of a table (no bronze yet), ``mode=full`` and a rerun of a date first loaded in
   full load the whole source into the slice;
@@ -51,6 +52,16 @@ class WatermarkWindow:
         if window.start >= window.end:
             raise JobError(f"empty data interval {start} .. {end}")
         return window
+
+    def extended(self, lookback: dt.timedelta, mark: dt.datetime | None) -> WatermarkWindow:
+        """The window a run reads: ``lookback`` earlier (rows whose transaction committed after the
+        previous run read their window), and from the last committed mark when that is before the
+        window (a gap: an interval that never ran). Re-read rows are versions silver already
+        resolves by key and watermark, so reading more never duplicates silver rows."""
+        start = self.start - lookback
+        if mark is not None and mark < self.start:
+            start = min(start, mark)
+        return WatermarkWindow(start, self.end)
 
     def predicate(self, column: str) -> str:
         """SQL for the source query (timestamps are formatted here, never taken from user text)."""

@@ -75,3 +75,19 @@ def test_drift_dropped_or_retyped_contract_columns_fail_clearly() -> None:
         check_drift("s.orders", CONTRACT, dropped)
     with pytest.raises(SchemaDriftError, match="retyped total_amount: contract decimal.12,2., source text"):
         check_drift("s.orders", CONTRACT, {**SOURCE, "total_amount": "text"})
+
+
+def test_window_reads_back_a_lookback_and_from_the_last_mark_after_a_gap() -> None:
+    w = WatermarkWindow(dt.datetime(2026, 11, 20, 2), dt.datetime(2026, 11, 21, 2))
+    # daily runs in order: the previous run's mark is this window's start; only the look-back widens it
+    assert w.extended(dt.timedelta(0), w.start) == w
+    assert w.extended(dt.timedelta(minutes=30), w.start).start == dt.datetime(2026, 11, 20, 1, 30)
+    # a day that never ran: read from the last committed mark, not only this interval (no hole)
+    missed = dt.datetime(2026, 11, 19, 2)
+    assert w.extended(dt.timedelta(minutes=30), missed) == WatermarkWindow(missed, w.end)
+    # a backfill of an older date (the mark is ahead) or a first load (no mark): its own interval
+    assert w.extended(dt.timedelta(0), dt.datetime(2026, 11, 25, 2)) == w
+    assert w.extended(dt.timedelta(0), None) == w
+    assert w.extended(dt.timedelta(0), None).predicate("updated_at") == (
+        "updated_at >= TIMESTAMP '2026-11-20 02:00:00.000000' AND updated_at < TIMESTAMP '2026-11-21 02:00:00.000000'"
+    )

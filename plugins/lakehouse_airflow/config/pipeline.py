@@ -74,6 +74,8 @@ class TableDefaults(Strict):
     delete_detection: DeleteDetection = "every_run"
     fetch_size: int = Field(default=10_000, ge=1)
     num_partitions: int = Field(default=2, ge=1, le=64)
+    # incremental: each window also re-reads this much before its start (rows committed late)
+    lookback_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
 
 
 class TableConfig(Strict):
@@ -87,6 +89,7 @@ class TableConfig(Strict):
     partition_column: str | None = None
     num_partitions: int = Field(ge=1, le=64)
     fetch_size: int = Field(ge=1)
+    lookback_minutes: int = Field(ge=0, le=7 * 24 * 60)
     pii: dict[str, MaskKind] = {}  # column -> display mask; raw value stays in bronze only
     allow_empty: bool = False
     zorder: tuple[str, ...] = ()  # maintenance: Z-ORDER columns of the table's bronze and silver tables

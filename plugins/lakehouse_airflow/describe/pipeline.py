@@ -61,6 +61,7 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
         **ident("extract"), source=source, columns=dict(table.columns), jdbc_secret=jdbc,  # type: ignore[arg-type]
         primary_key=table.primary_key, load_mode=table.load_mode, watermark_column=table.watermark_column,
         source_timezone=cfg.source_timezone(), delete_detection=table.delete_detection,
+        lookback_minutes=table.lookback_minutes,
         partition_column=table.partition_column, num_partitions=table.num_partitions, fetch_size=table.fetch_size,
         allow_empty=table.allow_empty,
     )  # fmt: skip
