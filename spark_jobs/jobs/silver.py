@@ -12,11 +12,12 @@ quarantined or dropped leave silver, others are upserted; untouched keys stay as
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, StringType, StructField, StructType
+from pyspark.sql.types import StructField, StructType
 
 from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
@@ -26,7 +27,13 @@ from spark_jobs.runtime.errors import MissingStepResultError, SecretNotFoundErro
 from spark_jobs.runtime.layer_step import run_layer_step
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
-from spark_jobs.storage.delta_io import create_if_missing, merge_by_key, merge_changes, replace_slice
+from spark_jobs.storage.delta_io import (
+    create_if_missing,
+    evolve_to_contract,
+    merge_by_key,
+    merge_changes,
+    replace_slice,
+)
 from spark_jobs.storage.secrets import resolve_key
 from spark_jobs.storage.tables import bronze_table, dq_results_table, quarantine_table, silver_table
 from spark_jobs.transforms import schema
@@ -69,9 +76,7 @@ def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: Dq
 
 
 def _quarantine_frame(rows: DataFrame, spec: SilverSpec) -> DataFrame:
-    contract = schema.contract(spec)
-    cols = [F.col(f.name).cast(f.dataType).alias(f.name) for f in contract.fields if f.name != "_row_hash"]
-    return rows.select(*cols, F.col("_dq_failed_rules").cast(ArrayType(StringType())).alias("_dq_failed_rules"))
+    return rows.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.quarantine_contract(spec).fields])
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,21 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     merge_changes(spark, target, frame, gone, spec.primary_key, compare=content)
 
 
+def _evolve(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> None:
+    """The silver and quarantine tables follow a contract that gained columns; a contract that lost
+    or retyped one is refused before anything of this run is written."""
+    silver = silver_table(ctx.tables, ctx.silver_schema, spec.table)
+    quarantine = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
+    for ref, wanted in ((silver, schema.contract(spec)), (quarantine, schema.quarantine_contract(spec))):
+        added = evolve_to_contract(spark, ref, wanted)
+        if added:
+            logging.getLogger("spark_jobs").warning(
+                "%s.%s: added contract columns %s (existing rows hold NULL)", ref.schema, ref.name, added
+            )
+
+
 def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> LayerOutcome:
+    _evolve(spark, ctx, spec)
     source = _bronze_input(spark, ctx, spec)
     live, affected, rows_read, batch = source.live, source.affected, source.rows_read, source.batch
     flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules,

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from spark_jobs.runtime.errors import SchemaContractError
 from spark_jobs.storage.tables import TableRef, ident
 
 
@@ -92,6 +93,35 @@ def create_if_missing(
     table.ensure_schema(spark)
     retry_on_conflict(lambda: spark.sql(sql))
     return True
+
+
+def evolve_to_contract(spark: SparkSession, table: TableRef, schema: StructType) -> list[str]:
+    """Bring an existing table to the contract before a write: columns the contract added are added
+    (nullable: existing rows hold NULL), anything else is refused with nothing written. A column the
+    contract no longer has, or with another type, needs a decision the pipeline cannot take (drop
+    the data or migrate it), so the job says which and stops. Returns the columns added."""
+    if not table.exists():
+        return []
+    current = {f.name: f.dataType.simpleString() for f in table.read(spark).schema.fields}
+    wanted = {f.name: f.dataType.simpleString() for f in schema.fields}
+    where = f"{table.schema}.{table.name}"
+    removed = [c for c in current if c not in wanted]
+    if removed:
+        raise SchemaContractError(
+            f"{where} has columns {removed} that the contract no longer declares; nothing was written. Put them "
+            "back in the pipeline file, or drop them from the table yourself (ALTER TABLE ... DROP COLUMN)"
+        )
+    retyped = [f"{c} ({current[c]} -> {t})" for c, t in wanted.items() if c in current and current[c] != t]
+    if retyped:
+        raise SchemaContractError(
+            f"{where}: the contract changes the type of {retyped}; nothing was written. Migrate the table "
+            "(or rebuild it from bronze) before loading with the new contract"
+        )
+    added = [f for f in schema.fields if f.name not in current]
+    if added:
+        cols = ", ".join(f"{ident(f.name)} {f.dataType.simpleString()}" for f in added)
+        retry_on_conflict(lambda: spark.sql(f"ALTER TABLE {table.sql_name} ADD COLUMNS ({cols})"))
+    return [f.name for f in added]
 
 
 def merge_by_key(

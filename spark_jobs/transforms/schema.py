@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DataType,
     DateType,
@@ -62,6 +63,13 @@ def contract(spec: SilverSpec) -> StructType:
             fields.append(StructField(col, typ, nullable))
     fields += [StructField(n, spark_type(t), n != "_row_hash") for n, t in SILVER_METADATA]
     return StructType(fields)
+
+
+def quarantine_contract(spec: SilverSpec) -> StructType:
+    """The quarantine table's columns: the silver contract without the row hash, all nullable (a
+    quarantined row may miss a required value), plus the names of the rules it failed."""
+    fields = [StructField(f.name, f.dataType, True) for f in contract(spec).fields if f.name != "_row_hash"]
+    return StructType([*fields, StructField("_dq_failed_rules", ArrayType(StringType()), True)])
 
 
 def business_columns(spec: SilverSpec) -> list[str]:

@@ -247,3 +247,32 @@ def test_replace_slice_replaces_only_its_slice_even_with_quotes_in_values(spark,
     )
     got = sorted((r["run_id"], r["n"]) for r in target.read(spark).collect())
     assert got == sorted([(runs[0], 1), (runs[0], 2), (runs[1], 3)])
+
+
+def test_a_table_follows_a_contract_that_gained_a_column_and_refuses_one_that_lost_or_retyped_one(
+    spark, tmp_path
+) -> None:
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    from spark_jobs.runtime.errors import SchemaContractError
+    from spark_jobs.storage.delta_io import evolve_to_contract
+
+    target = TableRef("inventory_silver", "t", str(tmp_path))
+    create_if_missing(spark, target, StructType([StructField("id", LongType(), False), StructField("a", StringType())]))
+    target.save(spark.createDataFrame([(1, "x")], "id bigint, a string").write.mode("append"))
+    version = target.latest_version(spark)
+    grown = StructType([*target.read(spark).schema.fields, StructField("b", StringType())])
+    assert evolve_to_contract(spark, target, grown) == ["b"]
+    assert [tuple(r) for r in target.read(spark).collect()] == [(1, "x", None)]
+    assert evolve_to_contract(spark, target, grown) == []  # already there: nothing to do
+    evolved = target.latest_version(spark)
+    assert evolved == version + 1
+    shrunk = StructType([StructField("id", LongType(), False), StructField("b", StringType())])
+    with pytest.raises(SchemaContractError, match=r"has columns \['a'\] that the contract no longer declares"):
+        evolve_to_contract(spark, target, shrunk)
+    retyped = StructType(
+        [StructField("id", StringType()), StructField("a", StringType()), StructField("b", StringType())]
+    )
+    with pytest.raises(SchemaContractError, match=r"changes the type of \['id \(bigint -> string\)'\]"):
+        evolve_to_contract(spark, target, retyped)
+    assert target.latest_version(spark) == evolved  # refused: nothing written
