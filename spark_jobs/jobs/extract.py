@@ -2,13 +2,16 @@
 
 Full loads read the whole table; incremental loads the run's watermark window (see
 ``spark_jobs.transforms.incremental``). The source schema is checked against the contract first, and
-deleted keys are found by comparing source keys with bronze when due. Only this run's landing
-partition (``landing/<table>/logical_date=<ds>``) is replaced.
+deleted keys are found by comparing source keys with bronze when due. Every read of the source
+(the count, the partitioned read, the keys) shares one exported snapshot
+(``spark_jobs.storage.snapshot``). Only this run's landing partition
+(``landing/<table>/logical_date=<ds>``) is replaced.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -21,6 +24,7 @@ from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
 from spark_jobs.storage import jdbc, watermarks
 from spark_jobs.storage.secrets import JdbcCredentials, resolve_jdbc
+from spark_jobs.storage.snapshot import exported_snapshot
 from spark_jobs.storage.tables import TableRef, bronze_table, watermark_table
 from spark_jobs.transforms.drift import check_drift
 from spark_jobs.transforms.incremental import WatermarkWindow, deletes_due, effective_mode, live_keys
@@ -46,23 +50,41 @@ def _mode(spark: SparkSession, target: TableRef, ctx: RunContext, spec: ExtractS
 
 
 def _detect_deletes(
-    spark: SparkSession, target: TableRef, ctx: RunContext, creds: JdbcCredentials, spec: ExtractSpec
+    spark: SparkSession,
+    target: TableRef,
+    ctx: RunContext,
+    creds: JdbcCredentials,
+    spec: ExtractSpec,
+    snapshot: str | None,
 ) -> int:
     """Keys live in bronze (outside this date's slice) but gone from the source -> landing; count."""
     keys = list(spec.primary_key)
+    stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, snapshot=snapshot)
     source_keys = jdbc.read_table(
-        spark,
-        creds,
-        spec.source,
-        keys,
-        jdbc.source_stats(spark, creds, spec.source, spec.partition_column),
-        spec.partition_column,
-        spec.num_partitions,
-        spec.fetch_size,
-    )
+        spark, creds, spec.source, keys, stats, spec.partition_column, spec.num_partitions, spec.fetch_size,
+        snapshot=snapshot,
+    )  # fmt: skip
     gone = live_keys(target.read(spark), keys, ctx.logical_date).join(source_keys, keys, "left_anti")
     gone.write.mode("overwrite").parquet(ctx.deletes_path())
     return spark.read.parquet(ctx.deletes_path()).count()
+
+
+def _window(
+    spark: SparkSession, ctx: RunContext, spec: ExtractSpec, mode: str, log: logging.Logger
+) -> tuple[WatermarkWindow | None, str | None]:
+    """The run's watermark window (look-back and gaps applied), and the mark it resumed from."""
+    start, end = _interval(ctx)
+    if spec.load_mode != "incremental" and not ctx.interval_end:
+        return None, None
+    window = WatermarkWindow.from_interval(start, end, spec.source_timezone)
+    if mode != "incremental":
+        return window, None
+    mark = watermarks.current(spark, watermark_table(ctx.tables, ctx.bronze_schema), ctx.table)
+    resumed = None
+    if mark is not None and mark < window.start:
+        resumed = mark.isoformat()
+        log.warning("%s: no load since %s (an interval never ran): this run reads from there", ctx.table, mark)
+    return window.extended(dt.timedelta(minutes=spec.lookback_minutes), mark), resumed
 
 
 def main(argv: list[str]) -> int:
@@ -75,35 +97,27 @@ def main(argv: list[str]) -> int:
         drift = check_drift(spec.source, contract, jdbc.source_columns(spark, creds, spec.source))
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
         mode = _mode(spark, target, ctx, spec)
-        window, resumed = None, None
-        start, end = _interval(ctx)
-        if spec.load_mode == "incremental" or ctx.interval_end:
-            window = WatermarkWindow.from_interval(start, end, spec.source_timezone)
-        if window and mode == "incremental":
-            mark = watermarks.current(spark, watermark_table(ctx.tables, ctx.bronze_schema), ctx.table)
-            if mark is not None and mark < window.start:
-                resumed = mark.isoformat()
-                log.warning("%s: no load since %s (an interval never ran): this run reads from there", ctx.table, mark)
-            window = window.extended(dt.timedelta(minutes=spec.lookback_minutes), mark)
+        window, resumed = _window(spark, ctx, spec, mode, log)
         where = window.predicate(spec.watermark_column) if window and mode == "incremental" else None
-        stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, where)
-        if stats.row_count == 0 and mode == "full" and not spec.allow_empty:
-            raise EmptySourceError(
-                f"source table {spec.source} is empty; refusing to load 0 rows (set allow_empty: true to permit)"
-            )
         columns = [*contract, *(c for c, _ in drift.added)]
-        df = jdbc.read_table(
-            spark, creds, spec.source, columns, stats, spec.partition_column, spec.num_partitions, spec.fetch_size,
-            where,
-        )  # fmt: skip
-        df.write.mode("overwrite").parquet(ctx.landing_path())
-        rows = spark.read.parquet(ctx.landing_path()).count()
         detect = (
             spec.load_mode == "incremental"
             and target.exists()
             and deletes_due(spec.delete_detection, mode, ctx.logical_date)
         )
-        deleted = _detect_deletes(spark, target, ctx, creds, spec) if detect else None
+        with exported_snapshot(creds) as snapshot:  # every read below sees the source at one moment
+            stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, where, snapshot)
+            if stats.row_count == 0 and mode == "full" and not spec.allow_empty:
+                raise EmptySourceError(
+                    f"source table {spec.source} is empty; refusing to load 0 rows (set allow_empty: true to permit)"
+                )
+            df = jdbc.read_table(
+                spark, creds, spec.source, columns, stats, spec.partition_column, spec.num_partitions,
+                spec.fetch_size, where, snapshot,
+            )  # fmt: skip
+            df.write.mode("overwrite").parquet(ctx.landing_path())
+            deleted = _detect_deletes(spark, target, ctx, creds, spec, snapshot) if detect else None
+        rows = spark.read.parquet(ctx.landing_path()).count()
         return ExtractOutcome(
             source_row_count=stats.row_count,
             rows_read=rows,

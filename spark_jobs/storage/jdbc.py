@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_jobs.storage.secrets import JdbcCredentials
+from spark_jobs.storage.snapshot import session_init
 
 
 @dataclass(frozen=True)
@@ -16,8 +17,8 @@ class SourceStats:
     upper: int | None
 
 
-def _reader(spark: SparkSession, creds: JdbcCredentials, fetch_size: int):
-    return (
+def _reader(spark: SparkSession, creds: JdbcCredentials, fetch_size: int, snapshot: str | None = None):
+    reader = (
         spark.read.format("jdbc")
         .option("url", creds.url)
         .option("user", creds.user)
@@ -25,6 +26,7 @@ def _reader(spark: SparkSession, creds: JdbcCredentials, fetch_size: int):
         .option("driver", "org.postgresql.Driver")
         .option("fetchsize", fetch_size)
     )
+    return reader.option("sessionInitStatement", session_init(snapshot)) if snapshot else reader
 
 
 def _where(where: str | None) -> str:
@@ -48,12 +50,17 @@ def source_columns(spark: SparkSession, creds: JdbcCredentials, source: str) -> 
 
 
 def source_stats(
-    spark: SparkSession, creds: JdbcCredentials, source: str, partition_column: str | None, where: str | None = None
+    spark: SparkSession,
+    creds: JdbcCredentials,
+    source: str,
+    partition_column: str | None,
+    where: str | None = None,
+    snapshot: str | None = None,
 ) -> SourceStats:
     """Row count and partition-column bounds (of the rows matching ``where``) in one round trip."""
     bounds = f", min({partition_column}) AS lo, max({partition_column}) AS hi" if partition_column else ""
     query = f"SELECT count(*) AS n{bounds} FROM {source}{_where(where)}"
-    row = _reader(spark, creds, 10).option("query", query).load().collect()[0]
+    row = _reader(spark, creds, 10, snapshot).option("query", query).load().collect()[0]
     if partition_column:
         return SourceStats(int(row["n"]), row["lo"], row["hi"])
     return SourceStats(int(row["n"]), None, None)
@@ -69,10 +76,12 @@ def read_table(
     num_partitions: int,
     fetch_size: int,
     where: str | None = None,
+    snapshot: str | None = None,
 ) -> DataFrame:
-    """Read ``columns`` (rows matching ``where``); split on ``partition_column`` when there is a range."""
+    """Read ``columns`` (rows matching ``where``); split on ``partition_column`` when there is a
+    range; every connection on ``snapshot`` when given (``spark_jobs.storage.snapshot``)."""
     select = f"(SELECT {', '.join(columns)} FROM {source}{_where(where)}) AS src"
-    reader = _reader(spark, creds, fetch_size).option("dbtable", select)
+    reader = _reader(spark, creds, fetch_size, snapshot).option("dbtable", select)
     if partition_column and num_partitions > 1 and stats.lower is not None and stats.upper is not None:
         reader = (
             reader.option("partitionColumn", partition_column)
