@@ -47,6 +47,7 @@ class AuditRow:
     load_mode: str | None = _col("string")
     rows_deleted: int | None = _col("bigint")
     schema_changes: str | None = _col("string")
+    rows_deduplicated: int | None = _col("bigint")  # silver: rows dropped as older duplicates of a key
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))

@@ -58,18 +58,23 @@ def _parents(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> dict[str
     return parents
 
 
-def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> list[tuple]:
+def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str, duplicates: int | None) -> list[tuple]:
     now = dt.datetime.now(dt.UTC)
     base = (ctx.dag_id, ctx.run_id, ctx.logical_date, spec.table)
     rows: list[tuple[object, ...]] = [
         (*base, r.name, r.action, counts.per_rule[r.name], counts.total, counts.score, batch, now) for r in spec.rules
     ]
     rows.append((*base, "_table", "summary", counts.failed_any, counts.total, counts.score, batch, now))
+    if duplicates is not None:  # older versions of a key in one batch: resolved, counted here
+        rows.append((*base, "_duplicate_keys", "deduplicate", duplicates, counts.total + duplicates, counts.score,
+                     batch, now))  # fmt: skip
     return rows
 
 
-def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str) -> None:
-    frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch), DQ_COLUMNS)
+def _write_dq(
+    spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str, duplicates: int | None
+) -> None:
+    frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch, duplicates), DQ_COLUMNS)
     target = dq_results_table(ctx.tables, ctx.silver_schema)
     # shared by the parallel silver tasks: one partition per table keeps their writes apart
     replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table}, partition_by=("table_name",))
@@ -141,7 +146,8 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
                               _parents(spark, ctx, spec)).persist()  # fmt: skip
     try:
         counts = count_failures(flagged, spec.rules)
-        _write_dq(spark, ctx, spec, counts, batch)
+        duplicates = rows_read - counts.total if affected is None else None
+        _write_dq(spark, ctx, spec, counts, batch, duplicates)
         check_fail_rules(counts, spec.rules)
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
@@ -159,7 +165,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
             source.cached.unpersist()
     return LayerOutcome(
         rows_read=rows_read,
-        rows_deduplicated=rows_read - counts.total if affected is None else None,
+        rows_deduplicated=duplicates,
         rows_written=counts.kept,
         rows_quarantined=counts.quarantined,
         rows_dropped=counts.dropped,

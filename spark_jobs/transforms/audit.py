@@ -131,6 +131,7 @@ def layer_record(
         rows_dropped=_int(m.get("rows_dropped")),
         load_mode=m.get("load_mode"),  # type: ignore[arg-type]
         rows_deleted=_int(m.get("rows_deleted")),
+        rows_deduplicated=_int(m.get("rows_deduplicated")),
     )
 
 

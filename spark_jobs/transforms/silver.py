@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
@@ -30,11 +32,15 @@ def standardize(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
 
 
 def dedupe_latest(df: DataFrame, keys: tuple[str, ...], order_by: str = "updated_at") -> DataFrame:
-    """One row per primary key: the one with the latest ``order_by`` (ties broken deterministically)."""
+    """One row per primary key: the one with the latest ``order_by`` (ties broken deterministically
+    by the other columns). Rows with a NULL in a key column are not duplicates of each other: they
+    all stay, for the key's ``<col>_not_null`` rule to quarantine each of them."""
     tiebreak = [F.col(c).desc_nulls_last() for c in df.columns if c not in keys and c != order_by]
     ordering = [F.col(order_by).desc_nulls_last(), *tiebreak] if order_by in df.columns else tiebreak
     window = Window.partitionBy(*keys).orderBy(*ordering)
-    return df.withColumn("__rn", F.row_number().over(window)).where("__rn = 1").drop("__rn")
+    null_key = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys])
+    ranked = df.withColumn("__rn", F.when(null_key, F.lit(1)).otherwise(F.row_number().over(window)))
+    return ranked.where("__rn = 1").drop("__rn")
 
 
 def protect_pii(df: DataFrame, spec: SilverSpec, key: bytes) -> DataFrame:

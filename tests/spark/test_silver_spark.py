@@ -73,6 +73,25 @@ def test_dedupe_keeps_latest_updated_at(spark) -> None:
     )
 
 
+def test_rows_with_a_null_key_are_not_collapsed_and_each_is_quarantined(spark) -> None:
+    """Sources without constraints (files, views) have NULL keys: each such row reaches the
+    quarantine under its key's rule instead of collapsing into one (or vanishing)."""
+    df = spark.createDataFrame(
+        [(None, "a", T1), (None, "b", T2), (None, "b", T2), (1, "old", T1), (1, "new", T2)],
+        "id int, v string, updated_at timestamp",
+    )
+    deduped = dedupe_latest(df, ("id",))
+    assert sorted(map(tuple, deduped.collect()), key=repr) == sorted(
+        [(None, "a", T1), (None, "b", T2), (None, "b", T2), (1, "new", T2)], key=repr
+    )
+    rules = (Rule("id_not_null", "expect_or_quarantine", "id IS NOT NULL"),)
+    keep, quarantine = split(with_outcome(with_rule_flags(deduped, rules, {}), rules))
+    assert [r["id"] for r in keep.collect()] == [1]
+    assert sorted((r["v"], list(r[FAILED_RULES])) for r in quarantine.collect()) == [
+        ("a", ["id_not_null"]), ("b", ["id_not_null"]), ("b", ["id_not_null"])
+    ]  # fmt: skip
+
+
 def test_hmac_equals_python_hmac_and_masks(spark) -> None:
     values = ["ann.lee@mail.example.com", "+1-555-0001234", "x" * 300]
     df = spark.createDataFrame([(v,) for v in values] + [(None,)], "v string")

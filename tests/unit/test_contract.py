@@ -106,10 +106,12 @@ def test_layout_and_names_are_the_previous_versions() -> None:
 
 def test_audit_row_is_spelled_once() -> None:
     assert [c for c, _, _ in AUDIT_COLUMNS][:3] == ["record_id", "source_table", "target_table"]
-    assert len(AUDIT_COLUMNS) == 25 and AUDIT_COLUMNS[-1] == ("schema_changes", "string", True)
+    assert len(AUDIT_COLUMNS) == 26 and AUDIT_COLUMNS[-2:] == (
+        ("schema_changes", "string", True), ("rows_deduplicated", "bigint", True)
+    )  # fmt: skip
     row = AuditRow(source_table="s", target_table="t", processed_by="p", status="SUCCESS", job_run_id="r",
                    dag_id="d", logical_date=None)  # type: ignore[arg-type]  # fmt: skip
-    assert len(row.values()) == 25 and row["status"] == "SUCCESS"
+    assert len(row.values()) == 26 and row["status"] == "SUCCESS"
 
 
 def test_source_checks_run_in_order_and_name_the_failed_check() -> None:

@@ -23,4 +23,4 @@ def test_contract_types_parse_locally(name: str, json: str) -> None:
 def test_unknown_types_are_refused_and_the_audit_schema_is_collation_free() -> None:
     with pytest.raises(ValueError, match="unsupported contract type 'varchar'"):
         spark_type("varchar")
-    assert "collate" not in AUDIT_SCHEMA.json() and len(AUDIT_SCHEMA.fields) == 25
+    assert "collate" not in AUDIT_SCHEMA.json() and len(AUDIT_SCHEMA.fields) == 26
