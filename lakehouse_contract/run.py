@@ -29,13 +29,18 @@ AIRFLOW_TEMPLATES: dict[str, str] = {
 }
 
 
+TABLE_RUN = (RUN_ID, TRY_NUMBER, LOGICAL_DATE, INTERVAL_START, INTERVAL_END, MODE)  # a pipeline DAG's tasks
+BASIC_RUN = (RUN_ID, TRY_NUMBER, LOGICAL_DATE)  # a DAG without data intervals or params (maintenance)
+
+
 def upstream_error_template(task_id: str) -> str:
     return f"{{{{ ti.xcom_pull(task_ids='{task_id}', key='error') or '' }}}}"
 
 
-def run_flags(upstream_error_of: str | None = None) -> list[str]:
-    """The templated run-context flags of a task (``upstream_error_of``: the audit's validate task)."""
-    flags = [item for pair in AIRFLOW_TEMPLATES.items() for item in pair]
+def run_flags(upstream_error_of: str | None = None, context: tuple[str, ...] = TABLE_RUN) -> list[str]:
+    """The templated run-context flags of a task: ``context`` (what its DAG renders), and for an
+    audit the validate task whose XCom error it reports (``upstream_error_of``)."""
+    flags = [item for flag in context for item in (flag, AIRFLOW_TEMPLATES[flag])]
     if upstream_error_of:
         flags += [UPSTREAM_ERROR, upstream_error_template(upstream_error_of)]
     return flags

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import replace
 
 from lakehouse_airflow.config import load_pipeline
+from lakehouse_contract.specs import parse_spec
 from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, rows
 from support.databricks_emu import Emulator
 from support.env import IT_SCHEMA
@@ -90,8 +92,9 @@ def test_exported_job_derives_the_date_and_audits_a_failed_check(deployed: Emula
     body = _native_job(("suppliers__",))
     for task in body["tasks"]:
         params = task["spark_python_task"]["parameters"]
-        if params[0] == "validate":
-            params[params.index("--source") + 1] = f"{IT_SCHEMA}.suppliers_gone"  # as if the table were dropped
+        if params[0] == "validate":  # as if the table were dropped
+            spec = params.index("--spec") + 1
+            params[spec] = replace(parse_spec(params[spec]), source=f"{IT_SCHEMA}.suppliers_gone").to_json()
     run = _run_job(deployed, body, {})
     states = {t["task_key"]: t["state"]["result_state"] for t in run["tasks"]}
     assert states == {

@@ -39,6 +39,9 @@ def test_maintenance_dag_per_pipeline_weekly_with_one_task_per_table() -> None:
     )  # fmt: skip
     assert (inventory.zorder, inventory.retention_hours) == (("product_id", "warehouse_id"), 168)
     assert inventory.dag_id == "inventory_lakehouse_maintenance"
+    # a maintenance DAG has no data interval and no params: its tasks render only what it has
+    args = dag.get_task("maintenance.inventory").application_args
+    assert [a for a in args if a.startswith("--")] == ["--spec", "--run-id", "--try-number", "--logical-date"]
     assert _spec(dag.get_task("maintenance.orders")).zorder == ("customer_id", "order_date")
     gold = _spec(dag.get_task("maintenance.gold_models")).tables
     assert gold == tuple(f"inventory_gold.{m}" for m in CFG.gold.models)

@@ -72,7 +72,7 @@ def remote_spec(spec: JobSpec, env: DatabricksConfig) -> JobSpec:
 def remote_parameters(task: SparkTask, env: DatabricksConfig) -> list[str]:
     """The job's parameters on Databricks: the remote spec and the same templated run context."""
     spec = remote_spec(task.spec, env)
-    return [SPEC_FLAG, spec.to_json(), *run_flags(task.upstream_error_of)]
+    return [SPEC_FLAG, spec.to_json(), *run_flags(task.upstream_error_of, task.run_context)]
 
 
 def new_cluster(env: DatabricksConfig) -> dict[str, Any]:

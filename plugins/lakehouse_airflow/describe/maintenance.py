@@ -7,6 +7,7 @@ from lakehouse_airflow.config.pipeline import PipelineConfig
 from lakehouse_airflow.describe.pipeline import location
 from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_contract import naming
+from lakehouse_contract.run import BASIC_RUN
 from lakehouse_contract.specs import MaintainSpec
 
 GROUP = "maintenance"
@@ -20,7 +21,8 @@ def _task(cfg: PipelineConfig, name: str, tables: list[naming.TableName], zorder
     spec = MaintainSpec(dag_id=maintenance_dag_id(cfg), task_id=f"{GROUP}.{name}", table=name,
                         location=location(cfg), tables=tuple(str(t) for t in tables), zorder=zorder,
                         retention_hours=cfg.maintenance.retention_hours)  # fmt: skip
-    return SparkTask(group=GROUP, task_id=name, layer="maintenance", table=name, step="maintain", spec=spec)
+    return SparkTask(group=GROUP, task_id=name, layer="maintenance", table=name, step="maintain", spec=spec,
+                     run_context=BASIC_RUN)  # fmt: skip
 
 
 def maintenance_specs(cfg: PipelineConfig) -> list[SparkTask]:

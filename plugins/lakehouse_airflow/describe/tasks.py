@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lakehouse_contract.run import run_flags
+from lakehouse_contract.run import TABLE_RUN, run_flags
 from lakehouse_contract.specs import SPEC_FLAG, JobSpec, ValidateSpec
 
 Layer = Literal["bronze", "silver", "gold", "maintenance"]
@@ -50,6 +50,7 @@ class SparkTask(Task):
     pii_key_conn_id: str | None = None  # connection whose password is the PII hashing key
     upstream_chain: tuple[str, ...] = ()  # audit: the group's earlier steps, first first (their states)
     upstream_error_of: str | None = None  # audit: the task whose XCom ``error`` it reports
+    run_context: tuple[str, ...] = TABLE_RUN  # the run flags its DAG renders (lakehouse_contract.run)
 
     @property
     def job(self) -> str:
@@ -57,7 +58,7 @@ class SparkTask(Task):
 
     def argv(self) -> list[str]:
         """The job's command line: job name, spec document, templated run context."""
-        return [self.spec.job, SPEC_FLAG, self.spec.to_json(), *run_flags(self.upstream_error_of)]
+        return [self.spec.job, SPEC_FLAG, self.spec.to_json(), *run_flags(self.upstream_error_of, self.run_context)]
 
 
 TaskSpec = SourceCheckTask | SparkTask
