@@ -48,7 +48,15 @@ is_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 cmd_up() {
   mkdir -p "$STATE"
   "$ROOT/scripts/client_cds.sh"  # faster start of every task's spark-submit (once per Java/Spark version)
-  if is_up; then echo "localspark: Spark Connect already on 127.0.0.1:$PORT"; return; fi
+  if is_up; then
+    if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+      echo "localspark: Spark Connect already on 127.0.0.1:$PORT"; return
+    fi
+    # a server this checkout did not start (another clone's, whose jars may be gone): never reuse it
+    echo "localspark: port $PORT is taken by a server this checkout did not start (another clone?);" \
+      "stop it (make down in its checkout) or set LAKEHOUSE_SPARK_PORT" >&2
+    exit 1
+  fi
   export SPARK_LOCAL_IP=127.0.0.1
   nohup "$SPARK_SUBMIT" "${SERVER_ARGS[@]}" \
     >"$LOG" 2>&1 &
