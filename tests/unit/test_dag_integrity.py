@@ -57,16 +57,16 @@ def test_one_group_per_table_in_priority_order_with_verb_tasks(dagbag) -> None:
 
 
 def test_grid_lists_the_groups_in_pipeline_order(dagbag) -> None:
-    """What the Airflow 3 grid shows: the serialized DAG's children through the API's own sorter
-    (children come back sorted by id; independent bronze groups stay in that order)."""
-    from airflow.api_fastapi.core_api.services.ui.task_group import get_task_group_children_getter
+    """What the Airflow 3 UI draws: the API's own task-group tree of the serialized DAG (whose
+    children come back sorted by id), with the labels it shows."""
+    from airflow.api_fastapi.core_api.services.ui.task_group import task_group_to_dict
     from airflow.serialization.serialized_objects import DagSerialization
 
     dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["inventory_lakehouse"]))
-    shown = [
-        getattr(c, "group_display_name", None) or c.label for c in get_task_group_children_getter()(dag.task_group)
-    ]
+    tree = task_group_to_dict(dag.task_group)
+    shown = [child["label"] for child in tree["children"]]
     assert shown == [*(t.name for t in CFG.ordered_tables()), "inventory_silver", "inventory_gold", "summary"]
+    assert [c["label"] for c in tree["children"][0]["children"]] == list(BRONZE_STEPS)
 
 
 def test_schedule_and_defaults(dagbag) -> None:
