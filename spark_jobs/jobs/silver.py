@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
 
 from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
@@ -116,10 +115,12 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     current version when that is quarantined (keys of the slice that are now valid or deleted leave)."""
     target = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
     frame = _quarantine_frame(rows, spec)
+    # created from the contract's DDL, not from the frame: a string cast sent by a Spark Connect
+    # client makes Delta record "string collate UTF8_BINARY", which kernel readers refuse
+    create_if_missing(spark, target, schema.quarantine_contract(spec))
     if affected is None:
         replace_slice(target, frame, {"_batch_id": batch})
         return
-    create_if_missing(spark, target, StructType([StructField(f.name, f.dataType) for f in frame.schema.fields]))
     gone = affected.join(frame.select(*spec.primary_key), list(spec.primary_key), "left_anti")
     content = tuple(c for c in frame.columns if c not in ("_batch_id", "_logical_date"))
     merge_changes(spark, target, frame, gone, spec.primary_key, compare=content)

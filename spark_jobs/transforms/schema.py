@@ -33,9 +33,7 @@ DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 
 def spark_type(name: str) -> DataType:
-    """A contract type name as a Spark type, parsed here (no server round trip). Strings are the
-    default ``string``: a type parsed by the Connect server carries an explicit ``collate
-    UTF8_BINARY``, which Delta kernel readers (DuckDB, delta-rs) refuse in a table schema."""
+    """A contract type name as a Spark type, parsed here (no server round trip)."""
     if name in SIMPLE_TYPES:
         return SIMPLE_TYPES[name]
     match = DECIMAL.match(name)
