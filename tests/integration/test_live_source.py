@@ -28,15 +28,23 @@ STAMP = dt.datetime(2026, 11, 20, 12, 0, 0)
 
 class Writer(threading.Thread):
     """Transaction i: order ``updates[i]`` gets status ``W<i>`` and +1.00, order ``first + i`` is
-    inserted, order ``first + i - 3`` (an earlier insert) deleted. ``done`` counts commits."""
+    inserted and, every other one, order ``first + i - 3`` (an earlier insert) deleted. ``done``
+    counts commits."""
 
     def __init__(self, dsn: str, updates: list[int], first: int, customer: int) -> None:
         super().__init__(daemon=True)
         self.dsn, self.updates, self.first, self.customer = dsn, updates, first, customer
         self.done = 0
         self.stop = threading.Event()
+        self.error: BaseException | None = None
 
     def run(self) -> None:
+        try:
+            self._write()
+        except BaseException as exc:  # reported by the test, which would otherwise wait forever
+            self.error = exc
+
+    def _write(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop.is_set() and self.done < len(self.updates):
                 i = self.done
@@ -49,7 +57,7 @@ class Writer(threading.Thread):
                         f"INSERT INTO {SCHEMA}.orders VALUES (%s, %s, %s, 'NEW', 1.00, %s)",
                         (self.first + i, self.customer, STAMP.date(), STAMP),
                     )
-                    if i >= 3:
+                    if i >= 3 and i % 2:  # the row count moves too (+1 every other transaction)
                         conn.execute(f"DELETE FROM {SCHEMA}.orders WHERE order_id = %s", (self.first + i - 3,))
                 self.done += 1
 
@@ -58,9 +66,10 @@ class Writer(threading.Thread):
         k = self.updates[i]
         if k in rows:
             old = rows[k]
-            rows[k] = (*old[:3], f"W{i}", old[4] + Decimal("1.00"), old[5])
+            amount = None if old[4] is None else old[4] + Decimal("1.00")  # NULL + 1 is NULL, as in SQL
+            rows[k] = (*old[:3], f"W{i}", amount, old[5])
         rows[self.first + i] = (self.first + i, self.customer, STAMP.date(), "NEW", Decimal("1.00"), STAMP)
-        if i >= 3:
+        if i >= 3 and i % 2:
             rows.pop(self.first + i - 3, None)
 
 
@@ -74,12 +83,19 @@ def test_a_full_load_under_concurrent_writes_sees_one_snapshot(source, spark, tm
     with psycopg.connect(source) as conn:
         initial = {r[0]: tuple(r) for r in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM {SCHEMA}.orders")}
         customer = conn.execute(f"SELECT min(customer_id) FROM {SCHEMA}.customers").fetchone()[0]
+        # new order ids no row refers to (the seed's dirt includes orphan references to missing orders)
+        referenced = conn.execute(
+            " UNION ALL ".join(f"SELECT max(order_id) FROM {SCHEMA}.{t}" for t in ("orders", "order_details",
+                                                                                  "shipments", "returns"))
+        ).fetchall()  # fmt: skip
     ids = sorted(initial)
-    writer = Writer(source, [ids[(7 * i) % len(ids)] for i in range(100_000)], max(ids) + 1_000_000, customer)
+    first = max(r[0] or 0 for r in referenced) + 1_000
+    writer = Writer(source, [ids[(7 * i) % len(ids)] for i in range(100_000)], first, customer)
     specs = table_specs("orders", str(tmp_path), source=f"{SCHEMA}.orders", load_mode="full")
     writer.start()
     try:
         while writer.done < 5:
+            assert writer.is_alive(), f"the writer stopped: {writer.error!r}"
             time.sleep(0.01)
         before = writer.done
         assert dispatch(job_argv(specs["extract"], "r1")) == 0
@@ -87,7 +103,8 @@ def test_a_full_load_under_concurrent_writes_sees_one_snapshot(source, spark, tm
     finally:
         writer.stop.set()
         writer.join()
-    assert during > 20, "the writer did not commit during the extract: the test proves nothing"
+    assert writer.error is None, writer.error
+    assert during >= 5, "the writer did not commit during the extract: the test proves nothing"
     assert dispatch(job_argv(specs["write_bronze"], "r1")) == 0
     states = "validate_connection=success,extract=success,write_bronze=success"
     assert dispatch(job_argv(specs["audit"], "r1", upstream_states=states)) == 0  # counts reconcile
