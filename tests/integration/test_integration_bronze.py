@@ -18,7 +18,7 @@ from support.dagrun import (
     read_audit,
     read_bronze,
 )
-from support.env import IT_SCHEMA
+from support.env import IT_SCHEMA, ROOT
 
 
 def test_bronze_loaded_and_audited(first, spark) -> None:
@@ -43,10 +43,27 @@ def test_bronze_loaded_and_audited(first, spark) -> None:
     }
 
 
-def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn) -> None:
+def test_secrets_never_reach_logs_templates_or_xcom(first, stack, source_dsn, spark) -> None:
+    """Nor the step results, the audit log, the monitor database or the Spark server's log."""
     password = psycopg.conninfo.conninfo_to_dict(source_dsn)["password"]
     pii_key = json.loads(stack["AIRFLOW_CONN_PII_HASH_KEY"])["password"]
     logs = "".join(p.read_text(errors="ignore") for p in Path(stack["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file())
+    results = "".join(p.read_text() for p in (first.lake / "_control").rglob("*.json"))
+    audit = str(read_audit(spark, first.lake).collect())
+    server_log = (ROOT / ".local" / "spark" / "connect.log").read_text(errors="ignore")
+    monitor_dsn = stack["AIRFLOW_CONN_LAKEHOUSE_MONITOR"]
+    with psycopg.connect(monitor_dsn) as conn:
+        schema = "etl_monitor"
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+            (schema,),
+        ).fetchall()
+        monitor = "".join(str(conn.execute(f'SELECT * FROM {schema}."{t[0]}"').fetchall()) for t in tables)
+    assert results and audit and tables and "extract" in results  # the scan reads real content
+    for secret in (password, pii_key):
+        for where, text in (("step results", results), ("audit log", audit), ("Spark server log", server_log),
+                            ("monitor database", monitor)):  # fmt: skip
+            assert secret not in text, f"a secret is in the {where}"
     airflow_dsn = stack["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
     with psycopg.connect(airflow_dsn) as conn:
         rendered = conn.execute("SELECT rendered_fields::text FROM rendered_task_instance_fields").fetchall()
