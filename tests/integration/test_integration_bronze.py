@@ -10,9 +10,11 @@ import psycopg
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse_airflow.config import load_pipeline
 from spark_jobs.transforms.bronze import METADATA_COLUMNS
 from support.dagrun import (
     DATE,
+    SHIPPED,
     dags_test,
     pipeline_dir,
     read_audit,
@@ -21,7 +23,7 @@ from support.dagrun import (
 from support.env import IT_SCHEMA, ROOT
 
 
-def test_bronze_loaded_and_audited(first, spark) -> None:
+def test_bronze_loaded_and_audited(first, spark, source_dsn) -> None:
     lake, run1, counts = first.lake, first.run_id, first.counts
     assert len(counts) == 10
     for table, n in counts.items():
@@ -31,6 +33,14 @@ def test_bronze_loaded_and_audited(first, spark) -> None:
         nulls = bronze.select([F.sum(F.col(c).isNull().cast("int")).alias(c) for c in METADATA_COLUMNS]).first()
         assert all(nulls[c] == 0 for c in METADATA_COLUMNS), (table, nulls)
         assert bronze.where(F.col("_logical_date") != F.lit(DATE).cast("date")).count() == 0
+    # by key and content: every bronze row is its source row, column for column (no duplicate keys)
+    cfg = load_pipeline(SHIPPED)
+    with psycopg.connect(source_dsn) as conn:
+        for table, settings in cfg.tables.items():
+            columns = list(settings.columns)
+            source = sorted(conn.execute(f"SELECT {', '.join(columns)} FROM {IT_SCHEMA}.{table}").fetchall(), key=repr)
+            bronze = sorted((tuple(r) for r in read_bronze(spark, lake, table).select(*columns).collect()), key=repr)
+            assert bronze == source, table
     audit1 = read_audit(spark, lake).where((F.col("job_run_id") == run1) & (F.col("layer") == "bronze")).collect()
     assert sorted(r["source_table"] for r in audit1) == sorted(f"{IT_SCHEMA}.{t}" for t in counts)
     assert {r["status"] for r in audit1} == {"SUCCESS"}
