@@ -49,36 +49,40 @@ def bronze_stats_columns(table: TableConfig) -> tuple[str, ...]:
 
 def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     """validate_connection -> extract -> write_bronze -> audit for one table."""
-    g, where = table.name, location(cfg)
+    g, d, where = table.name, cfg.dag_id, location(cfg)
     source, jdbc = source_name(cfg, table), env_ref(JDBC_ENV_PREFIX)
-
-    def ident(step: str) -> dict[str, object]:
-        return {"dag_id": cfg.dag_id, "task_id": f"{g}.{step}", "table": g, "location": where}
-
-    check = ValidateSpec(**ident("validate_connection"), source=source, columns=dict(table.columns),  # type: ignore[arg-type]
-                         jdbc_secret=jdbc, allow_empty=table.allow_empty)  # fmt: skip
+    validate_id, extract_id, write_id, audit_id = (f"{g}.{step}" for step in BRONZE_STEPS)
+    check = ValidateSpec(
+        dag_id=d, task_id=validate_id, table=g, location=where,
+        source=source, columns=dict(table.columns), jdbc_secret=jdbc, allow_empty=table.allow_empty,
+    )  # fmt: skip
     extract = ExtractSpec(
-        **ident("extract"), source=source, columns=dict(table.columns), jdbc_secret=jdbc,  # type: ignore[arg-type]
+        dag_id=d, task_id=extract_id, table=g, location=where,
+        source=source, columns=dict(table.columns), jdbc_secret=jdbc,
         primary_key=table.primary_key, load_mode=table.load_mode, watermark_column=table.watermark_column,
         source_timezone=cfg.source_timezone(), delete_detection=table.delete_detection,
         lookback_minutes=table.lookback_minutes,
         partition_column=table.partition_column, num_partitions=table.num_partitions, fetch_size=table.fetch_size,
         allow_empty=table.allow_empty,
     )  # fmt: skip
-    write = WriteBronzeSpec(**ident("write_bronze"), source_system=cfg.source.system,  # type: ignore[arg-type]
-                            watermark_column=table.watermark_column, stats_columns=bronze_stats_columns(table),
-                            allow_empty=table.allow_empty)  # fmt: skip
-    audit = AuditSpec(**ident("audit"), source=source, audit_table=cfg.lakehouse.audit_table)  # type: ignore[arg-type]
-    common = {"group": g, "layer": "bronze", "table": g, "tables": (g,)}
-    chain = tuple(f"{g}.{s}" for s in BRONZE_STEPS[:-1])
+    write = WriteBronzeSpec(
+        dag_id=d, task_id=write_id, table=g, location=where,
+        source_system=cfg.source.system, watermark_column=table.watermark_column,
+        stats_columns=bronze_stats_columns(table), allow_empty=table.allow_empty,
+    )  # fmt: skip
+    audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source,
+                      audit_table=cfg.lakehouse.audit_table)  # fmt: skip
+    chain = (validate_id, extract_id, write_id)
     return [
-        SourceCheckTask(**common, task_id="validate_connection", step="validate_connection",  # type: ignore[arg-type]
-                        check=check, conn_id=cfg.source.conn_id),
-        SparkTask(**common, task_id="extract", step="extract", spec=extract, upstream=(chain[0],),  # type: ignore[arg-type]
-                  source_conn_id=cfg.source.conn_id),
-        SparkTask(**common, task_id="write_bronze", step="write_bronze", spec=write, upstream=(chain[1],)),  # type: ignore[arg-type]
-        SparkTask(**common, task_id="audit", step="audit", spec=audit, upstream=(chain[2],),  # type: ignore[arg-type]
-                  trigger_rule="all_done", retries=0, upstream_chain=chain, upstream_error_of=chain[0]),
+        SourceCheckTask(group=g, layer="bronze", table=g, tables=(g,), task_id="validate_connection",
+                        step="validate_connection", check=check, conn_id=cfg.source.conn_id),
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="extract", step="extract", spec=extract,
+                  upstream=(validate_id,), source_conn_id=cfg.source.conn_id),
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="write_bronze", step="write_bronze",
+                  spec=write, upstream=(extract_id,)),
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="audit", step="audit", spec=audit,
+                  upstream=(write_id,), trigger_rule="all_done", retries=0, upstream_chain=chain,
+                  upstream_error_of=validate_id),
     ]  # fmt: skip
 
 
