@@ -25,6 +25,10 @@ DQ_RESULTS = "dq_results"
 CONTROL_INPUTS = (DQ_RESULTS,)  # gold inputs that are control tables, not silver tables
 
 LAYERS = ("bronze", "silver", "gold")
+# the column types a contract may declare (pipeline files) and the Spark side parses
+SIMPLE_TYPES = ("string", "int", "bigint", "smallint", "double", "float", "boolean", "date", "timestamp")
+DECIMAL_TYPE = r"decimal\((\d+),\s*(\d+)\)"
+CONTRACT_TYPE = rf"^({'|'.join(SIMPLE_TYPES)}|{DECIMAL_TYPE})$"
 
 
 def is_identifier(name: str) -> bool:

@@ -21,6 +21,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from lakehouse_contract import naming
 from lakehouse_contract.specs import SilverSpec
 
 SILVER_METADATA = (("_batch_id", "string"), ("_logical_date", "date"), ("_row_hash", "string"))
@@ -29,7 +30,8 @@ SIMPLE_TYPES: dict[str, DataType] = {
     "double": DoubleType(), "float": FloatType(), "boolean": BooleanType(), "date": DateType(),
     "timestamp": TimestampType(),
 }  # fmt: skip
-DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+assert tuple(SIMPLE_TYPES) == naming.SIMPLE_TYPES, "the contract's type vocabulary changed"
+DECIMAL = re.compile(rf"^{naming.DECIMAL_TYPE}$")
 
 
 def spark_type(name: str) -> DataType:

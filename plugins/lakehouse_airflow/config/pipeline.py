@@ -25,9 +25,9 @@ from lakehouse_airflow.config.layers import (
     SilverConfig,
 )
 from lakehouse_airflow.config.monitor import AlertsConfig, MonitorConfig
-from lakehouse_contract.naming import AUDIT_LOG, CONTROL_INPUTS, IDENTIFIER
+from lakehouse_contract.naming import AUDIT_LOG, CONTRACT_TYPE, CONTROL_INPUTS, IDENTIFIER
 
-_SPARK_TYPE = re.compile(r"^(string|int|bigint|smallint|double|float|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
+_SPARK_TYPE = re.compile(CONTRACT_TYPE)
 
 
 class SourceConfig(Strict):

@@ -11,7 +11,6 @@ from dataclasses import replace
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec, TriggerRule
 from lakehouse_airflow.paths import lakehouse_root
-from lakehouse_contract import naming
 from lakehouse_contract.naming import CONTROL_INPUTS, Location, Schemas
 from lakehouse_contract.secrets import JDBC_ENV_PREFIX, PII_KEY_ENV, env_ref
 from lakehouse_contract.specs import (
@@ -155,15 +154,3 @@ def pipeline_specs(cfg: PipelineConfig) -> list[TaskSpec]:
         for spec in bronze_specs(cfg, table)
     ]
     return [*bronze, *silver_specs(cfg), *gold_specs(cfg)]
-
-
-def layer_tables(cfg: PipelineConfig) -> dict[str, list[naming.TableName]]:
-    """Every table the pipeline writes, by layer (control tables under ``control``)."""
-    schemas = location(cfg).schemas
-    return {
-        "bronze": [naming.bronze(schemas, t.name) for t in cfg.ordered_tables()],
-        "silver": [naming.silver(schemas, t.name) for t in cfg.silver_tables()],
-        "quarantine": [naming.quarantine(schemas, t.name) for t in cfg.silver_tables()],
-        "gold": [naming.gold(schemas, m) for m in cfg.gold.models],
-        "control": naming.control_tables(schemas, cfg.lakehouse.audit_table),
-    }
