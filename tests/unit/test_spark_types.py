@@ -1,4 +1,5 @@
-"""Contract type names become Spark types locally, with no collation in their JSON (no server)."""
+"""Contract type names become Spark types locally (no server round trip). Whether a written table's
+schema carries a collation is decided by the server: tests/integration/test_delta_readers.py checks that."""
 
 from __future__ import annotations
 
