@@ -3,11 +3,17 @@ and a second, config-only pipeline."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
+import json
+
 import psycopg
 import yaml
 from pyspark.sql import functions as F
 
 from support.dagrun import (
+    DATE,
     SHIPPED,
     dags_test,
     read_gold,
@@ -165,6 +171,132 @@ def test_gold_equals_sql_on_clean_source_rows(first, spark, source_dsn) -> None:
     summary = read_gold(spark, first.lake, "executive_summary")
     assert summary.count() > 0 and summary.where(F.col("dq_score").isNull()).count() == 0
     assert read_gold(spark, first.lake, "customer_summary").count() == len(clean["customers"])
+
+
+def _near(got, want, tolerance: float) -> bool:
+    """Decimal results rounded by two engines (Spark may round an intermediate double or decimal
+    first): equal within one unit of the last kept digit; NULL only where the oracle is NULL."""
+    if want is None or got is None:
+        return got is None and want is None
+    return abs(float(got) - float(want)) <= tolerance + 1e-9
+
+
+def _rows_match(gold: dict, oracle: dict, exact: slice, approximate: dict[int, float], model: str) -> None:
+    assert oracle and set(gold) == set(oracle), (model, len(gold), len(oracle))
+    for key, want in oracle.items():
+        got = gold[key]
+        assert got[exact] == want[exact], (model, key, got, want)
+        for i, tolerance in approximate.items():
+            assert _near(got[i], want[i], tolerance), (model, key, i, got[i], want[i])
+
+
+def test_the_other_four_gold_models_equal_sql_in_postgresql(first, stack, spark, source_dsn) -> None:
+    """customer_summary, supplier_performance, inventory_health and executive_summary, each computed
+    again in PostgreSQL over the source rows that passed the data-quality rules (strings trimmed as
+    silver trims them), compared row by row by key and content."""
+    _, clean = _expected_quality(source_dsn)
+    ids = _clean_ids(clean)
+    s = IT_SCHEMA
+    v = {  # the clean rows of each source table, as silver holds them
+        t: f"(SELECT * FROM {s}.{t} WHERE {pk} = ANY(%({t})s))"
+        for t, pk in [("customers", "customer_id"), ("orders", "order_id"), ("returns", "return_id"),
+                      ("suppliers", "supplier_id"), ("products", "product_id"), ("shipments", "shipment_id"),
+                      ("order_details", "order_detail_id"), ("inventory", "inventory_id"),
+                      ("stock_levels", "stock_level_id")]
+    }  # fmt: skip
+    sold = f"""(SELECT o.* FROM {v["orders"]} o WHERE nullif(btrim(o.status), '') <> 'CANCELLED')"""
+    with psycopg.connect(source_dsn) as conn:
+        customers = conn.execute(
+            f"""WITH o AS (SELECT customer_id, count(*) n, sum(total_amount) rev, min(order_date) f, max(order_date) l
+                           FROM {sold} x GROUP BY 1),
+                     r AS (SELECT o.customer_id, count(*) n, sum(r.refund_amount) ref
+                           FROM {v["returns"]} r JOIN {v["orders"]} o ON o.order_id = r.order_id GROUP BY 1)
+                SELECT c.customer_id, nullif(btrim(c.city), ''), nullif(btrim(c.country), ''), coalesce(o.n, 0),
+                       round(coalesce(o.rev, 0), 2), coalesce(r.n, 0), round(coalesce(r.ref, 0), 2), o.f, o.l
+                FROM {v["customers"]} c LEFT JOIN o ON o.customer_id = c.customer_id
+                LEFT JOIN r ON r.customer_id = c.customer_id""",
+            ids,
+        ).fetchall()
+        suppliers = conn.execute(
+            f"""WITH so AS (SELECT DISTINCT p.supplier_id, d.order_id
+                            FROM {v["order_details"]} d JOIN {v["products"]} p ON p.product_id = d.product_id)
+                SELECT s.supplier_id, nullif(btrim(s.supplier_name), ''), nullif(btrim(s.country), ''),
+                       count(sh.shipment_id), round(avg(sh.shipment_date - o.order_date), 2),
+                       round(avg(sh.delivery_date - sh.shipment_date), 2), round(avg(sh.delivery_date - o.order_date), 2),
+                       round(avg(CASE WHEN sh.delivery_date IS NULL THEN NULL
+                                      WHEN sh.delivery_date - o.order_date <= 7 THEN 1.0 ELSE 0.0 END), 4)
+                FROM {v["suppliers"]} s LEFT JOIN so ON so.supplier_id = s.supplier_id
+                LEFT JOIN {v["shipments"]} sh ON sh.order_id = so.order_id
+                LEFT JOIN {v["orders"]} o ON o.order_id = sh.order_id
+                GROUP BY 1, 2, 3""",
+            ids,
+        ).fetchall()
+        health = conn.execute(
+            f"""WITH h AS (SELECT product_id, warehouse_id, sum(quantity_available) q
+                           FROM {v["inventory"]} i GROUP BY 1, 2),
+                     t AS (SELECT DISTINCT ON (product_id, warehouse_id) product_id, warehouse_id, reorder_threshold,
+                                  max_stock
+                           FROM {v["stock_levels"]} x
+                           ORDER BY product_id, warehouse_id, recorded_at DESC, stock_level_id DESC),
+                     vel AS (SELECT d.product_id, sh.warehouse_id, sum(d.quantity) / 30.0 upd
+                             FROM {v["order_details"]} d JOIN {sold} o ON o.order_id = d.order_id
+                             JOIN {v["shipments"]} sh ON sh.order_id = d.order_id
+                             WHERE o.order_date > %(day)s::date - 30 AND o.order_date <= %(day)s::date
+                             GROUP BY 1, 2)
+                SELECT h.product_id, h.warehouse_id, nullif(btrim(p.sku), ''), nullif(btrim(p.category), ''), h.q,
+                       coalesce(t.reorder_threshold, p.reorder_level), t.max_stock,
+                       h.q < coalesce(t.reorder_threshold, p.reorder_level), round(coalesce(vel.upd, 0), 4),
+                       CASE WHEN vel.upd > 0 THEN round(greatest(h.q, 0) / vel.upd, 1) END
+                FROM h JOIN {v["products"]} p ON p.product_id = h.product_id
+                LEFT JOIN t ON t.product_id = h.product_id AND t.warehouse_id = h.warehouse_id
+                LEFT JOIN vel ON vel.product_id = h.product_id AND vel.warehouse_id = h.warehouse_id""",
+            {**ids, "day": DATE},
+        ).fetchall()
+        days = conn.execute(
+            f"""WITH sales AS (SELECT o.order_date d, count(DISTINCT o.order_id) n,
+                                      sum(x.quantity * x.unit_price * (1 - x.discount)) rev, sum(x.quantity) units
+                               FROM {sold} o JOIN {v["order_details"]} x ON x.order_id = o.order_id GROUP BY 1),
+                     rets AS (SELECT return_date d, count(*) n, sum(quantity) units FROM {v["returns"]} r GROUP BY 1),
+                     outs AS (SELECT count(*) n FROM (SELECT sum(quantity_available) q FROM {v["inventory"]} i
+                                                      GROUP BY product_id, warehouse_id) pairs WHERE q <= 0)
+                SELECT coalesce(s.d, r.d), coalesce(s.n, 0), round(coalesce(s.rev, 0), 2), coalesce(s.units, 0),
+                       coalesce(r.n, 0), coalesce(r.units, 0), outs.n, round(s.rev / s.n, 2),
+                       round(r.units::numeric / s.units, 4)
+                FROM sales s FULL JOIN rets r ON r.d = s.d CROSS JOIN outs""",
+            ids,
+        ).fetchall()
+    key = json.loads(stack["AIRFLOW_CONN_PII_HASH_KEY"])["password"].encode()
+    hashed = {hmac.new(key, str(r[0]).encode(), hashlib.sha256).hexdigest(): r for r in customers}
+    gold = {r["customer_key"]: tuple(r) for r in read_gold(spark, first.lake, "customer_summary").collect()}
+    _rows_match(gold, {k: r[1:] for k, r in hashed.items()}, slice(1, None), {}, "customer_summary")
+    gold = {r[0]: tuple(r)[1:] for r in read_gold(spark, first.lake, "supplier_performance").collect()}
+    # averages of day counts: Spark rounds a double, PostgreSQL an exact numeric
+    _rows_match(
+        gold,
+        {r[0]: r[1:] for r in suppliers},
+        slice(0, 3),
+        {3: 0.01, 4: 0.01, 5: 0.01, 6: 0.0001},
+        "supplier_performance",
+    )
+    frame = read_gold(spark, first.lake, "inventory_health")
+    assert {r[0] for r in frame.select("as_of_date").distinct().collect()} == {dt.date.fromisoformat(DATE)}
+    cols = ["product_id", "warehouse_id", "sku", "category", "quantity_on_hand", "reorder_threshold", "max_stock",
+            "below_reorder", "units_per_day_30d", "days_of_cover"]  # fmt: skip
+    gold = {(r[0], r[1]): tuple(r)[2:] for r in frame.select(*cols).collect()}
+    oracle = {(r[0], r[1]): r[2:] for r in health}
+    _rows_match(gold, oracle, slice(0, 6), {6: 0.0001, 7: 0.1}, "inventory_health")
+    assert any(r[6] for r in oracle.values()) and any(r[7] for r in oracle.values())  # velocity seen, cover computed
+    frame = read_gold(spark, first.lake, "executive_summary")
+    cols = ["day", "orders", "revenue", "units_sold", "returns", "units_returned", "stock_outs",
+            "average_order_value", "return_rate"]  # fmt: skip
+    gold = {r[0]: tuple(r)[1:] for r in frame.select(*cols).collect()}
+    _rows_match(gold, {r[0]: r[1:] for r in days}, slice(0, 6), {6: 0.01, 7: 0.0001}, "executive_summary")
+    dq = read_silver(spark, first.lake, "dq_results").where(
+        (F.col("run_id") == first.run_id) & (F.col("rule") == "_table")
+    )
+    scores = [float(r["dq_score"]) for r in dq.collect()]
+    (score,) = {r[0] for r in frame.select("dq_score").distinct().collect()}
+    assert len(scores) == 10 and _near(score, sum(scores) / len(scores), 0.0001)
 
 
 def test_second_pipeline_from_config_only(stack, spark, source_dsn, tmp_path) -> None:

@@ -88,6 +88,40 @@ def _write(tmp_path: Path, mutate) -> Path:
             lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "{{ var.value.x }}"}),
             "silver.expect.x: Jinja markers are not allowed",
         ),
+        (  # expectation expressions are parsed at load (sqlglot, Spark grammar)
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "total_amount >"}),
+            "silver.expect.x: 'total_amount >' is not valid Spark SQL",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "total_amount > 0; DROP TABLE orders"}),
+            "must be one expression, found 2 statements",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "amount > 0"}),
+            "silver.expect.x: 'amount > 0' refers to unknown columns ['amount']",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect_or_drop={"x": "sum(total_amount) > 0"}),
+            "is not row-level: it uses an aggregate function",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(
+                expect={"x": "order_id IN (SELECT order_id FROM inventory_silver.orders)"}
+            ),
+            "is not row-level: it uses a sub-query",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect_or_fail={"x": "total_amount * 2"}),
+            "silver.expect_or_fail.x: 'total_amount * 2' is not a boolean condition",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "o.total_amount > 0"}),
+            "refers to qualified columns ['o.total_amount']",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(expect={"x": "total_amount > 0 -- and more"}),
+            "must not contain SQL comments",
+        ),
         (
             lambda r: r["tables"]["customers"].update(pii={"email": "blur"}),
             "tables.customers.pii.email: Input should be",
@@ -146,3 +180,21 @@ def test_second_pipeline_without_defaults_block_loads() -> None:
     assert cfg.tables["items"].source == "products" and cfg.tables["items"].load_mode == "full"
     assert cfg.tables["items"].fetch_size == 10_000  # TableDefaults applies when the file has no defaults
     assert cfg.lakehouse.silver_schema == "catalog_silver"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "total_amount >= 0",
+        "status RLIKE '^[A-Z]+$'",
+        "order_date BETWEEN DATE'2000-01-01' AND current_date() + 1",
+        "CASE WHEN status = 'CANCELLED' THEN total_amount = 0 ELSE true END",
+        "startswith(status, 'X') OR status IS NULL",
+        "exists(array(order_id, customer_id), k -> k > 0)",
+        "CAST(order_id AS BOOLEAN)",
+    ],
+)
+def test_row_level_boolean_expressions_are_accepted(tmp_path: Path, expr: str) -> None:
+    path = _write(tmp_path, lambda r: r["tables"]["orders"]["silver"].update(expect={"x": expr}))
+    table = load_pipeline(path).tables["orders"]
+    assert table.silver.expect == {"x": expr}

@@ -102,7 +102,8 @@ def test_spark_tasks_use_spark_submit_and_carry_no_secret(dagbag) -> None:
 
 
 def test_dag_file_parses_within_budget() -> None:
-    """Parsing the DAG file (after Airflow itself is imported) stays well under a second."""
+    """Parsing the DAG file (after Airflow itself is imported) stays under a second (the expectation
+    expressions parsed by sqlglot included; ~0.3-0.4 s here, more on a loaded machine)."""
     code = (
         "import time, sys; import airflow.sdk, airflow.providers.apache.spark.operators.spark_submit, "
         "airflow.providers.postgres.hooks.postgres; t=time.perf_counter(); "
@@ -110,7 +111,7 @@ def test_dag_file_parses_within_budget() -> None:
         "print(time.perf_counter()-t)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout.strip().splitlines()[-1]) < 0.5
+    assert float(out.stdout.strip().splitlines()[-1]) < 1.0
 
 
 def test_building_twice_is_deterministic() -> None:

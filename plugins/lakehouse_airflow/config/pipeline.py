@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lakehouse_airflow.config.base import PipelineConfigError, Strict, describe_error
+from lakehouse_airflow.config.expressions import ExpressionError, check_expression
 from lakehouse_airflow.config.layers import (
     ACTIONS,
     GoldConfig,
@@ -129,14 +130,23 @@ class TableConfig(Strict):
         clash = sorted(generated & {name for action in ACTIONS for name in getattr(self.silver, action)})
         if clash:
             raise ValueError(f"silver rule names {clash} collide with generated rules (required/foreign_keys)")
-        for action in ACTIONS:
-            for name, expr in getattr(self.silver, action).items():
-                if any(marker in expr for marker in ("{{", "{%", "{#")):
-                    raise ValueError(f"silver.{action}.{name}: Jinja markers are not allowed in expressions")
         if self.load_mode == "incremental" and self.columns.get(self.watermark_column) != "timestamp":
             raise ValueError(f"watermark_column {self.watermark_column!r} must be a timestamp column of columns")
         if self.partition_column and self.partition_column not in self.columns:
             raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
+        return self
+
+    @model_validator(mode="after")
+    def _expressions_parse(self) -> TableConfig:
+        """Every expectation is one row-level boolean expression over this table's columns."""
+        for action in ACTIONS:
+            for name, expr in getattr(self.silver, action).items():
+                if any(marker in expr for marker in ("{{", "{%", "{#")):
+                    raise ValueError(f"silver.{action}.{name}: Jinja markers are not allowed in expressions")
+                try:
+                    check_expression(expr, self.columns)
+                except ExpressionError as exc:
+                    raise ValueError(f"silver.{action}.{name}: {expr!r} {exc}") from None
         return self
 
     def silver_required(self) -> tuple[str, ...]:
