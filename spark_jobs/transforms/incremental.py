@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import reduce
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame, Window
@@ -90,8 +91,10 @@ def deletes_due(policy: str, mode: str, logical_date: dt.date) -> bool:
 
 
 def live_keys(bronze: DataFrame, keys: list[str], logical_date: dt.date) -> DataFrame:
-    """Keys whose newest bronze record outside ``logical_date``'s slice is not a tombstone."""
-    others = bronze.where(F.col("_logical_date") != F.lit(logical_date))
+    """Keys whose newest bronze record outside ``logical_date``'s slice is not a tombstone. A NULL key
+    is no key: it is never judged deleted (it would come back as a tombstone every run)."""
+    known = reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in keys])
+    others = bronze.where((F.col("_logical_date") != F.lit(logical_date)) & known)
     deleted = F.max(F.when(F.col("_record_status") == DELETED, 1).otherwise(0))
     return others.groupBy(*keys).agg(deleted.alias("_gone")).where("_gone = 0").select(*keys)
 
@@ -106,8 +109,12 @@ def tombstones(deleted_keys: DataFrame, like: DataFrame) -> DataFrame:
 
 def latest_versions(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.date, watermark: str) -> DataFrame:
     """For each key in ``logical_date``'s slice, its newest record in all of bronze: a tombstone
-    first, then the highest watermark, then the latest slice and load."""
-    affected = bronze.where(F.col("_logical_date") == F.lit(logical_date)).select(*keys).distinct()
+    first, then the highest watermark, then the latest slice and load. Rows of the slice with a
+    NULL in a key column are no key's version: each is kept as it is, for the key's
+    ``<col>_not_null`` rule to quarantine (never collapsed, never dropped by the key join)."""
+    this_slice = bronze.where(F.col("_logical_date") == F.lit(logical_date))
+    null_key = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys])
+    affected = this_slice.where(~null_key).select(*keys).distinct()
     candidates = bronze.join(affected, list(keys), "left_semi")
     order = [
         F.when(F.col("_record_status") == DELETED, 0).otherwise(1),
@@ -116,4 +123,4 @@ def latest_versions(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.d
         F.col("_load_timestamp").desc(),
     ]
     ranked = candidates.withColumn("__rn", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)))
-    return ranked.where("__rn = 1").drop("__rn")
+    return ranked.where("__rn = 1").drop("__rn").unionByName(this_slice.where(null_key))

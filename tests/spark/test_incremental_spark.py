@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from functools import partial
 
+from lakehouse_contract.specs import Rule
 from spark_jobs.storage import watermarks
 from spark_jobs.storage.delta_io import create_if_missing, merge_changes
 from spark_jobs.storage.tables import TableRef
+from spark_jobs.transforms.dq import FAILED_RULES, split, with_outcome, with_rule_flags
 from spark_jobs.transforms.incremental import latest_versions, live_keys, tombstones
+from spark_jobs.transforms.silver import dedupe_latest
 
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 T = [dt.datetime(2026, 11, d, 12) for d in (20, 21, 22, 23)]
@@ -48,6 +51,29 @@ def test_latest_version_per_key_of_the_slice_whatever_the_load_order(spark) -> N
     )
 
 
+def test_rows_of_the_slice_with_a_null_key_each_reach_silver_and_its_quarantine(spark, tmp_path) -> None:
+    """An incremental source without constraints: NULL-key rows of the slice are neither collapsed
+    into one nor lost in the key join; silver's transform quarantines each under ``id_not_null``
+    (rows of other slices stay out)."""
+    rows = [
+        (None, 1, T[0], D1, "ACTIVE", T[0]),  # another slice's NULL key: not this run's
+        (None, 2, T[1], D2, "ACTIVE", T[1]),
+        (None, 2, T[1], D2, "ACTIVE", T[1]),  # an exact duplicate is still its own row
+        (None, 3, T[1], D2, "ACTIVE", T[1]),
+        (5, 50, T[1], D2, "ACTIVE", T[1]),
+    ]
+    got = latest_versions(_bronze(spark, rows), ("id",), D2, "updated_at")
+    assert sorted(((r["id"], r["qty"]) for r in got.collect()), key=repr) == sorted(
+        [(None, 2), (None, 2), (None, 3), (5, 50)], key=repr
+    )
+    rules = (Rule("id_not_null", "expect_or_quarantine", "id IS NOT NULL"),)
+    keep, quarantine = split(with_outcome(with_rule_flags(dedupe_latest(got, ("id",)), rules, {}), rules))
+    assert [r["id"] for r in keep.collect()] == [5]
+    assert sorted((r["qty"], list(r[FAILED_RULES])) for r in quarantine.collect()) == [
+        (2, ["id_not_null"]), (2, ["id_not_null"]), (3, ["id_not_null"])
+    ]  # fmt: skip
+
+
 def test_live_keys_ignore_the_slice_being_rebuilt_and_tombstoned_keys(spark) -> None:
     bronze = _bronze(
         spark,
@@ -58,6 +84,7 @@ def test_live_keys_ignore_the_slice_being_rebuilt_and_tombstoned_keys(spark) -> 
             (3, 30, T[0], D1, "ACTIVE", T[0]),
             (3, None, None, D3, "DELETED", T[2]),
             (4, 40, T[2], D3, "ACTIVE", T[2]),
+            (None, 50, T[0], D1, "ACTIVE", T[0]),  # a NULL key is no key: never judged deleted
         ],
     )
     # rebuilding a slice recomputes its own tombstones, so their keys count as live again;
