@@ -152,3 +152,27 @@ def test_bad_input_gives_clear_error_audit_row_and_no_table(bad_runs, spark, dag
         assert "password authentication failed" in row["error_details"]
     assert "not-the-password" not in row["error_details"]
     assert not (lake / "inventory_bronze" / "bz_warehouses").exists()
+
+
+def test_the_wrong_passwords_of_the_bad_credential_runs_leak_nowhere(bad_runs, stack, spark) -> None:
+    """The password a run failed with is a secret too: not in the run's output, task logs, step
+    results, audit rows, rendered templates or XCom."""
+    airflow_dsn = stack["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    logs_root = Path(stack["AIRFLOW_HOME"], "logs")
+    for dag_id, secret in (("it_bad_auth", "not-the-password"), ("it_bad_host", "secret-unused")):
+        result, lake = bad_runs[dag_id]
+        output = result.stdout + result.stderr
+        logs = "".join(
+            p.read_text(errors="ignore") for p in logs_root.rglob("*") if p.is_file() and f"dag_id={dag_id}" in str(p)
+        )
+        results = "".join(p.read_text() for p in (lake / "_control").rglob("*.json"))
+        audit = str(read_audit(spark, lake).collect())
+        with psycopg.connect(airflow_dsn) as conn:
+            rendered = conn.execute(
+                "SELECT rendered_fields::text FROM rendered_task_instance_fields WHERE dag_id = %s", (dag_id,)
+            ).fetchall()
+            xcoms = conn.execute("SELECT value::text FROM xcom WHERE dag_id = %s", (dag_id,)).fetchall()
+        assert "check 'connect' failed" in output + logs and "connect" in audit  # the scan reads the failure
+        for where, text in (("output", output), ("task logs", logs), ("step results", results), ("audit", audit),
+                            ("rendered templates", str(rendered)), ("XCom", str(xcoms))):  # fmt: skip
+            assert secret not in text, f"{dag_id}: the wrong password is in the {where}"

@@ -16,7 +16,7 @@ threshold AS (
     WHERE rn = 1
 ),
 velocity AS (
-    SELECT d.product_id, sh.warehouse_id, SUM(d.quantity) / 30.0 AS units_per_day
+    SELECT d.product_id, sh.warehouse_id, SUM(d.quantity) AS units_30d
     FROM order_details AS d
     JOIN orders AS o ON o.order_id = d.order_id
     JOIN shipments AS sh ON sh.order_id = d.order_id
@@ -35,9 +35,10 @@ SELECT
     COALESCE(t.reorder_threshold, p.reorder_level)                         AS reorder_threshold,
     t.max_stock,
     h.quantity_on_hand < COALESCE(t.reorder_threshold, p.reorder_level)    AS below_reorder,
-    CAST(COALESCE(v.units_per_day, 0) AS DECIMAL(12, 4))                   AS units_per_day_30d,
-    CASE WHEN v.units_per_day > 0
-         THEN CAST(GREATEST(h.quantity_on_hand, 0) / v.units_per_day AS DECIMAL(12, 1)) END AS days_of_cover,
+    CAST(COALESCE(v.units_30d, 0) / 30.0 AS DECIMAL(12, 4))                AS units_per_day_30d,
+    -- from the 30-day total, not the rounded daily rate (1/30 = 0.033333 would skew the cover)
+    CASE WHEN v.units_30d > 0
+         THEN CAST(GREATEST(h.quantity_on_hand, 0) * 30 / v.units_30d AS DECIMAL(12, 1)) END AS days_of_cover,
     rc.logical_date                                                        AS as_of_date
 FROM on_hand AS h
 CROSS JOIN run_context AS rc
