@@ -31,6 +31,10 @@ SERVER_ARGS=(
   --conf "spark.connect.grpc.binding.address=$BIND"
   --conf "spark.connect.grpc.binding.port=$PORT"
   --conf spark.ui.enabled=false
+  # a job whose process died (SIGKILL, lost worker) leaves its operation detached: interrupt it
+  # after 60 s (default 5 min) so its tasks stop and it never commits behind the retry's back
+  --conf spark.connect.execute.manager.detachedTimeout=60s
+  --conf spark.connect.execute.manager.maintenanceInterval=10s
   --conf spark.sql.session.timeZone=UTC
   --conf spark.sql.shuffle.partitions=4
   --conf spark.databricks.delta.snapshotPartitions=2

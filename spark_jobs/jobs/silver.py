@@ -23,6 +23,7 @@ from lakehouse_contract.results import LayerOutcome
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.errors import MissingStepResultError, SecretNotFoundError
+from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.layer_step import run_layer_step
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
@@ -152,7 +153,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         check_fail_rules(counts, spec.rules)
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
-        valid = to_contract(keep, spec)
+        valid = with_fault(to_contract(keep, spec), "silver", spec.table)  # drills only (runtime/faults.py)
         target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
         create_if_missing(spark, target, schema.contract(spec))
         if affected is None:

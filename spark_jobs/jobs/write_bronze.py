@@ -11,7 +11,6 @@ its spec's ``stats_columns`` (keys, filter and Z-ORDER columns: the describe ste
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -20,7 +19,8 @@ from pyspark.sql import functions as F
 from lakehouse_contract.results import ExtractOutcome, StepResult, WriteOutcome
 from lakehouse_contract.specs import WriteBronzeSpec
 from spark_jobs.runtime.context import RunContext
-from spark_jobs.runtime.errors import EmptySourceError, InjectedFaultError, MissingStepResultError, ReconciliationError
+from spark_jobs.runtime.errors import EmptySourceError, MissingStepResultError, ReconciliationError
+from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
 from spark_jobs.storage import watermarks
@@ -29,18 +29,6 @@ from spark_jobs.storage.results import read_result
 from spark_jobs.storage.tables import bronze_table, watermark_table
 from spark_jobs.transforms.bronze import with_bronze_metadata
 from spark_jobs.transforms.incremental import DELETED, tombstones
-
-FAULT_ENV = "LAKEHOUSE_INJECT_FAULT"  # "write_bronze:<table>": fail inside the write (tests, drills)
-
-
-def _with_fault(df: DataFrame, ctx: RunContext) -> DataFrame:
-    """When injected, rows after the first raise inside the write's tasks: files may be written, the
-    commit never happens."""
-    if os.environ.get(FAULT_ENV) != f"write_bronze:{ctx.table}":
-        return df
-    boom = F.raise_error(F.lit(f"{InjectedFaultError.__name__}: injected failure in write_bronze:{ctx.table}"))
-    stamp = F.when(F.monotonically_increasing_id() >= 1, boom).otherwise(F.col("_processing_timestamp"))
-    return df.withColumn("_processing_timestamp", stamp.cast("timestamp"))
 
 
 def _bronze_frame(
@@ -59,7 +47,7 @@ def _bronze_frame(
         out = out.unionByName(with_bronze_metadata(gone, **meta, record_status=DELETED))
     if done.table_load_mode == "incremental":
         out = out.withColumn("_load_mode", F.lit(done.load_mode))
-    return _with_fault(out, ctx)
+    return with_fault(out, "write_bronze", ctx.table)
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,35 @@
+"""Faults injected on purpose (tests and failure drills), through one environment variable.
+
+``LAKEHOUSE_INJECT_FAULT=<step>:<table>`` makes every row after the first raise inside the step's
+Spark tasks: data files may be written, the commit never happens. ``<step>:<table>:stall`` makes
+those rows sleep instead (10 minutes each), so a drill can kill the Spark server or the task's own
+process while the write is in flight. Steps that honour it: ``write_bronze`` (the bronze write) and
+``silver`` (the frame MERGEd into silver). Unset, nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_jobs.runtime.errors import InjectedFaultError
+
+FAULT_ENV = "LAKEHOUSE_INJECT_FAULT"
+STALL_MS = 600_000
+
+
+def with_fault(df: DataFrame, step: str, table: str) -> DataFrame:
+    """``df`` unchanged unless a fault is injected for this step and table."""
+    target = f"{step}:{table}"
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault == target:
+        effect = F.raise_error(F.lit(f"{InjectedFaultError.__name__}: injected failure in {target}"))
+    elif fault == f"{target}:stall":
+        effect = F.expr(f"reflect('java.lang.Thread', 'sleep', CAST({STALL_MS} AS BIGINT))")
+    else:
+        return df
+    # a filter that keeps every row but evaluates the effect for all rows after the first
+    keep = F.coalesce(effect.cast("boolean"), F.lit(True))
+    return df.where(F.when(F.monotonically_increasing_id() >= 1, keep).otherwise(F.lit(True)))
