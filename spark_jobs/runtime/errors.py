@@ -9,6 +9,10 @@ class SecretNotFoundError(JobError):
     """A secret reference could not be resolved (the value itself is never in the message)."""
 
 
+class SparkServerUnavailableError(JobError):
+    """The Spark Connect server stopped, was killed or restarted while the job used it."""
+
+
 class EmptySourceError(JobError):
     """The source returned no rows and the table does not allow empty loads."""
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from lakehouse_contract.results import Outcome
 from spark_jobs.runtime.context import RunContext
+from spark_jobs.runtime.errors import SparkServerUnavailableError
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import Metrics, run_step
 from spark_jobs.storage.audit_log import append_audit
@@ -26,10 +27,11 @@ def run_layer_step(
     body: Callable[[], Outcome | Metrics],
     log: logging.Logger,
 ) -> int:
-    """``run_step`` for ``layer`` plus one audit row (SUCCESS with metrics, or FAILED with the error)."""
-    try:
-        return run_step(ctx, layer, body, log)
-    finally:
+    """``run_step`` for ``layer`` plus one audit row (SUCCESS with metrics, or FAILED with the error).
+    A step that failed because the Spark server went away has nothing to write the row with: its
+    error is raised as it is (the retry's row records the outcome)."""
+
+    def audit() -> None:
         record = layer_record(
             layer=layer,
             source_table=source,
@@ -41,3 +43,14 @@ def run_layer_step(
             logical_date=ctx.logical_date,
         )
         append_audit(get_spark(f"{layer}-audit"), audit_table(ctx.tables, ctx.bronze_schema, audit_name), record)
+
+    try:
+        code = run_step(ctx, layer, body, log)
+    except SparkServerUnavailableError:
+        log.warning("%s: no audit row for this failure (the Spark server is unavailable)", layer)
+        raise
+    except BaseException:
+        audit()
+        raise
+    audit()
+    return code

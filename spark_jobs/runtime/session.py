@@ -4,6 +4,11 @@
   Spark server (one warm JVM shared by all tasks; see scripts/localspark.sh).
 * unset: the classic session of the current process, as on Databricks or under a plain
   ``spark-submit`` that brought its own Delta/JDBC packages.
+
+A Connect server that goes away (stopped, killed, restarted) is waited for about two minutes
+(``LAKEHOUSE_SPARK_RECONNECT_RETRIES``, default 12 retries), then
+the job fails with ``SparkServerUnavailableError``: pyspark's own policy retries for over ten,
+which keeps a task "running" on a dead server. Airflow's retries cover longer outages.
 """
 
 from __future__ import annotations
@@ -12,7 +17,13 @@ import os
 
 from pyspark.sql import SparkSession
 
+from spark_jobs.runtime.errors import SparkServerUnavailableError
+
 REMOTE_ENV = "LAKEHOUSE_SPARK_REMOTE"
+RECONNECT_ENV = "LAKEHOUSE_SPARK_RECONNECT_RETRIES"
+# back-offs 0.05, 0.2, 0.8, 3.2, 12.8 s, then 15 s: ~2 minutes over 12 retries
+RECONNECT_RETRIES, RECONNECT_MAX_BACKOFF_MS = 12, 15_000
+_SERVER_GONE = ("UNAVAILABLE", "INVALID_HANDLE.SESSION_CHANGED", "INVALID_HANDLE.SESSION_NOT_FOUND")
 
 
 def get_spark(app_name: str) -> SparkSession:
@@ -21,5 +32,30 @@ def get_spark(app_name: str) -> SparkSession:
         # spark-submit exports MASTER for the (idle) driver JVM; a Connect client must not see it.
         os.environ.pop("MASTER", None)
         os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
-        return SparkSession.builder.remote(remote).getOrCreate()
+        spark = SparkSession.builder.remote(remote).getOrCreate()
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        retries = int(os.environ.get(RECONNECT_ENV) or RECONNECT_RETRIES)
+        policy = DefaultPolicy(max_retries=retries, max_backoff=RECONNECT_MAX_BACKOFF_MS)
+        spark.client.set_retry_policies([policy])  # type: ignore[attr-defined]
+        return spark
     return SparkSession.builder.appName(app_name).getOrCreate()
+
+
+def server_unavailable(exc: BaseException, step: str) -> SparkServerUnavailableError | None:
+    """A clear error when ``exc`` means the Connect server went away (not a query error)."""
+    remote = os.environ.get(REMOTE_ENV, "").strip()
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while remote and cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        code = getattr(cause, "getGrpcStatusCode", None)
+        gone = code is not None and str(code()).endswith("UNAVAILABLE")
+        if gone or any(marker in str(cause) for marker in _SERVER_GONE):
+            return SparkServerUnavailableError(
+                f"the Spark Connect server {remote} went away during {step} (stopped, killed or restarted); "
+                "a write that did not commit left its table at the previous version: retry the task "
+                "once the server is up"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None

@@ -12,6 +12,7 @@ from lakehouse_contract.specs import JobSpec
 from spark_jobs.runtime import logs
 from spark_jobs.runtime.context import RunContext, context_from
 from spark_jobs.runtime.errors import describe
+from spark_jobs.runtime.session import server_unavailable
 from spark_jobs.storage.results import write_result
 
 Metrics = dict[str, Metric]
@@ -33,10 +34,13 @@ def run_step(ctx: RunContext, step: str, body: Callable[[], Outcome | Metrics], 
         outcome = body()
         result.metrics = outcome.metrics() if isinstance(outcome, Outcome) else outcome
     except Exception as exc:
+        gone = server_unavailable(exc, step)
         result.status, result.finished_at = "FAILED", time.time()
-        result.error = describe(exc)
+        result.error = describe(gone or exc)
         write_result(ctx, result)
-        log.exception("%s failed", step, extra={"fields": {"status": "FAILED"}})
+        log.exception("%s failed%s", step, f": {gone}" if gone else "", extra={"fields": {"status": "FAILED"}})
+        if gone:
+            raise gone from exc
         raise
     result.status, result.finished_at = "SUCCESS", time.time()
     write_result(ctx, result)
