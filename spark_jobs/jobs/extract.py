@@ -19,7 +19,8 @@ from pyspark.sql import functions as F
 from lakehouse_contract.results import ExtractOutcome
 from lakehouse_contract.specs import ExtractSpec
 from spark_jobs.runtime.context import RunContext
-from spark_jobs.runtime.errors import EmptySourceError
+from spark_jobs.runtime.errors import EmptySourceError, SourceConnectionLostError
+from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
 from spark_jobs.storage import jdbc, watermarks
@@ -87,6 +88,33 @@ def _window(
     return window.extended(dt.timedelta(minutes=spec.lookback_minutes), mark), resumed
 
 
+def _read(
+    spark: SparkSession,
+    ctx: RunContext,
+    spec: ExtractSpec,
+    creds: JdbcCredentials,
+    target: TableRef,
+    mode: str,
+    where: str | None,
+    columns: list[str],
+    detect: bool,
+) -> tuple[jdbc.SourceStats, int | None]:
+    """The count, the partitioned read into landing and the delete detection, in one snapshot."""
+    with exported_snapshot(creds) as snapshot:  # every read below sees the source at one moment
+        stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, where, snapshot)
+        if stats.row_count == 0 and mode == "full" and not spec.allow_empty:
+            raise EmptySourceError(
+                f"source table {spec.source} is empty; refusing to load 0 rows (set allow_empty: true to permit)"
+            )
+        df = jdbc.read_table(
+            spark, creds, spec.source, columns, stats, spec.partition_column, spec.num_partitions,
+            spec.fetch_size, where, snapshot,
+        )  # fmt: skip
+        with_fault(df, "extract", ctx.table).write.mode("overwrite").parquet(ctx.landing_path())
+        deleted = _detect_deletes(spark, target, ctx, creds, spec, snapshot) if detect else None
+    return stats, deleted
+
+
 def main(argv: list[str]) -> int:
     ctx, spec, log = start_job(argv, ExtractSpec)
 
@@ -105,18 +133,16 @@ def main(argv: list[str]) -> int:
             and target.exists()
             and deletes_due(spec.delete_detection, mode, ctx.logical_date)
         )
-        with exported_snapshot(creds) as snapshot:  # every read below sees the source at one moment
-            stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, where, snapshot)
-            if stats.row_count == 0 and mode == "full" and not spec.allow_empty:
-                raise EmptySourceError(
-                    f"source table {spec.source} is empty; refusing to load 0 rows (set allow_empty: true to permit)"
-                )
-            df = jdbc.read_table(
-                spark, creds, spec.source, columns, stats, spec.partition_column, spec.num_partitions,
-                spec.fetch_size, where, snapshot,
-            )  # fmt: skip
-            df.write.mode("overwrite").parquet(ctx.landing_path())
-            deleted = _detect_deletes(spark, target, ctx, creds, spec, snapshot) if detect else None
+        try:
+            stats, deleted = _read(spark, ctx, spec, creds, target, mode, where, columns, detect)
+        except Exception as exc:
+            lost = jdbc.connection_lost(exc)
+            if lost is None:
+                raise
+            raise SourceConnectionLostError(
+                f"the connection to the source was lost while reading {spec.source} ({lost}: the server "
+                "restarted or the network dropped); bronze is untouched: retry the task once the source is up"
+            ) from exc
         rows = spark.read.parquet(ctx.landing_path()).count()
         return ExtractOutcome(
             source_row_count=stats.row_count,

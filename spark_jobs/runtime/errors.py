@@ -13,6 +13,10 @@ class SparkServerUnavailableError(JobError):
     """The Spark Connect server stopped, was killed or restarted while the job used it."""
 
 
+class SourceConnectionLostError(JobError):
+    """The source server went away (restart, network) while the extract read it; nothing was written."""
+
+
 class EmptySourceError(JobError):
     """The source returned no rows and the table does not allow empty loads."""
 

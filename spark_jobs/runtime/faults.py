@@ -3,8 +3,10 @@
 ``LAKEHOUSE_INJECT_FAULT=<step>:<table>`` makes every row after the first raise inside the step's
 Spark tasks: data files may be written, the commit never happens. ``<step>:<table>:stall`` makes
 those rows sleep instead (10 minutes each), so a drill can kill the Spark server or the task's own
-process while the write is in flight. Steps that honour it: ``write_bronze`` (the bronze write) and
-``silver`` (the frame MERGEd into silver). Unset, nothing changes.
+process while the write is in flight; ``<step>:<table>:slow`` makes each of them take 20 ms (a read
+that stays open long enough to restart its source under it). Steps that honour it: ``extract`` (the
+JDBC read), ``write_bronze`` (the bronze write) and ``silver`` (the frame MERGEd into silver).
+Unset, nothing changes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pyspark.sql import functions as F
 from spark_jobs.runtime.errors import InjectedFaultError
 
 FAULT_ENV = "LAKEHOUSE_INJECT_FAULT"
-STALL_MS = 600_000
+STALL_MS, SLOW_MS = 600_000, 20
 
 
 def with_fault(df: DataFrame, step: str, table: str) -> DataFrame:
@@ -26,10 +28,11 @@ def with_fault(df: DataFrame, step: str, table: str) -> DataFrame:
     fault = os.environ.get(FAULT_ENV, "")
     if fault == target:
         effect = F.raise_error(F.lit(f"{InjectedFaultError.__name__}: injected failure in {target}"))
-    elif fault == f"{target}:stall":
-        effect = F.expr(f"reflect('java.lang.Thread', 'sleep', CAST({STALL_MS} AS BIGINT))")
+    elif fault in (f"{target}:stall", f"{target}:slow"):
+        ms = STALL_MS if fault.endswith(":stall") else SLOW_MS
+        effect = F.expr(f"reflect('java.lang.Thread', 'sleep', CAST({ms} AS BIGINT))")
     else:
         return df
     # a filter that keeps every row but evaluates the effect for all rows after the first
-    keep = F.coalesce(effect.cast("boolean"), F.lit(True))
+    keep = F.coalesce(effect.try_cast("boolean"), F.lit(True))
     return df.where(F.when(F.monotonically_increasing_id() >= 1, keep).otherwise(F.lit(True)))

@@ -90,3 +90,21 @@ def read_table(
             .option("numPartitions", num_partitions)
         )
     return reader.load()
+
+
+# what the PostgreSQL JDBC driver (and psycopg) say when the server goes away under a session
+_CONNECTION_LOST = (
+    "terminating connection due to administrator command",
+    "An I/O error occurred while sending to the backend",
+    "This connection has been closed",
+    "Connection to 127.0.0.1",
+    "server closed the connection unexpectedly",
+    "the database system is shutting down",
+    "the database system is starting up",
+)
+
+
+def connection_lost(exc: BaseException) -> str | None:
+    """The driver's words when ``exc`` means the source server went away mid-read, else None."""
+    text = str(exc)
+    return next((marker for marker in _CONNECTION_LOST if marker in text), None)

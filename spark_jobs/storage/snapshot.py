@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit
 
 from spark_jobs.storage.secrets import JdbcCredentials
@@ -54,4 +54,5 @@ def exported_snapshot(creds: JdbcCredentials) -> Iterator[str | None]:
         try:
             yield str(row[0])
         finally:
-            conn.rollback()
+            with suppress(psycopg.Error):  # a source that went away: the reads' own error says so
+                conn.rollback()

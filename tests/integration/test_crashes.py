@@ -10,6 +10,7 @@ Delta logs on disk, the rows with the suite's shared Spark session.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -25,8 +26,8 @@ from pyspark.sql import functions as F
 
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env
-from lakehouse_contract.layout import step_result_path
-from support.dagrun import LOAD_STAMPS, PER_RUN, lake_copy, rows, source_counts
+from lakehouse_contract.layout import landing_dir, step_result_path
+from support.dagrun import LOAD_STAMPS, PER_RUN, lake_copy, pipeline_dir, rows, source_counts
 from support.env import ROOT, sh
 from support.inprocess import Run, spark_specs, task_args
 
@@ -121,7 +122,9 @@ def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen, what: str, 
         if condition():
             return
         if proc.poll() is not None:
-            pytest.fail(f"the job ended before {what}: {proc.stdout.read()[-3000:] if proc.stdout else ''}")
+            out = proc.stdout.read() if proc.stdout else ""
+            lines = [ln for ln in out.splitlines() if not ln.lstrip().startswith("at ")]
+            pytest.fail(f"the job ended before {what}: " + "\n".join(lines)[-3000:])
         time.sleep(0.2)
     proc.kill()
     pytest.fail(f"timed out waiting for {what}")
@@ -197,3 +200,36 @@ def test_server_and_job_killed_mid_write_then_retries_load_once_and_silver_survi
     assert rows(spark, silver, PER_RUN | LOAD_STAMPS) == rows(
         spark, first.lake / "inventory_silver" / TABLE, PER_RUN | LOAD_STAMPS
     )
+
+
+def test_source_restarted_mid_extract_fails_clearly_then_the_retry_loads_once(
+    private_spark: PrivateSpark, first, spark, source_dsn, tmp_path: Path
+) -> None:
+    """PostgreSQL (the source; here also the Airflow metadata database) restarted while extract
+    reads: a clear error, bronze untouched, and the retry's load holds every key once."""
+    folder = pipeline_dir(tmp_path, "inventory", lambda raw: raw["tables"][TABLE].update(fetch_size=200))
+    cfg = load_pipeline(folder / "inventory.yaml")
+    lake = lake_copy(first.lake, tmp_path / "lake")
+    day = "2026-11-22"
+    run = Run(day, f"manual__{day}", (TABLE,), mode="full")
+    extract, write = spark_specs(cfg, run, ("bronze",))[:2]
+    bronze = lake / "inventory_bronze" / f"bz_{TABLE}"
+    version = _version(bronze)
+    landing = Path(landing_dir(str(lake), TABLE, dt.date.fromisoformat(day)))
+    job = _start(private_spark, cfg, extract, run, lake, 1, fault=f"extract:{TABLE}:slow")
+    _wait_for(lambda: landing.exists() and any(landing.rglob("*.parquet")), job, "extract started reading")
+    sh("scripts/localpg.sh down")
+    sh("scripts/localpg.sh up")
+    out, _ = job.communicate(timeout=300)
+    assert job.returncode != 0 and "extract failed" in out, out[-3000:]
+    assert "SourceConnectionLostError: the connection to the source was lost while reading" in out, out[-3000:]
+    result = Path(step_result_path(str(lake), cfg.dag_id, run.run_id, TABLE, "extract"))
+    assert json.loads(result.read_text())["status"] == "FAILED"
+    assert _version(bronze) == version
+
+    _run(private_spark, cfg, extract, run, lake, 2)
+    _run(private_spark, cfg, write, run, lake, 1)
+    assert _version(bronze) == version + 1
+    slice_ = spark.read.format("delta").load(str(bronze)).where(F.col("_logical_date") == day)
+    keys = [r[0] for r in slice_.select(cfg.tables[TABLE].primary_key[0]).collect()]
+    assert len(keys) == len(set(keys)) == source_counts(source_dsn)[TABLE]
