@@ -3,6 +3,7 @@
 ``<root>/landing/<table>/logical_date=<ds>``                 extract's output, write_bronze's input
 ``<root>/landing/<table>/logical_date=<ds>__deleted_keys``   keys extract found deleted
 ``<root>/_control/step_results/<dag>/<run key>/<table>/<step>.json``  what each step did
+``<root>/_control/leases/<table>.json``                     the run loading the table (extract -> write_bronze)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import re
 
 STEP_RESULTS = "_control/step_results"
+LEASES = "_control/leases"
 
 
 def run_key(run_id: str) -> str:
@@ -32,3 +34,8 @@ def step_results_dir(root: str, dag_id: str, run_id: str, table: str) -> str:
 
 def step_result_path(root: str, dag_id: str, run_id: str, table: str, step: str) -> str:
     return f"{step_results_dir(root, dag_id, run_id, table)}/{step}.json"
+
+
+def lease_path(root: str, table: str) -> str:
+    """One per table name under a root: what two loads of the table would share (its landing folder)."""
+    return f"{root.rstrip('/')}/{LEASES}/{table}.json"

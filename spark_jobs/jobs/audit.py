@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from lakehouse_contract.specs import AuditSpec
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
+from spark_jobs.storage import leases
 from spark_jobs.storage.audit_log import append_audit
 from spark_jobs.storage.results import read_result
 from spark_jobs.storage.tables import audit_table, bronze_table
@@ -50,6 +51,7 @@ def main(argv: list[str]) -> int:
         )
     )
     append_audit(spark, audit_table(ctx.tables, ctx.bronze_schema, spec.audit_table), record)
+    leases.release(ctx, log)  # a chain that failed before write_bronze's commit still held it
     fields = {k: record[k] for k in ("status", "row_count", "source_row_count", "error_details")}
     if record["status"] != "SUCCESS":
         log.error("audit recorded FAILED: %s", record["error_details"], extra={"fields": fields})

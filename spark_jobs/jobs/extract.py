@@ -23,7 +23,7 @@ from spark_jobs.runtime.errors import EmptySourceError, SourceConnectionLostErro
 from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
-from spark_jobs.storage import jdbc, watermarks
+from spark_jobs.storage import jdbc, leases, watermarks
 from spark_jobs.storage.secrets import JdbcCredentials, resolve_jdbc
 from spark_jobs.storage.snapshot import exported_snapshot
 from spark_jobs.storage.tables import TableRef, bronze_table, watermark_table
@@ -133,6 +133,7 @@ def main(argv: list[str]) -> int:
             and target.exists()
             and deletes_due(spec.delete_detection, mode, ctx.logical_date)
         )
+        leases.acquire(ctx, log)  # one load of the table at a time (storage/leases.py)
         try:
             stats, deleted = _read(spark, ctx, spec, creds, target, mode, where, columns, detect)
         except Exception as exc:

@@ -23,7 +23,7 @@ from spark_jobs.runtime.errors import EmptySourceError, MissingStepResultError, 
 from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
-from spark_jobs.storage import watermarks
+from spark_jobs.storage import leases, watermarks
 from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice
 from spark_jobs.storage.results import read_result
 from spark_jobs.storage.tables import bronze_table, watermark_table
@@ -87,6 +87,7 @@ def main(argv: list[str]) -> int:
             logical_date=ctx.logical_date,
             rows=rows,
         )
+        leases.release(ctx, log)  # the table is loaded: the next run may extract it
         return WriteOutcome(
             rows_written=rows,
             rows_deleted=done.rows_deleted,

@@ -9,6 +9,10 @@ class SecretNotFoundError(JobError):
     """A secret reference could not be resolved (the value itself is never in the message)."""
 
 
+class TableBusyError(JobError):
+    """Another run is loading the same table (it holds the table's lease); nothing was read or written."""
+
+
 class SparkServerUnavailableError(JobError):
     """The Spark Connect server stopped, was killed or restarted while the job used it."""
 

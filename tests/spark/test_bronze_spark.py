@@ -131,3 +131,44 @@ def test_missing_secret_is_a_named_error(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("NOPE_URL", raising=False)
     with pytest.raises(SecretNotFoundError, match="environment variable NOPE_URL is not set"):
         resolve_jdbc("env:NOPE")
+
+
+def test_two_runs_loading_one_table_take_turns_through_its_lease(spark, stack, tmp_path, monkeypatch) -> None:
+    """A manual run while a backfill loads the same table, or the same table in two DAGs over one
+    lakehouse: they would share its landing folder. The second extract fails at once naming the
+    holder and touches nothing; it loads after the holder's write_bronze (or its audit, when the
+    chain failed); a lapsed lease is taken over."""
+    from lakehouse_airflow.operators.secrets import jdbc_env
+    from lakehouse_contract.layout import lease_path
+    from spark_jobs.runtime.errors import TableBusyError
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    specs = _specs(tmp_path)
+    lease = Path(lease_path(str(tmp_path), "warehouses"))
+    assert dispatch(job_argv(specs["extract"], "backfill_a")) == 0
+    assert json.loads(lease.read_text())["run_id"] == "backfill_a"
+    landing = sorted((p.name, p.read_bytes()) for p in Path(tmp_path, "landing").rglob("*.parquet"))
+    with pytest.raises(TableBusyError, match="table warehouses is being loaded by run backfill_a of t"):
+        dispatch(job_argv(specs["extract"], "manual_b"))
+    assert sorted((p.name, p.read_bytes()) for p in Path(tmp_path, "landing").rglob("*.parquet")) == landing
+    assert (
+        json.loads((tmp_path / "_control/step_results/t/manual_b/warehouses/extract.json").read_text())["status"]
+        == "FAILED"
+    )
+    assert dispatch(job_argv(specs["extract"], "backfill_a", try_number="2")) == 0  # the holder's retry
+    assert dispatch(job_argv(specs["write_bronze"], "backfill_a")) == 0
+    assert not lease.exists()  # released by the commit
+
+    assert dispatch(job_argv(specs["extract"], "manual_b", try_number="2")) == 0
+    states = "extract=success,write_bronze=failed"
+    assert dispatch(job_argv(specs["audit"], "manual_b", upstream_states=states)) == 1  # a failed chain...
+    assert not lease.exists()  # ...gives the lease back in its audit
+    bronze = bronze_table(str(tmp_path), "inventory_bronze", "warehouses").read(spark).collect()
+    assert len(bronze) == 5 and {r["_batch_id"] for r in bronze} == {"backfill_a"}
+
+    lease.write_text(json.dumps({"dag_id": "other", "run_id": "dead_c", "task_id": "warehouses.extract",
+                                 "acquired_at": "2026-11-01T00:00:00+00:00",
+                                 "expires_at": "2026-11-01T06:00:00+00:00"}))  # fmt: skip
+    assert dispatch(job_argv(specs["extract"], "manual_d")) == 0  # a lapsed lease is taken over
+    assert json.loads(lease.read_text())["run_id"] == "manual_d"
