@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real Airflow 3 services, locally: API server (UI), scheduler, DAG processor, triggerer with
 # the LocalExecutor; metadata in the embedded PostgreSQL; connections from scripts/env.sh.
-#   scripts/localairflow.sh up       migrate the metadata DB, start the four services, wait until healthy
+#   scripts/localairflow.sh up       migrate the metadata DB, start the four services (restarted when
+#                                    they exit after running), wait until healthy
 #   scripts/localairflow.sh down     stop them (no error when not running)
 #   scripts/localairflow.sh status   print each service's health; exit 0 when all are healthy
 # Settings (environment): LAKEHOUSE_AIRFLOW_PORT (8080), LAKEHOUSE_AIRFLOW_HOME (.local/airflow),
@@ -34,7 +35,15 @@ cmd_up() {
   (umask 077; printf '{"admin": "%s"}\n' "$LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD" >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
   for svc in "${SERVICES[@]}"; do
     if [[ -n "$(pid_of "$svc" || true)" ]]; then continue; fi
-    setsid nohup airflow "$svc" >"$RUNDIR/$svc.log" 2>&1 < /dev/null &
+    # supervised like docker-compose's `restart: always`: a service that exits (the scheduler does
+    # when its metadata database restarts) is started again after 5 s; three exits in a row within
+    # 30 s of starting leave it down, so a start-up failure is still reported below
+    setsid nohup bash -c 'quick=0; while :; do
+        started=$SECONDS; airflow "$0"; rc=$?
+        if (( SECONDS - started < 30 )); then quick=$((quick + 1)); else quick=0; fi
+        if (( quick >= 3 )); then echo "localairflow: $0 exited 3 times within 30 s (rc $rc): left down"; exit "$rc"; fi
+        echo "localairflow: $0 exited (rc $rc) after $((SECONDS - started)) s: restarting in 5 s"; sleep 5
+      done' "$svc" >"$RUNDIR/$svc.log" 2>&1 < /dev/null &
     echo $! >"$RUNDIR/$svc.pid"
   done
   for _ in $(seq 1 240); do

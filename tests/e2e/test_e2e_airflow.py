@@ -39,6 +39,7 @@ from support.webhook import Receiver, webhook_receiver
 DAG = "inventory_lakehouse"
 BACKFILL_CONF = {"tables": ["warehouses"]}
 BROKEN = "suppliers"  # the table whose source goes missing in the clear-from-the-grid test
+RESTARTED = "order_details"  # the table being extracted when the database restarts
 GROUPS = ["products", "suppliers", "warehouses", "customers", "inventory", "orders", "order_details",
           "shipments", "returns", "stock_levels", "inventory_silver", "inventory_gold"]  # fmt: skip
 ARTIFACTS = ROOT / ".local" / "e2e"
@@ -283,6 +284,43 @@ def test_failed_task_cleared_from_the_grid_reruns_with_downstream(
     assert [r["status"] for r in attempts.collect()] == ["FAILED", "SUCCESS"]
     assert read_silver(spark, airflow.lake, BROKEN).count() == len(silver_before[f"inventory_silver.{BROKEN}"])
     assert state(spark, airflow.lake) == silver_before
+
+
+def test_database_restart_mid_run_then_clearing_what_failed_completes_it(airflow: Services, spark, source_dsn) -> None:
+    """The embedded PostgreSQL holds the source and the Airflow metadata database: restarting it
+    while a run's extract runs hits the scheduler, the API server, the task and its source read at
+    once. The services come back (supervised, as `restart: always` does in Docker), the run ends;
+    clearing whatever failed completes it, and nothing is duplicated."""
+    before = state(spark, airflow.lake)
+    api = airflow.api
+    run_id = api.trigger(DAG, "2026-11-18T00:00:00Z", {"tables": [RESTARTED]})["dag_run_id"]
+    extract = f"{RESTARTED}.extract"
+    api.poll(lambda: api.task_states(DAG, run_id), lambda s: s.get(extract) == "running", "extract running")
+    sh("scripts/localpg.sh down")
+    sh("scripts/localpg.sh up")
+    finished = api.poll(lambda: api.run(DAG, run_id), lambda r: r["state"] in ("success", "failed"), "run end")
+    first_states = api.task_states(DAG, run_id)
+    if finished["state"] == "failed":
+        api.poll(lambda: api.clear_failed(DAG, run_id), bool, "clear failed tasks", timeout=120)
+        finished = api.poll(lambda: api.run(DAG, run_id), lambda r: r["state"] in ("success", "failed"), "rerun")
+    states = api.task_states(DAG, run_id)
+    assert finished["state"] == "success", (first_states, states)
+    health = api.poll(
+        api.health,
+        lambda h: all(v.get("status") == "healthy" for v in h.values() if isinstance(v, dict)),
+        "healthy services",
+        timeout=300,
+    )
+    assert health["scheduler"]["status"] == "healthy"
+    # bronze holds the source once; the run's audit ends in SUCCESS; silver and gold as before
+    bronze = read_bronze(spark, airflow.lake, RESTARTED)
+    key = list(CFG.tables[RESTARTED].primary_key)
+    day = bronze.where(F.col("_logical_date") == "2026-11-18")
+    assert day.count() == day.select(*key).distinct().count()
+    assert bronze.select(*key).distinct().count() == source_counts(source_dsn)[RESTARTED]
+    audit = read_audit(spark, airflow.lake).where(F.col("job_run_id") == run_id).orderBy("load_timestamp")
+    assert [r["status"] for r in audit.where("layer = 'bronze' OR layer IS NULL").collect()][-1] == "SUCCESS"
+    assert state(spark, airflow.lake) == before
 
 
 def test_grid_page_renders_the_task_groups_in_headless_chromium(airflow: Services, tmp_path: Path) -> None:

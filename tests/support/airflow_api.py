@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 FINISHED = {"success", "failed"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,6 +102,28 @@ class AirflowApi:
             "reset_dag_runs": True,  # the run goes back to queued in the same transaction
         }
         return self.call("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)["task_instances"]
+
+    def clear_failed(self, dag_id: str, run_id: str) -> list[dict]:
+        """Clear every failed (and upstream-failed) task of one run -- the grid's "Clear failed"."""
+        body = {"dry_run": False, "dag_run_id": run_id, "only_failed": True, "reset_dag_runs": True}
+        return self.call("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)["task_instances"]
+
+    def health(self) -> dict:
+        return self.call("GET", "/monitor/health")
+
+    def poll(self, read: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float = 900) -> T:
+        """``read()`` until ``done``; errors (the API or its database restarting) are waited out."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                value = read()
+                if done(value):
+                    return value
+                last = value
+            except (httpx.HTTPError, AssertionError) as exc:
+                last = exc
+            time.sleep(2)
+        raise AssertionError(f"{what} not within {timeout}s; last seen: {last}")
 
     def backfill(self, dag_id: str, from_date: str, to_date: str, conf: dict | None = None) -> dict:
         body = {
