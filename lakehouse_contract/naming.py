@@ -29,6 +29,15 @@ LAYERS = ("bronze", "silver", "gold")
 SIMPLE_TYPES = ("string", "int", "bigint", "smallint", "double", "float", "boolean", "date", "timestamp")
 DECIMAL_TYPE = r"decimal\((\d+),\s*(\d+)\)"
 CONTRACT_TYPE = rf"^({'|'.join(SIMPLE_TYPES)}|{DECIMAL_TYPE})$"
+# silver: the contract columns whose bronze value did not fit the contract type (a decimal over its
+# precision, text that is no number); each such column has a generated quarantine rule
+CAST_FAILED = "_cast_failed"
+FITS_SUFFIX = "_fits_contract"
+
+
+def fits_rule(column: str) -> str:
+    """The generated rule quarantining a row whose ``column`` does not fit the contract type."""
+    return f"{column}{FITS_SUFFIX}"
 
 
 def is_identifier(name: str) -> bool:

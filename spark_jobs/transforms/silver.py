@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from lakehouse_contract.naming import CAST_FAILED
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.runtime.errors import SchemaContractError
 from spark_jobs.transforms import schema
@@ -16,19 +17,30 @@ from spark_jobs.transforms.pii import hmac_sha256, mask
 
 def standardize(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
     """Select the contract's source columns cast to their types; strings trimmed (blank -> NULL);
-    ``lowercase`` columns lower-cased. Keeps ``_batch_id``/``_logical_date`` from bronze."""
+    ``lowercase`` columns lower-cased. A value that does not fit its type (a decimal over the
+    contract's precision, text that is no number) becomes NULL and its column is named in
+    ``_cast_failed``, for the generated ``<col>_fits_contract`` rule to quarantine the row. Keeps
+    ``_batch_id``/``_logical_date`` from bronze."""
     missing = [c for c in spec.columns if c not in bronze.columns]
     if missing:
         raise SchemaContractError(f"{spec.table}: bronze is missing contract columns {missing}")
-    cols = []
+    cols, failed = [], []
     for col, typ in schema.types(spec).items():
-        value = F.col(col).cast(typ)
         if isinstance(typ, StringType):
-            value = F.nullif(F.trim(value), F.lit(""))
+            value = F.nullif(F.trim(F.col(col).cast(typ)), F.lit(""))
             if col in spec.lowercase:
                 value = F.lower(value)
+        else:
+            value = F.col(col).try_cast(typ)
+            failed.append(F.when(F.col(col).isNotNull() & value.isNull(), F.lit(col)))
         cols.append(value.alias(col))
-    return bronze.select(*cols, F.col("_batch_id"), F.col("_logical_date").cast("date").alias("_logical_date"))
+    misfits = F.filter(F.array(*failed), lambda c: c.isNotNull()) if failed else F.array().cast("array<string>")
+    return bronze.select(
+        *cols,
+        misfits.alias(CAST_FAILED),
+        F.col("_batch_id"),
+        F.col("_logical_date").cast("date").alias("_logical_date"),
+    )
 
 
 def dedupe_latest(df: DataFrame, keys: tuple[str, ...], order_by: str = "updated_at") -> DataFrame:

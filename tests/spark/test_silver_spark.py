@@ -57,9 +57,9 @@ def test_standardize_trims_blanks_lowercases_and_casts(spark) -> None:
     bronze = _bronze(spark, [(1, "  Ann  Lee ", " Ann@X.COM ", "  ", T1), (2, None, None, "Pune", T2)])
     out = standardize(bronze, CUSTOMERS)
     expected = spark.createDataFrame(
-        [(1, "Ann  Lee", "ann@x.com", None, T1, "run-1", D), (2, None, None, "Pune", T2, "run-1", D)],
+        [(1, "Ann  Lee", "ann@x.com", None, T1, [], "run-1", D), (2, None, None, "Pune", T2, [], "run-1", D)],
         "customer_id bigint, customer_name string, email string, city string, updated_at timestamp, "
-        "_batch_id string, _logical_date date",
+        "_cast_failed array<string>, _batch_id string, _logical_date date",
     )
     assertDataFrameEqual(out, expected)
 
@@ -295,3 +295,62 @@ def test_a_table_follows_a_contract_that_gained_a_column_and_refuses_one_that_lo
     with pytest.raises(SchemaContractError, match=r"changes the type of \['id \(bigint -> string\)'\]"):
         evolve_to_contract(spark, target, retyped)
     assert target.latest_version(spark) == evolved  # refused: nothing written
+
+
+def test_unicode_long_strings_and_an_oversized_decimal_through_jdbc_bronze_and_silver(
+    spark, stack, tmp_path, monkeypatch
+) -> None:
+    """Text in any script and 100,000 characters long arrives byte for byte through JDBC, bronze,
+    silver's trimming, HMAC and masking; a source decimal over the contract's precision (the source
+    column widened to numeric(20,2), which the drift check accepts) quarantines its row under
+    ``unit_price_fits_contract`` instead of failing the table or becoming a silent NULL."""
+    import psycopg
+
+    from lakehouse_airflow.config import load_pipeline
+    from lakehouse_airflow.describe.pipeline import silver_spec
+    from lakehouse_airflow.operators.secrets import jdbc_env
+    from lakehouse_contract.naming import fits_rule
+    from spark_jobs.jobs import dispatch
+    from support.env import ROOT
+    from support.specs import job_argv, table_specs
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    names = {101: "  Ærøskøbing 東京 🚲 naïve  ", 102: "عربي עברית e\u0301 \u00a0x", 103: "ü" * 100_000 + "🙂"}
+    with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"], autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS it_text CASCADE; CREATE SCHEMA it_text")
+        conn.execute("CREATE TABLE it_text.products AS SELECT * FROM it_src.products WHERE product_id <= 2")
+        conn.execute("ALTER TABLE it_text.products ALTER COLUMN unit_price TYPE numeric(20, 2)")
+        insert = (
+            "INSERT INTO it_text.products SELECT %s, %s, category, sku, %s, supplier_id, reorder_level, updated_at "
+        )
+        insert += "FROM it_src.products WHERE product_id = 1"
+        for pid, name in names.items():
+            conn.execute(insert, (pid, name, Decimal("9.99")))
+        conn.execute(insert, (104, "too dear", Decimal("123456789012345.67")))  # 15 digits before the point
+    specs = table_specs("products", str(tmp_path), source="it_text.products", load_mode="full")
+    assert dispatch(job_argv(specs["extract"], "r1")) == 0
+    assert dispatch(job_argv(specs["write_bronze"], "r1")) == 0
+    bronze = spark.read.format("delta").load(str(tmp_path / "inventory_bronze" / "bz_products"))
+    got = {r["product_id"]: r["product_name"] for r in bronze.collect()}
+    assert {pid: got[pid] for pid in names} == names  # byte for byte, padding included
+
+    cfg = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
+    spec = silver_spec(cfg, cfg.tables["products"])
+    rules = tuple(r for r in spec.rules if not r.fk_column)
+    assert fits_rule("unit_price") in {r.name for r in rules}
+    flagged = with_rule_flags(dedupe_latest(standardize(bronze, spec), spec.primary_key), rules, {})
+    keep, quarantine = split(with_outcome(flagged, rules))
+    kept = {r["product_id"]: r for r in keep.collect()}
+    assert {pid: kept[pid]["product_name"] for pid in names} == {pid: n.strip() for pid, n in names.items()}
+    (dear,) = quarantine.collect()
+    assert dear["product_id"] == 104 and list(dear[FAILED_RULES]) == ["unit_price_fits_contract"]
+    assert dear["unit_price"] is None  # the value stays in bronze; the rule says why it is not in silver
+    counts = count_failures(flagged, rules)
+    assert counts.per_rule["unit_price_fits_contract"] == 1 and counts.quarantined == 1
+
+    texts = spark.createDataFrame([(n.strip(),) for n in names.values()], "v string")
+    hashed = [r[0] for r in texts.select(hmac_sha256(F.col("v"), KEY)).collect()]
+    assert hashed == [hmac.new(KEY, n.strip().encode(), hashlib.sha256).hexdigest() for n in names.values()]
+    masked = [r[0] for r in texts.select(mask(F.col("v"), "name")).collect()]
+    assert masked[0] == "Æ*** 東*** 🚲*** n***" and masked[2] == "ü***"

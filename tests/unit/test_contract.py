@@ -50,7 +50,8 @@ def test_config_to_specs_is_a_pure_description() -> None:
     silver = tasks["inventory_silver.orders"]
     assert (silver.layer, silver.table, silver.step) == ("silver", "orders", "silver")
     assert isinstance(silver, SparkTask) and isinstance(silver.spec, SilverSpec)
-    assert silver.spec.rules[0].name == "order_id_not_null"
+    typed = ("order_id", "customer_id", "order_date", "total_amount", "updated_at")  # not the string column
+    assert [r.name for r in silver.spec.rules[:6]] == [*(f"{c}_fits_contract" for c in typed), "order_id_not_null"]
     gold = tasks["inventory_gold.executive_summary"]
     assert gold.layer == "gold" and isinstance(gold, SparkTask) and isinstance(gold.spec, GoldSpec)
     assert set(gold.upstream) == {f"inventory_silver.{t.name}" for t in CFG.silver_tables()}

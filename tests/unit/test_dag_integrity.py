@@ -192,7 +192,8 @@ def test_silver_and_gold_args_are_backend_neutral_and_secret_free(dagbag) -> Non
     assert spec.hashed_id == "customer_key"
     assert silver.pii_key_conn_id == "pii_hash_key"
     names = [r.name for r in spec.rules]
-    assert names[0] == "customer_id_not_null" and "email_well_formed" in names
+    assert names[:3] == ["customer_id_fits_contract", "updated_at_fits_contract", "customer_id_not_null"]
+    assert "email_well_formed" in names
     orders = spec_of(dag.get_task("inventory_silver.orders").application_args)
     assert isinstance(orders, SilverSpec)
     assert (

@@ -11,7 +11,7 @@ from dataclasses import replace
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec, TriggerRule
 from lakehouse_airflow.paths import lakehouse_root
-from lakehouse_contract.naming import CONTROL_INPUTS, Location, Schemas
+from lakehouse_contract.naming import CAST_FAILED, CONTROL_INPUTS, Location, Schemas, fits_rule
 from lakehouse_contract.secrets import JDBC_ENV_PREFIX, PII_KEY_ENV, env_ref
 from lakehouse_contract.specs import (
     AuditSpec,
@@ -86,10 +86,17 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
 
 
 def silver_rules(cfg: PipelineConfig, table: TableConfig) -> tuple[Rule, ...]:
-    """The table's expectations in evaluation order; primary-key and ``required`` columns get a
-    generated ``<col>_not_null`` quarantine rule, foreign keys an ``fk_<col>`` rule."""
+    """The table's expectations in evaluation order; every typed (non-string) column gets a
+    generated ``<col>_fits_contract`` quarantine rule (a value that does not fit its type is not a
+    crash and not a silent NULL), primary-key and ``required`` columns a ``<col>_not_null`` rule,
+    foreign keys an ``fk_<col>`` rule."""
     sv = table.silver
-    rules = [Rule(f"{c}_not_null", "expect_or_quarantine", f"{c} IS NOT NULL") for c in table.silver_required()]
+    rules = [
+        Rule(fits_rule(c), "expect_or_quarantine", f"NOT array_contains({CAST_FAILED}, '{c}')")
+        for c, typ in table.columns.items()
+        if typ != "string"
+    ]
+    rules += [Rule(f"{c}_not_null", "expect_or_quarantine", f"{c} IS NOT NULL") for c in table.silver_required()]
     for action in ("expect_or_fail", "expect_or_quarantine", "expect_or_drop", "expect"):
         rules += [Rule(n, action, e) for n, e in getattr(sv, action).items()]
     for col, fk in sv.foreign_keys.items():
