@@ -84,7 +84,8 @@ def acquire(ctx: RunContext, log: logging.Logger) -> None:
                 raise TableBusyError(
                     f"table {ctx.table} is being loaded by run {held.run_id} of {held.dag_id} ({held.task_id} "
                     f"took it at {held.acquired_at}; it lapses at {held.expires_at}): nothing was read; "
-                    "the retry tries again after that load's write_bronze or audit"
+                    "the retry tries again after that load's write_bronze or audit (if that run is gone, "
+                    f"delete {path})"
                 ) from None
             stale = path.with_name(f".{path.name}.expired-{uuid.uuid4().hex}")
             try:
