@@ -48,6 +48,11 @@ ensure_credentials() {
   if ! grep -q '^LAKEHOUSE_AIRFLOW_JWT_SECRET=' "$CREDS"; then
     echo "LAKEHOUSE_AIRFLOW_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)" >> "$CREDS"
   fi
+  # the object store's (scripts/locals3.sh) S3 key pair
+  if ! grep -q '^LAKEHOUSE_S3_ACCESS_KEY=' "$CREDS"; then
+    echo "LAKEHOUSE_S3_ACCESS_KEY=LH$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Z0-9' | head -c 18)" >> "$CREDS"
+    echo "LAKEHOUSE_S3_SECRET_KEY=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)" >> "$CREDS"
+  fi
 }
 
 psql_super() {
@@ -122,6 +127,8 @@ cmd_env() {
   echo "export LAKEHOUSE_PII_KEY=$LAKEHOUSE_PII_KEY"
   echo "export LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD=$LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"
   echo "export LAKEHOUSE_AIRFLOW_JWT_SECRET=$LAKEHOUSE_AIRFLOW_JWT_SECRET"
+  echo "export LAKEHOUSE_S3_ACCESS_KEY=$LAKEHOUSE_S3_ACCESS_KEY"
+  echo "export LAKEHOUSE_S3_SECRET_KEY=$LAKEHOUSE_S3_SECRET_KEY"
 }
 
 cmd_createdb() {

@@ -98,6 +98,7 @@ _CONNECTION_LOST = (
     "An I/O error occurred while sending to the backend",
     "This connection has been closed",
     "Connection to 127.0.0.1",
+    "Connection refused",
     "server closed the connection unexpectedly",
     "the database system is shutting down",
     "the database system is starting up",
