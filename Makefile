@@ -10,7 +10,7 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow monitor report demo databricks-demo export-job test test-unit test-e2e chromium bench down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow monitor report demo databricks-demo export-job test test-unit test-e2e chromium bench object-store down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,9 +85,13 @@ lint: venv ## ruff + mypy
 	$(RUN) ruff check .
 	$(RUN) mypy
 
-down: ## stop the Airflow services, the local Spark server and PostgreSQL
+object-store: venv ## the S3-compatible object store (SeaweedFS, built once from the Go module proxy) on 127.0.0.1:18333
+	scripts/locals3.sh up
+
+down: ## stop the Airflow services, the local Spark server, the object store and PostgreSQL
 	-scripts/localairflow.sh down
 	-scripts/localspark.sh down
+	-scripts/locals3.sh down
 	-scripts/localpg.sh down
 
 clean: down ## stop services and delete local state (database, lakehouse, Airflow home)
