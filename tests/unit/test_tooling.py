@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -48,3 +49,16 @@ def test_make_help_lists_every_target() -> None:
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for target in phony:
         assert f"make {target} " in out
+
+
+def test_hadoop_aws_is_the_release_of_the_hadoop_pyspark_ships() -> None:
+    """S3A only works with the hadoop-aws of the exact Hadoop on Spark's classpath."""
+    import pyspark
+
+    script = (ROOT / "scripts" / "spark_packages.sh").read_text()
+    (pinned,) = re.findall(r"org\.apache\.hadoop:hadoop-aws:([0-9.]+)", script)
+    jars = Path(pyspark.__file__).parent / "jars"
+    (shipped,) = [
+        m.group(1) for p in jars.iterdir() if (m := re.fullmatch(r"hadoop-client-api-([0-9.]+)\.jar", p.name))
+    ]
+    assert pinned == shipped
