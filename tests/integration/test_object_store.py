@@ -74,7 +74,8 @@ def test_delta_on_the_object_store_through_s3a_read_back_without_spark(tmp_path:
     and finds exactly the rows written, in two commits."""
     state = tmp_path / "state"
     env = {**project_env(), "LAKEHOUSE_STATE_DIR": str(state), "LAKEHOUSE_S3_PORT": str(_free_port())}
-    env.pop("LAKEHOUSE_SPARK_REMOTE", None)  # a classic session of its own
+    for connect in ("LAKEHOUSE_SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "MASTER"):
+        env.pop(connect, None)  # a classic session of its own (the suite's Connect sessions set some of these)
     sh("scripts/locals3.sh up", env=env, timeout=900)
     try:
         creds = dict(line.split("=", 1) for line in (state / "credentials.env").read_text().split() if "=" in line)
