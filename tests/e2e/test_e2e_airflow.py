@@ -14,7 +14,6 @@ interval, so the scheduler skips it ("run already exists"), as it would in produ
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from lakehouse_airflow.monitor.store import MonitorStore
 from support.airflow_api import AirflowApi
 from support.browser import headless_chromium
 from support.dagrun import DATE, SHIPPED, read_audit, read_bronze, read_silver, source_counts, state
-from support.env import IT_SCHEMA, ROOT, sh
+from support.env import IT_SCHEMA, ROOT, free_port, sh
 from support.webhook import Receiver, webhook_receiver
 
 DAG = "inventory_lakehouse"
@@ -58,12 +57,6 @@ class Services:
     backfill_dates: list[pendulum.DateTime]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def alerts() -> Iterator[Receiver]:
     """The alert webhook's endpoint (AIRFLOW_CONN_LAKEHOUSE_ALERTS of the services)."""
@@ -76,7 +69,7 @@ def airflow(stack: dict[str, str], alerts: Receiver, tmp_path_factory: pytest.Te
     from support.dagrun import pipeline_dir
 
     tmp = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
+    port = free_port()
     # the local environment with a 1-minute run deadline: every full run here passes it
     environments = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
     environments["environments"]["local"]["run_deadline_minutes"] = DEADLINE_MINUTES

@@ -28,7 +28,7 @@ from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env
 from lakehouse_contract.layout import landing_dir, step_result_path
 from support.dagrun import LOAD_STAMPS, PER_RUN, lake_copy, pipeline_dir, rows, source_counts
-from support.env import ROOT, sh
+from support.env import ROOT, free_port, sh
 from support.inprocess import Run, spark_specs, task_args
 
 TABLE = "order_details"  # the largest table
@@ -47,18 +47,10 @@ class PrivateSpark:
         sh("scripts/localspark.sh up", env=self.env, timeout=600)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def private_spark(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateSpark]:
     state = tmp_path_factory.mktemp("private_spark")
-    port = _free_port()
+    port = free_port()
     env = {
         **stack,
         "LAKEHOUSE_STATE_DIR": str(state),

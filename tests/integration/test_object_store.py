@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,23 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from support.env import project_env, sh
-
-
-def _free_port() -> int:
-    # SeaweedFS takes the port, the three after it and each one + 10000 (gRPC)
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 50000:
-            return port
+from support.env import free_port, project_env, sh
 
 
 @pytest.fixture(scope="module")
 def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     state = tmp_path_factory.mktemp("s3_state")
-    env = {**project_env(), "LAKEHOUSE_STATE_DIR": str(state), "LAKEHOUSE_S3_PORT": str(_free_port())}
+    env = {**project_env(), "LAKEHOUSE_STATE_DIR": str(state), "LAKEHOUSE_S3_PORT": str(free_port(below=50000))}
     # the key pair lives in the state folder's credentials file, as for the project's own store
     sh("scripts/locals3.sh up", env=env, timeout=900)
     creds = dict(line.split("=", 1) for line in (state / "credentials.env").read_text().split() if "=" in line)
@@ -49,6 +38,36 @@ def _client(env: dict[str, str], access_key: str, secret_key: str) -> fs.S3FileS
         access_key=access_key, secret_key=secret_key, endpoint_override=f"http://127.0.0.1:{env['LAKEHOUSE_S3_PORT']}",
         scheme="http", region="us-east-1",
     )  # fmt: skip
+
+
+def test_delta_on_the_object_store_through_s3a_read_back_without_spark(object_store: dict[str, str]) -> None:
+    """Spark writes a Delta table to ``s3a://`` (hadoop-aws of pyspark's Hadoop, path-style, keys
+    from the environment); pyarrow, reading the object store directly, replays the table's log
+    and finds exactly the rows written, in two commits."""
+    env = dict(object_store)
+    for connect in ("LAKEHOUSE_SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "MASTER"):
+        env.pop(connect, None)  # a classic session of its own (the suite's Connect sessions set some of these)
+    packages = sh(["bash", "-c", "source scripts/spark_packages.sh; echo $LAKEHOUSE_HADOOP_AWS_PACKAGE"], env=env)
+    env["LAKEHOUSE_HADOOP_AWS_PACKAGE"] = packages.stdout.strip()
+    probe = sh(["python", "tests/support/s3a_delta_probe.py", "s3a://lakehouse/delta/t"], env=env, timeout=900)
+    assert "rows 100010" in probe.stdout
+    assert env["LAKEHOUSE_S3_SECRET_KEY"] not in probe.stdout + probe.stderr  # not echoed by Spark or S3A
+
+    s3 = _client(env, env["LAKEHOUSE_S3_ACCESS_KEY"], env["LAKEHOUSE_S3_SECRET_KEY"])
+    log = sorted(i.path for i in s3.get_file_info(fs.FileSelector("lakehouse/delta/t/_delta_log"))
+                 if i.path.endswith(".json"))  # fmt: skip
+    assert [Path(p).name for p in log] == ["00000000000000000000.json", "00000000000000000001.json"]
+    live: set[str] = set()
+    for path in log:
+        for line in s3.open_input_stream(path).read().decode().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                live.add(action["add"]["path"])
+            if "remove" in action:
+                live.discard(action["remove"]["path"])
+    rows = pa.concat_tables([pq.read_table(f"lakehouse/delta/t/{p}", filesystem=s3) for p in sorted(live)])
+    got = sorted(zip(rows.column("id").to_pylist(), rows.column("k").to_pylist(), strict=True))
+    assert got == [(i, i % 7) for i in range(100_010)]
 
 
 def test_the_object_store_serves_s3_with_the_generated_keys_only(object_store: dict[str, str]) -> None:
@@ -66,40 +85,3 @@ def test_the_object_store_serves_s3_with_the_generated_keys_only(object_store: d
         intruder.get_file_info(fs.FileSelector("lakehouse/probe"))
     sh("scripts/locals3.sh down", env=env)
     assert sh("scripts/locals3.sh status", env=env, check=False).returncode != 0
-
-
-def test_delta_on_the_object_store_through_s3a_read_back_without_spark(tmp_path: Path) -> None:
-    """Spark writes a Delta table to ``s3a://`` (hadoop-aws of pyspark's Hadoop, path-style, keys
-    from the environment); pyarrow, reading the object store directly, replays the table's log
-    and finds exactly the rows written, in two commits."""
-    state = tmp_path / "state"
-    env = {**project_env(), "LAKEHOUSE_STATE_DIR": str(state), "LAKEHOUSE_S3_PORT": str(_free_port())}
-    for connect in ("LAKEHOUSE_SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "MASTER"):
-        env.pop(connect, None)  # a classic session of its own (the suite's Connect sessions set some of these)
-    sh("scripts/locals3.sh up", env=env, timeout=900)
-    try:
-        creds = dict(line.split("=", 1) for line in (state / "credentials.env").read_text().split() if "=" in line)
-        env |= creds
-        packages = sh(["bash", "-c", "source scripts/spark_packages.sh; echo $LAKEHOUSE_HADOOP_AWS_PACKAGE"], env=env)
-        env["LAKEHOUSE_HADOOP_AWS_PACKAGE"] = packages.stdout.strip()
-        probe = sh(["python", "tests/support/s3a_delta_probe.py", "s3a://lakehouse/probe/t"], env=env, timeout=900)
-        assert "rows 100010" in probe.stdout
-        assert creds["LAKEHOUSE_S3_SECRET_KEY"] not in probe.stdout + probe.stderr  # not echoed by Spark or S3A
-
-        s3 = _client(env, creds["LAKEHOUSE_S3_ACCESS_KEY"], creds["LAKEHOUSE_S3_SECRET_KEY"])
-        log = sorted(i.path for i in s3.get_file_info(fs.FileSelector("lakehouse/probe/t/_delta_log"))
-                     if i.path.endswith(".json"))  # fmt: skip
-        assert [Path(p).name for p in log] == ["00000000000000000000.json", "00000000000000000001.json"]
-        live: set[str] = set()
-        for path in log:
-            for line in s3.open_input_stream(path).read().decode().splitlines():
-                action = json.loads(line)
-                if "add" in action:
-                    live.add(action["add"]["path"])
-                if "remove" in action:
-                    live.discard(action["remove"]["path"])
-        rows = pa.concat_tables([pq.read_table(f"lakehouse/probe/t/{p}", filesystem=s3) for p in sorted(live)])
-        got = sorted(zip(rows.column("id").to_pylist(), rows.column("k").to_pylist(), strict=True))
-        assert got == [(i, i % 7) for i in range(100_010)]
-    finally:
-        sh("scripts/locals3.sh down", env=env, check=False)

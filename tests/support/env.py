@@ -32,3 +32,15 @@ def sh(cmd: str | list[str], env: dict[str, str] | None = None, check: bool = Tr
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def free_port(below: int = 65536) -> int:
+    """A TCP port nothing listens on now (below ``below``: servers that also take port + 10000)."""
+    import socket
+
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < below:
+            return port
