@@ -42,5 +42,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:$LAKEH
 export AIRFLOW_CONN_INVENTORY_SOURCE="postgresql://lakehouse:$LAKEHOUSE_SOURCE_PASSWORD@$PG/$SOURCE_DB"
 export AIRFLOW_CONN_LAKEHOUSE_MONITOR="postgresql://airflow:$LAKEHOUSE_AIRFLOW_DB_PASSWORD@$PG/\${LAKEHOUSE_OPS_DB:-lakehouse_ops}"
 export AIRFLOW_CONN_PII_HASH_KEY='{"conn_type": "generic", "password": "$LAKEHOUSE_PII_KEY"}'
+export LAKEHOUSE_S3_PORT="\${LAKEHOUSE_S3_PORT:-18333}"
+export AIRFLOW_CONN_LAKEHOUSE_S3="{\"conn_type\": \"aws\", \"login\": \"$LAKEHOUSE_S3_ACCESS_KEY\", \"password\": \"$LAKEHOUSE_S3_SECRET_KEY\", \"extra\": {\"endpoint_url\": \"http://127.0.0.1:\${LAKEHOUSE_S3_PORT}\", \"region_name\": \"us-east-1\"}}"
 export AIRFLOW_CONN_SPARK_LOCAL='{"conn_type": "spark", "host": "local[1]", "extra": {"deploy-mode": "client"}}'
 ENV

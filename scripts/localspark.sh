@@ -21,11 +21,24 @@ export PATH="$ROOT/.venv/bin:$PATH"
 SPARK_SUBMIT="${SPARK_SUBMIT:-spark-submit}"
 # shellcheck source=scripts/spark_packages.sh
 source "$ROOT/scripts/spark_packages.sh"
+# the object store (scripts/locals3.sh) as the server's s3a:// file system: the endpoint is
+# configuration, the key pair reaches the JVM in its environment only (S3A's environment
+# credential provider), never on its command line
+S3_ENDPOINT="${LAKEHOUSE_S3_ENDPOINT:-http://127.0.0.1:${LAKEHOUSE_S3_PORT:-18333}}"
+if [[ -z "${AWS_ACCESS_KEY_ID:-}" ]]; then
+  eval "$("$ROOT/scripts/localpg.sh" env)"
+  export AWS_ACCESS_KEY_ID="$LAKEHOUSE_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$LAKEHOUSE_S3_SECRET_KEY"
+fi
 
 SERVER_ARGS=(
   --class org.apache.spark.sql.connect.service.SparkConnectServer
   --name lakehouse-connect --master "$MASTER" --driver-memory "$MEMORY"
-  --packages "$LAKEHOUSE_SPARK_PACKAGES" --conf "spark.jars.ivy=$LAKEHOUSE_IVY_DIR"
+  --packages "$LAKEHOUSE_SPARK_PACKAGES,$LAKEHOUSE_HADOOP_AWS_PACKAGE" --conf "spark.jars.ivy=$LAKEHOUSE_IVY_DIR"
+  --conf "spark.hadoop.fs.s3a.endpoint=$S3_ENDPOINT"
+  --conf spark.hadoop.fs.s3a.endpoint.region=us-east-1
+  --conf spark.hadoop.fs.s3a.path.style.access=true
+  --conf "spark.hadoop.fs.s3a.connection.ssl.enabled=${LAKEHOUSE_S3_SSL:-false}"
+  --conf spark.hadoop.fs.s3a.aws.credentials.provider=software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
   --conf "spark.connect.grpc.binding.address=$BIND"

@@ -85,8 +85,8 @@ class RunContext:
     def deletes_path(self) -> str:
         return layout.deleted_keys_dir(self.root, self.table, self.logical_date)
 
-    def result_path(self, step: str) -> Path:
-        return Path(layout.step_result_path(self.root, self.dag_id, self.run_id, self.table, step))
+    def result_path(self, step: str) -> str:
+        return layout.step_result_path(self.root, self.dag_id, self.run_id, self.table, step)
 
     def correlation(self) -> dict[str, object]:
         return {

@@ -13,6 +13,10 @@ class TableBusyError(JobError):
     """Another run is loading the same table (it holds the table's lease); nothing was read or written."""
 
 
+class UnsafeCommitConfigurationError(JobError):
+    """Delta commits to an object store from more than one Spark driver without a safe log store."""
+
+
 class SparkServerUnavailableError(JobError):
     """The Spark Connect server stopped, was killed or restarted while the job used it."""
 

@@ -17,9 +17,12 @@ import os
 
 from pyspark.sql import SparkSession
 
-from spark_jobs.runtime.errors import SparkServerUnavailableError
+from lakehouse_contract.storage import is_object_store
+from spark_jobs.runtime.errors import SparkServerUnavailableError, UnsafeCommitConfigurationError
 
 REMOTE_ENV = "LAKEHOUSE_SPARK_REMOTE"
+# set to `dynamodb` when classic drivers commit to S3 through Delta's S3DynamoDBLogStore
+S3_LOGSTORE_ENV = "LAKEHOUSE_S3_LOGSTORE"
 RECONNECT_ENV = "LAKEHOUSE_SPARK_RECONNECT_RETRIES"
 # back-offs 0.05, 0.2, 0.8, 3.2, 12.8 s, then 15 s: ~2 minutes over 12 retries
 RECONNECT_RETRIES, RECONNECT_MAX_BACKOFF_MS = 12, 15_000
@@ -59,3 +62,28 @@ def server_unavailable(exc: BaseException, step: str) -> SparkServerUnavailableE
             )
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def require_safe_commits(root: str) -> None:
+    """Refuse Delta commits to an object store that could overwrite each other.
+
+    S3 had no put-if-absent for most of Delta's life: Delta 4.4 commits to ``s3a://`` through
+    ``S3SingleDriverLogStore``, whose mutual exclusion lives in one JVM. That is safe when every
+    writer goes through one Spark driver (the project's Spark Connect server, whatever the number
+    of tasks; Databricks, whose commit service coordinates clusters) and loses commits when several
+    drivers (one ``spark-submit`` per task) write the same table. Those need the DynamoDB log store
+    (``S3DynamoDBLogStore``, delta-storage-s3-dynamodb), declared with ``LAKEHOUSE_S3_LOGSTORE=dynamodb``.
+    """
+    if not is_object_store(root):
+        return
+    if os.environ.get(REMOTE_ENV, "").strip() or os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return
+    if os.environ.get(S3_LOGSTORE_ENV, "").strip().lower() == "dynamodb":
+        return
+    raise UnsafeCommitConfigurationError(
+        f"the lakehouse root {root} is on an object store, and this job runs its own Spark driver: "
+        "Delta's S3 log store only keeps commits from overwriting each other inside one driver, so "
+        "parallel tasks could lose each other's commits. Run the jobs through the shared Spark server "
+        f"({REMOTE_ENV}=sc://host:port, the default of `make`), on Databricks, or configure Delta's "
+        f"S3DynamoDBLogStore and set {S3_LOGSTORE_ENV}=dynamodb"
+    )

@@ -12,7 +12,7 @@ from lakehouse_contract.specs import JobSpec
 from spark_jobs.runtime import logs
 from spark_jobs.runtime.context import RunContext, context_from
 from spark_jobs.runtime.errors import describe
-from spark_jobs.runtime.session import server_unavailable
+from spark_jobs.runtime.session import require_safe_commits, server_unavailable
 from spark_jobs.storage.results import write_result
 
 Metrics = dict[str, Metric]
@@ -22,6 +22,7 @@ S = TypeVar("S", bound=JobSpec)
 def start_job(argv: list[str], kind: type[S]) -> tuple[RunContext, S, logging.Logger]:
     """The run context and typed spec of a job command line, and its JSON logger (correlation set)."""
     ctx, spec = context_from(argv, kind)
+    require_safe_commits(ctx.root)
     return ctx, spec, logs.configure(ctx.correlation(), kind.job)
 
 

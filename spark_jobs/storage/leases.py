@@ -9,8 +9,10 @@ with ``TableBusyError`` naming the holder, having read and written nothing; the 
 again later. A retry of the holder's own chain keeps the lease. A lease older than ``LEASE_TTL``
 (its run died without reaching audit) is taken over, with a warning.
 
-Exclusive creation is ``os.link`` of a written temporary file (atomic on a local or FUSE-mounted
-file system: the project's lakehouse root, ``/Volumes`` on Databricks).
+Exclusive creation goes through ``storage.files``: ``os.link`` on a local or FUSE-mounted file
+system (the project's lakehouse root, ``/Volumes`` on Databricks), a conditional PUT
+(``If-None-Match: *``) on an object store; renewing and taking over compare the version read
+(``If-Match`` on the object's ETag), so of two runs racing for a lapsed lease exactly one wins.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from lakehouse_contract.layout import lease_path
 from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.errors import TableBusyError
+from spark_jobs.storage.files import Files, files_for
 
 LEASE_TTL = dt.timedelta(hours=6)
 
@@ -45,66 +45,50 @@ class Lease:
         return dt.datetime.fromisoformat(self.expires_at) <= now
 
 
-def _path(ctx: RunContext) -> Path:
-    return Path(lease_path(ctx.root, ctx.table))
+def _read(files: Files, path: str) -> tuple[Lease, str] | None:
+    found = files.read(path)
+    return None if found is None else (Lease(**json.loads(found[0])), found[1])
 
 
-def _read(path: Path) -> Lease | None:
-    try:
-        return Lease(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-
-
-def _written(ctx: RunContext, path: Path, now: dt.datetime) -> Path:
+def _document(ctx: RunContext, now: dt.datetime) -> str:
     lease = Lease(ctx.dag_id, ctx.run_id, ctx.task_id, now.isoformat(), (now + LEASE_TTL).isoformat())
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_text(json.dumps(asdict(lease)))
-    return tmp
+    return json.dumps(asdict(lease))
 
 
 def acquire(ctx: RunContext, log: logging.Logger) -> None:
     """Take the table's lease for this run (or keep it: a retry of this run's chain)."""
-    path = _path(ctx)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path, files = lease_path(ctx.root, ctx.table), files_for(ctx.root)
     for _ in range(3):
         now = dt.datetime.now(dt.UTC)
-        tmp = _written(ctx, path, now)
-        try:
-            os.link(tmp, path)  # fails if the lease exists
+        document = _document(ctx, now)
+        if files.create_exclusive(path, document):
             return
-        except FileExistsError:
-            held = _read(path)
-            if held is None:
-                continue  # released in between: try again
-            if held.held_by(ctx):
-                os.replace(tmp, path)  # our own chain's retry: renew
+        found = _read(files, path)
+        if found is None:
+            continue  # released in between: try again
+        held, version = found
+        if held.held_by(ctx):
+            if files.replace_if(path, document, version):  # our own chain's retry: renew
                 return
-            if not held.expired(now):
-                raise TableBusyError(
-                    f"table {ctx.table} is being loaded by run {held.run_id} of {held.dag_id} ({held.task_id} "
-                    f"took it at {held.acquired_at}; it lapses at {held.expires_at}): nothing was read; "
-                    "the retry tries again after that load's write_bronze or audit (if that run is gone, "
-                    f"delete {path})"
-                ) from None
-            stale = path.with_name(f".{path.name}.expired-{uuid.uuid4().hex}")
-            try:
-                os.rename(path, stale)  # one taker wins; the others see the file gone or renewed
-            except FileNotFoundError:
-                continue
-            stale.unlink()
+            continue
+        if not held.expired(now):
+            raise TableBusyError(
+                f"table {ctx.table} is being loaded by run {held.run_id} of {held.dag_id} ({held.task_id} "
+                f"took it at {held.acquired_at}; it lapses at {held.expires_at}): nothing was read; "
+                "the retry tries again after that load's write_bronze or audit (if that run is gone, "
+                f"delete {path})"
+            )
+        if files.delete_if(path, version):  # one taker wins; the others see it gone or renewed
             log.warning("%s: took over the lease of run %s (lapsed at %s)", ctx.table, held.run_id, held.expires_at)
-        finally:
-            tmp.unlink(missing_ok=True)
     raise TableBusyError(f"table {ctx.table}: its lease changed hands three times while this run tried to take it")
 
 
 def release(ctx: RunContext, log: logging.Logger) -> bool:
     """Give the lease back if this run holds it; another run's lease is left alone."""
-    path = _path(ctx)
-    held = _read(path)
-    if held is None or not held.held_by(ctx):
+    path, files = lease_path(ctx.root, ctx.table), files_for(ctx.root)
+    found = _read(files, path)
+    if found is None or not found[0].held_by(ctx):
         return False
-    path.unlink(missing_ok=True)
+    files.delete_if(path, found[1])
     log.info("%s: lease released", ctx.table)
     return True

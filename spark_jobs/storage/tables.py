@@ -11,12 +11,12 @@ Two ways to store the same tables, chosen per environment:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
 from lakehouse_contract import naming
 from lakehouse_contract.naming import Schemas
+from spark_jobs.storage.files import files_for
 from spark_jobs.storage.paths import local_path
 
 
@@ -66,7 +66,7 @@ class TableRef:
     def exists(self) -> bool:
         if self.catalog:
             return SparkSession.active().catalog.tableExists(self.path)
-        return (Path(self.path) / "_delta_log").is_dir()
+        return files_for(self.path).exists_under(f"{self.path}/_delta_log")
 
     def read(self, spark: SparkSession) -> DataFrame:
         if self.catalog:

@@ -59,6 +59,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
         name=f"{cfg.dag_id}.{spec.full_id}",
         source_conn_id=spec.source_conn_id,
         pii_key_conn_id=spec.pii_key_conn_id,
+        storage_conn_id=spec.storage_conn_id,
         upstream_chain=spec.upstream_chain,
         **spark_submit_settings(),
         **common,

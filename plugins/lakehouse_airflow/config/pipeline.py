@@ -27,6 +27,7 @@ from lakehouse_airflow.config.layers import (
 )
 from lakehouse_airflow.config.monitor import AlertsConfig, MonitorConfig
 from lakehouse_contract.naming import AUDIT_LOG, CONTRACT_TYPE, CONTROL_INPUTS, IDENTIFIER
+from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID
 
 _SPARK_TYPE = re.compile(CONTRACT_TYPE)
 
@@ -46,7 +47,8 @@ class SourceConfig(Strict):
 
 
 class LakehouseConfig(Strict):
-    root: str | None = None
+    root: str | None = None  # a directory or s3a://bucket/prefix; unset: $LAKEHOUSE_ROOT, else .local/lakehouse
+    storage_conn_id: str = DEFAULT_STORAGE_CONN_ID  # `aws` connection: the job's keys for an s3a:// root
     bronze_schema: str = Field(default="inventory_bronze", pattern=IDENTIFIER)
     silver_schema: str = Field(default="inventory_silver", pattern=IDENTIFIER)
     gold_schema: str = Field(default="inventory_gold", pattern=IDENTIFIER)

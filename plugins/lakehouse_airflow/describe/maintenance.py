@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from lakehouse_airflow.config.pipeline import PipelineConfig
-from lakehouse_airflow.describe.pipeline import location
+from lakehouse_airflow.describe.pipeline import location, with_storage
 from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_contract import naming
 from lakehouse_contract.run import BASIC_RUN
@@ -35,4 +35,4 @@ def maintenance_specs(cfg: PipelineConfig) -> list[SparkTask]:
     if cfg.gold.models:
         specs.append(_task(cfg, "gold_models", [naming.gold(schemas, m) for m in cfg.gold.models]))
     specs.append(_task(cfg, "control_tables", naming.control_tables(schemas, cfg.lakehouse.audit_table)))
-    return specs
+    return with_storage(cfg, specs)

@@ -7,6 +7,7 @@ under spark-submit and on Databricks (where only locations and secret references
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeVar
 
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec, TriggerRule
@@ -22,16 +23,30 @@ from lakehouse_contract.specs import (
     ValidateSpec,
     WriteBronzeSpec,
 )
+from lakehouse_contract.storage import is_object_store
 
 BRONZE_STEPS = ("validate_connection", "extract", "write_bronze", "audit")
 # silver/gold run when no upstream failed: a parent table left out of the run (skipped) keeps its
 # current silver table, a failed one still stops its dependants (upstream_failed)
 LAYER_TRIGGER: TriggerRule = "none_failed"
+T = TypeVar("T", bound=TaskSpec)
 
 
 def location(cfg: PipelineConfig) -> Location:
     lh = cfg.lakehouse
     return Location(lakehouse_root(lh.root), Schemas(lh.bronze_schema, lh.silver_schema, lh.gold_schema))
+
+
+def storage_conn(cfg: PipelineConfig) -> str | None:
+    """The ``aws`` connection every Spark task needs when the lakehouse is on an object store."""
+    return cfg.lakehouse.storage_conn_id if is_object_store(location(cfg).root) else None
+
+
+def with_storage(cfg: PipelineConfig, specs: list[T]) -> list[T]:
+    conn = storage_conn(cfg)
+    if conn is None:
+        return specs
+    return [replace(s, storage_conn_id=conn) if isinstance(s, SparkTask) else s for s in specs]  # type: ignore[misc]
 
 
 def source_name(cfg: PipelineConfig, table: TableConfig) -> str:
@@ -160,4 +175,4 @@ def pipeline_specs(cfg: PipelineConfig) -> list[TaskSpec]:
         for rank, table in enumerate(tables)
         for spec in bronze_specs(cfg, table)
     ]
-    return [*bronze, *silver_specs(cfg), *gold_specs(cfg)]
+    return with_storage(cfg, [*bronze, *silver_specs(cfg), *gold_specs(cfg)])

@@ -48,6 +48,7 @@ class SparkTask(Task):
     spec: JobSpec
     source_conn_id: str | None = None  # connection whose JDBC secret the job needs (by reference)
     pii_key_conn_id: str | None = None  # connection whose password is the PII hashing key
+    storage_conn_id: str | None = None  # `aws` connection of an object-store lakehouse root
     upstream_chain: tuple[str, ...] = ()  # audit: the group's earlier steps, first first (their states)
     upstream_error_of: str | None = None  # audit: the task whose XCom ``error`` it reports
     run_context: tuple[str, ...] = TABLE_RUN  # the run flags its DAG renders (lakehouse_contract.run)

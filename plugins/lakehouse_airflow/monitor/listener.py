@@ -25,6 +25,7 @@ from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mo
 from lakehouse_airflow.paths import lakehouse_root
 from lakehouse_contract.layout import step_result_path
 from lakehouse_contract.results import StepResult
+from lakehouse_contract.storage import ObjectUri, is_object_store
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000
@@ -67,19 +68,36 @@ def _catalogue(cfg: PipelineConfig, dag_id: str) -> dict[str, CatalogueTask]:
     return _catalogues[dag_id]
 
 
+def _read_text(cfg: PipelineConfig, path: str) -> str | None:
+    """A document under the lakehouse root: a local file, or an object read with the amazon
+    provider's S3Hook through the pipeline's ``aws`` connection (``s3a://`` root)."""
+    if not is_object_store(path):
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return None
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    uri = ObjectUri.parse(path)
+    hook = S3Hook(aws_conn_id=cfg.lakehouse.storage_conn_id)
+    if not hook.check_for_key(uri.key, uri.bucket):
+        return None
+    return hook.read_key(uri.key, uri.bucket)
+
+
 def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-    """Rows, DQ score and error of the task's job, from the step result it wrote (a lakehouse on
-    this machine; the layout of lakehouse_contract.layout). Empty when there is none."""
+    """Rows, DQ score and error of the task's job, from the step result it wrote (the layout of
+    lakehouse_contract.layout, on this machine or in the object store). Empty when there is none."""
     entry = _catalogue(cfg, dag_id).get(task_id)
+    if entry is None or entry.step is None:
+        return {}
     root = lakehouse_root(cfg.lakehouse.root)
-    if entry is None or entry.step is None or "://" in root:
-        return {}
-    path = Path(step_result_path(root, dag_id, run_id, entry.table_name, entry.step))
+    text = _read_text(cfg, step_result_path(root, dag_id, run_id, entry.table_name, entry.step))
     try:
-        result = StepResult.from_json(path.read_text())
-    except (OSError, ValueError, TypeError):
+        result = StepResult.from_json(text) if text is not None else None
+    except (ValueError, TypeError):
         return {}
-    if result.run_id != run_id:
+    if result is None or result.run_id != run_id:
         return {}
     metrics: dict[str, Any] = dict(result.metrics)
     if result.error:

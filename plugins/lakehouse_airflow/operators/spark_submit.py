@@ -8,7 +8,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Context
 
 from lakehouse_airflow.build.params import skip_unless_selected
-from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env
+from lakehouse_airflow.operators.secrets import jdbc_env, object_store_env, pii_key_env
 from lakehouse_contract.run import UPSTREAM_STATES
 
 
@@ -30,6 +30,7 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
         *,
         source_conn_id: str | None = None,
         pii_key_conn_id: str | None = None,
+        storage_conn_id: str | None = None,
         upstream_chain: tuple[str, ...] = (),
         lakehouse_tables: tuple[str, ...] = (),
         **kwargs: Any,
@@ -38,6 +39,7 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
         self.lakehouse_tables = lakehouse_tables
         self.source_conn_id = source_conn_id
         self.pii_key_conn_id = pii_key_conn_id
+        self.storage_conn_id = storage_conn_id
         self.upstream_chain = tuple(upstream_chain)
 
     def execute(self, context: Context) -> None:
@@ -46,6 +48,8 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
             self.env_vars = {**(self.env_vars or {}), **jdbc_env(self.source_conn_id)}
         if self.pii_key_conn_id:
             self.env_vars = {**(self.env_vars or {}), **pii_key_env(self.pii_key_conn_id)}
+        if self.storage_conn_id:
+            self.env_vars = {**(self.env_vars or {}), **object_store_env(self.storage_conn_id)}
         if self.upstream_chain:
             states = upstream_states(self.upstream_chain, context)
             self.application_args = [*(self.application_args or []), UPSTREAM_STATES, states]

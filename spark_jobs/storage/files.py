@@ -1,0 +1,171 @@
+"""The job's own small files under the lakehouse root (step results, leases), on a local
+directory or in an object-store bucket, behind one interface.
+
+Tables and landing data go through Spark; only these control documents are read and written by the
+job process itself. Both implementations give the guarantees the callers rely on:
+
+* ``write_text``: readers see the old or the new document, never half of one (local: write a
+  temporary file, rename; S3: a PUT is atomic);
+* ``create_exclusive``: exactly one of several concurrent creators succeeds (local: ``os.link``;
+  S3: a conditional PUT, ``If-None-Match: *``);
+* ``replace_if`` / ``delete_if``: change a document only if it is still the version read (S3:
+  ``If-Match`` on its ETag; local: one ``rename`` wins, the token is not compared).
+
+The object store is reached with boto3 and the credentials of ``lakehouse_contract.storage``'s
+environment variables (the Airflow operator sets them from an ``aws`` connection).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+from lakehouse_contract.storage import ENDPOINT_ENV, REGION_ENV, ObjectUri, is_object_store
+from spark_jobs.runtime.errors import JobError
+
+
+class ObjectStoreError(JobError):
+    """The object store refused or failed a request (the message names the object, never a key)."""
+
+
+class Files(Protocol):
+    def read(self, path: str) -> tuple[str, str] | None:
+        """(text, version token) of the document, or None if it does not exist."""
+
+    def write_text(self, path: str, text: str) -> None: ...
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        """Create the document unless it exists; False when another writer was first."""
+
+    def replace_if(self, path: str, text: str, token: str) -> bool: ...
+
+    def delete_if(self, path: str, token: str | None = None) -> bool: ...
+
+    def exists_under(self, prefix: str) -> bool:
+        """True when anything is stored under the directory / prefix."""
+
+
+class LocalFiles:
+    def read(self, path: str) -> tuple[str, str] | None:
+        p = Path(path)
+        try:
+            return p.read_text(), str(p.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return None
+
+    def _tmp(self, path: str, text: str) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}")
+        tmp.write_text(text)
+        return tmp
+
+    def write_text(self, path: str, text: str) -> None:
+        os.replace(self._tmp(path, text), path)  # atomic: readers never see half a document
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        tmp = self._tmp(path, text)
+        try:
+            os.link(tmp, path)  # fails if the document exists
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def replace_if(self, path: str, text: str, token: str) -> bool:
+        os.replace(self._tmp(path, text), path)
+        return True
+
+    def delete_if(self, path: str, token: str | None = None) -> bool:
+        p = Path(path)
+        gone = p.with_name(f".{p.name}.deleted-{uuid.uuid4().hex}")
+        try:
+            os.rename(p, gone)  # one of several deleters wins
+        except FileNotFoundError:
+            return False
+        gone.unlink()
+        return True
+
+    def exists_under(self, prefix: str) -> bool:
+        p = Path(prefix)
+        return p.is_dir() and any(p.iterdir())
+
+
+@functools.cache
+def _client() -> Any:
+    import boto3  # only for an object-store root (present on Databricks runtimes too)
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ.get(ENDPOINT_ENV) or None,
+        region_name=os.environ.get(REGION_ENV) or "us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}),
+    )
+
+
+class S3Files:
+    """Control documents in a bucket (``s3a://bucket/key`` paths)."""
+
+    @staticmethod
+    def _error(exc: Exception, verb: str, uri: ObjectUri) -> ObjectStoreError:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        return ObjectStoreError(f"object store: {verb} {uri} failed: {code}")
+
+    @staticmethod
+    def _code(exc: Exception) -> str:
+        return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+    def _call(self, verb: str, path: str, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        uri = ObjectUri.parse(path)
+        try:
+            return getattr(_client(), method)(Bucket=uri.bucket, Key=uri.key, **kwargs)
+        except ClientError as exc:
+            if self._code(exc) in ("PreconditionFailed", "NoSuchKey", "404", "ConditionalRequestConflict"):
+                return self._code(exc)
+            raise self._error(exc, verb, uri) from None
+        except BotoCoreError as exc:  # endpoint unreachable, no credentials, ...
+            raise ObjectStoreError(f"object store: {verb} {uri} failed: {exc}") from None
+
+    def read(self, path: str) -> tuple[str, str] | None:
+        got = self._call("read", path, "get_object")
+        if isinstance(got, str):
+            return None
+        return got["Body"].read().decode(), got["ETag"]
+
+    def write_text(self, path: str, text: str) -> None:
+        got = self._call("write", path, "put_object", Body=text.encode())
+        if isinstance(got, str):
+            raise ObjectStoreError(f"object store: write {path} failed: {got}")
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        return not isinstance(self._call("create", path, "put_object", Body=text.encode(), IfNoneMatch="*"), str)
+
+    def replace_if(self, path: str, text: str, token: str) -> bool:
+        return not isinstance(self._call("replace", path, "put_object", Body=text.encode(), IfMatch=token), str)
+
+    def delete_if(self, path: str, token: str | None = None) -> bool:
+        if token is None:
+            return not isinstance(self._call("delete", path, "delete_object"), str)
+        return not isinstance(self._call("delete", path, "delete_object", IfMatch=token), str)
+
+    def exists_under(self, prefix: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        uri = ObjectUri.parse(prefix)
+        try:
+            listed = _client().list_objects_v2(Bucket=uri.bucket, Prefix=uri.key.rstrip("/") + "/", MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "list", uri) from None
+        return bool(listed.get("KeyCount"))
+
+
+def files_for(root: str) -> Files:
+    """The implementation for paths under ``root`` (a directory or an ``s3a://`` URI)."""
+    return S3Files() if is_object_store(root) else LocalFiles()
