@@ -6,11 +6,13 @@ row counts disagree, so the Airflow run ends failed and alerts fire.
 
 from __future__ import annotations
 
+import logging
 import socket
 
 from pyspark.sql import functions as F
 
 from lakehouse_contract.specs import AuditSpec
+from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
 from spark_jobs.storage import leases
@@ -23,6 +25,13 @@ from spark_jobs.transforms.incremental import DELETED
 
 def main(argv: list[str]) -> int:
     ctx, spec, log = start_job(argv, AuditSpec)
+    try:
+        return _audit(ctx, spec, log)
+    finally:  # the end of the chain, whatever happened: a lease a failed chain held is given back
+        leases.release(ctx, log)
+
+
+def _audit(ctx: RunContext, spec: AuditSpec, log: logging.Logger) -> int:
     spark = get_spark(f"audit-{ctx.table}")
     target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
     bronze_rows = None
@@ -51,7 +60,6 @@ def main(argv: list[str]) -> int:
         )
     )
     append_audit(spark, audit_table(ctx.tables, ctx.bronze_schema, spec.audit_table), record)
-    leases.release(ctx, log)  # a chain that failed before write_bronze's commit still held it
     fields = {k: record[k] for k in ("status", "row_count", "source_row_count", "error_details")}
     if record["status"] != "SUCCESS":
         log.error("audit recorded FAILED: %s", record["error_details"], extra={"fields": fields})

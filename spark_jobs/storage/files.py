@@ -18,6 +18,7 @@ environment variables (the Airflow operator sets them from an ``aws`` connection
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import uuid
 from pathlib import Path
@@ -44,8 +45,9 @@ class Files(Protocol):
 
     def delete_if(self, path: str, token: str | None = None) -> bool: ...
 
-    def exists_under(self, prefix: str) -> bool:
-        """True when anything is stored under the directory / prefix."""
+    def exists_with_prefix(self, prefix: str) -> bool:
+        """True when a file / object whose path starts with ``prefix`` exists (directories and
+        the object store's empty directory markers do not count)."""
 
 
 class LocalFiles:
@@ -90,9 +92,9 @@ class LocalFiles:
         gone.unlink()
         return True
 
-    def exists_under(self, prefix: str) -> bool:
+    def exists_with_prefix(self, prefix: str) -> bool:
         p = Path(prefix)
-        return p.is_dir() and any(p.iterdir())
+        return p.parent.is_dir() and any(f.is_file() for f in p.parent.glob(f"{glob.escape(p.name)}*"))
 
 
 @functools.cache
@@ -155,15 +157,15 @@ class S3Files:
             return not isinstance(self._call("delete", path, "delete_object"), str)
         return not isinstance(self._call("delete", path, "delete_object", IfMatch=token), str)
 
-    def exists_under(self, prefix: str) -> bool:
+    def exists_with_prefix(self, prefix: str) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         uri = ObjectUri.parse(prefix)
         try:
-            listed = _client().list_objects_v2(Bucket=uri.bucket, Prefix=uri.key.rstrip("/") + "/", MaxKeys=1)
+            listed = _client().list_objects_v2(Bucket=uri.bucket, Prefix=uri.key, MaxKeys=5)
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "list", uri) from None
-        return bool(listed.get("KeyCount"))
+        return any(not o["Key"].endswith("/") for o in listed.get("Contents", []))
 
 
 def files_for(root: str) -> Files:

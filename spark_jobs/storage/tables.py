@@ -66,7 +66,9 @@ class TableRef:
     def exists(self) -> bool:
         if self.catalog:
             return SparkSession.active().catalog.tableExists(self.path)
-        return files_for(self.path).exists_under(f"{self.path}/_delta_log")
+        # a commit (or checkpoint) file: a write that failed before its first commit can leave
+        # data files and an empty `_delta_log/_staged_commits` behind, which is not a table
+        return files_for(self.path).exists_with_prefix(f"{self.path}/_delta_log/0")
 
     def read(self, spark: SparkSession) -> DataFrame:
         if self.catalog:

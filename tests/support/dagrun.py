@@ -61,8 +61,9 @@ def source_counts(dsn: str) -> dict[str, int]:
         return {t: conn.execute(f"SELECT count(*) FROM {IT_SCHEMA}.{t}").fetchone()[0] for t in tables}
 
 
-def read_audit(spark, lake: Path):
-    return spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+def read_audit(spark, lake: Path | str):
+    """The audit log of a lakehouse on disk or on the object store (``s3a://`` root)."""
+    return spark.read.format("delta").load(f"{lake}/inventory_bronze/bz_audit_log")
 
 
 def read_bronze(spark, lake: Path, table: str):
@@ -74,7 +75,7 @@ def bronze_version(spark, lake: Path, table: str) -> int:
     return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]["version"]
 
 
-def runs(spark, lake: Path) -> list[str]:
+def runs(spark, lake: Path | str) -> list[str]:
     rows = read_audit(spark, lake).groupBy("job_run_id").agg(F.min("load_timestamp").alias("t")).orderBy("t").collect()
     return [r["job_run_id"] for r in rows]
 

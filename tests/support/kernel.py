@@ -10,18 +10,19 @@ from pathlib import Path
 import duckdb
 
 
-def delta_extension() -> Path:
+def extension(name: str) -> Path:
+    """A DuckDB extension binary from its ``duckdb-ext-<name>`` wheel, for the pinned DuckDB."""
     spec = importlib.util.find_spec("duckdb_ext")
-    assert spec is not None and spec.submodule_search_locations, "duckdb-ext-delta is not installed"
+    assert spec is not None and spec.submodule_search_locations, f"duckdb-ext-{name} is not installed"
     version = duckdb.__version__
-    found = sorted(Path(spec.submodule_search_locations[0]).glob(f"extensions/v{version}/*/delta.duckdb_extension"))
-    assert found, f"no delta extension for DuckDB {version} in duckdb-ext-delta"
+    found = sorted(Path(spec.submodule_search_locations[0]).glob(f"extensions/v{version}/*/{name}.duckdb_extension"))
+    assert found, f"no {name} extension for DuckDB {version} in duckdb-ext-{name}"
     return found[0]
 
 
 def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute(f"LOAD '{delta_extension()}'")
+    con.execute(f"LOAD '{extension('delta')}'")
     return con
 
 
