@@ -42,7 +42,7 @@ airflow: services ## start the real Airflow services (UI on localhost:8080, Loca
 seed: services ## create and seed the source database at scale factor SF
 	$(RUN) python -m seed --sf $(SF)
 
-REPORT = $(RUN) spark-submit --master 'local[1]' spark_jobs/run.py report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null
+REPORT = $(RUN) python -m lakehouse_airflow.run_job report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null
 
 monitor: services ## ETL monitor: run summary + current failures (VIEW=status|failures|watermarks, DAG=...)
 	$(RUN) python -m lakehouse_airflow.monitor $(VIEW) $(if $(DAG),--dag-id $(DAG))
@@ -50,8 +50,9 @@ monitor: services ## ETL monitor: run summary + current failures (VIEW=status|fa
 report: services ## per-table summary of the latest run, read back from the audit log
 	@$(REPORT)
 
-demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, print the per-table summary
+demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, print the per-table summary (LAKEHOUSE_ROOT=s3a://lakehouse/demo: on the object store)
 	@mkdir -p .local/logs
+	$(if $(filter s3a://%,$(LAKEHOUSE_ROOT)),scripts/locals3.sh up)
 	@echo "running airflow dags test $(DAG) $(DATE) (log: .local/logs/demo-$(DATE).log)"
 	@$(RUN) airflow dags test $(if $(CONF),--conf '$(CONF)') $(DAG) $(DATE) > .local/logs/demo-$(DATE).log 2>&1; rc=$$?; \
 	  $(REPORT); rep=$$?; \
@@ -76,9 +77,10 @@ test-unit: venv ## the unit tier only (tests/unit: no service is started)
 	$(RUN) python -m pytest tests/unit $(PYTEST_ARGS)
 
 BENCH_SF = $(if $(filter command line,$(origin SF)),$(SF),1)
-bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer, incremental vs full
+bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer (local disk and S3), incremental vs full
 	$(RUN) python -m benchmarks.bronze --sf $(BENCH_SF)
-	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF)
+	scripts/locals3.sh up
+	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF) --s3 s3a://lakehouse/bench-dag
 	$(RUN) python -m benchmarks.incremental --sf $(BENCH_SF)
 
 lint: venv ## ruff + mypy

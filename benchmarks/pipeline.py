@@ -8,6 +8,7 @@ in-job seconds from the audit log, so the README can say where the time goes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -65,7 +66,7 @@ def _task_seconds(run_id: str) -> dict[str, float]:
     return totals
 
 
-def dags_test(lake: Path, pipelines: Path, date: str, log: Path, conf: str | None = None) -> tuple[int, float]:
+def dags_test(lake: Path | str, pipelines: Path, date: str, log: Path, conf: str | None = None) -> tuple[int, float]:
     """``airflow dags test`` of the pipeline DAG for ``date`` into ``lake``: (exit code, wall seconds)."""
     env = {**os.environ, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake)}
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,7 @@ def dags_test(lake: Path, pipelines: Path, date: str, log: Path, conf: str | Non
     return rc, time.perf_counter() - start
 
 
-def _audit_seconds(lake: Path) -> tuple[str, dict[str, float], dict[str, int]]:
+def _audit_seconds(lake: Path | str) -> tuple[str, dict[str, float], dict[str, int]]:
     from spark_jobs.runtime.session import get_spark
 
     spark = get_spark("bench-report")
@@ -88,27 +89,58 @@ def _audit_seconds(lake: Path) -> tuple[str, dict[str, float], dict[str, int]]:
     return run_id, seconds, failed
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline")
-    p.add_argument("--sf", type=float, default=1.0)
-    p.add_argument("--date", default="2026-11-20")
-    args = p.parse_args(argv)
-    seed_database(SeedRequest(os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"], SCHEMA, args.sf, 42))
-    state = PROJECT_ROOT / ".local"
-    lake = state / "bench-dag-lake"
-    shutil.rmtree(lake, ignore_errors=True)
-    rc, wall = dags_test(lake, pipelines_dir(state), args.date, state / "logs" / f"bench-dag-sf{args.sf}.log")
+def clear_bucket_prefix(uri: str) -> None:
+    """Delete every object under an ``s3a://`` prefix (the benchmark's previous lakehouse there),
+    with the key pair of the ``lakehouse_s3`` connection."""
+    import boto3
+
+    from lakehouse_contract.storage import ObjectUri
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_LAKEHOUSE_S3"])
+    s3 = boto3.client("s3", endpoint_url=conn["extra"]["endpoint_url"], aws_access_key_id=conn["login"],
+                      aws_secret_access_key=conn["password"], region_name="us-east-1")  # fmt: skip
+    where = ObjectUri.parse(uri)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.key + "/"):
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=where.bucket, Key=obj["Key"])
+
+
+def measure(lake: Path | str, pipelines: Path, date: str, log: Path) -> dict[str, object]:
+    """One full run of the DAG into ``lake``: wall time, per layer whole-task and in-job seconds."""
+    rc, wall = dags_test(lake, pipelines, date, log)
     run_id, in_job, failed = _audit_seconds(lake)
     whole = _task_seconds(run_id)
-    report = {
-        "sf": args.sf, "dag_rc": rc, "dag_wall_s": round(wall, 1), "run_id": run_id,
+    return {
+        "dag_rc": rc, "dag_wall_s": round(wall, 1), "run_id": run_id,
         **{f"{layer}_tasks_s": round(whole.get(layer, 0), 1) for layer in ("bronze", "silver", "gold")},
         **{f"{layer}_in_job_s": round(in_job.get(layer, 0), 1) for layer in ("bronze", "silver", "gold")},
         "startup_and_orchestration_s": round(wall - sum(in_job.values()), 1),
         "failed_audit_rows": failed,
     }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline")
+    p.add_argument("--sf", type=float, default=1.0)
+    p.add_argument("--date", default="2026-11-20")
+    p.add_argument("--s3", default="", help="also run the DAG with this s3a:// root (same seed, same date)")
+    args = p.parse_args(argv)
+    seed_database(SeedRequest(os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"], SCHEMA, args.sf, 42))
+    state = PROJECT_ROOT / ".local"
+    lake = state / "bench-dag-lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    pipelines = pipelines_dir(state)
+    report: dict[str, object] = {"sf": args.sf, **measure(lake, pipelines, args.date,
+                                                          state / "logs" / f"bench-dag-sf{args.sf}.log")}  # fmt: skip
+    ok = report["dag_rc"] == 0
+    if args.s3:
+        clear_bucket_prefix(args.s3)
+        on_s3 = measure(args.s3, pipelines, args.date, state / "logs" / f"bench-dag-s3-sf{args.sf}.log")
+        report["s3"] = {"root": args.s3, **on_s3}
+        report["s3_vs_local_wall"] = round(float(on_s3["dag_wall_s"]) / float(report["dag_wall_s"]), 2)  # type: ignore[arg-type]
+        ok = ok and on_s3["dag_rc"] == 0
     save(f"pipeline-sf{args.sf}", report)
-    return 0 if rc == 0 else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

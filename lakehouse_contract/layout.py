@@ -4,6 +4,7 @@
 ``<root>/landing/<table>/logical_date=<ds>__deleted_keys``   keys extract found deleted
 ``<root>/_control/step_results/<dag>/<run key>/<table>/<step>.json``  what each step did
 ``<root>/_control/leases/<table>.json``                     the run loading the table (extract -> write_bronze)
+``<root>/_control/restore_points/<id>.json``                the Delta version of every table at one moment (DR)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 
 STEP_RESULTS = "_control/step_results"
 LEASES = "_control/leases"
+RESTORE_POINTS = "_control/restore_points"
 
 
 def run_key(run_id: str) -> str:
@@ -39,3 +41,11 @@ def step_result_path(root: str, dag_id: str, run_id: str, table: str, step: str)
 def lease_path(root: str, table: str) -> str:
     """One per table name under a root: what two loads of the table would share (its landing folder)."""
     return f"{root.rstrip('/')}/{LEASES}/{table}.json"
+
+
+def restore_points_dir(root: str) -> str:
+    return f"{root.rstrip('/')}/{RESTORE_POINTS}"
+
+
+def restore_point_path(root: str, point_id: str) -> str:
+    return f"{restore_points_dir(root)}/{point_id}.json"

@@ -145,8 +145,25 @@ class MaintainSpec(JobSpec):
     retention_hours: int
 
 
+DrAction = Literal["restore_point", "replicate", "restore", "rebuild"]
+
+
+@dataclass(frozen=True)
+class DrSpec(JobSpec):
+    """Disaster recovery of every table of a pipeline (``spark_jobs/jobs/dr.py``)."""
+
+    job: ClassVar[str] = "dr"
+    step: ClassVar[str | None] = "dr"
+
+    action: DrAction
+    tables: tuple[str, ...]  # schema.table names: every table of the pipeline, control tables included
+    replica_root: str = ""  # the second bucket / prefix (replicate, rebuild)
+    restore_point: str = ""  # its id; empty: the newest (replicate) / required (restore, rebuild)
+
+
 SPEC_TYPES: dict[str, type[JobSpec]] = {
-    cls.job: cls for cls in (ValidateSpec, ExtractSpec, WriteBronzeSpec, AuditSpec, SilverSpec, GoldSpec, MaintainSpec)
+    cls.job: cls
+    for cls in (ValidateSpec, ExtractSpec, WriteBronzeSpec, AuditSpec, SilverSpec, GoldSpec, MaintainSpec, DrSpec)
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-JOBS = ("validate", "extract", "write_bronze", "audit", "silver", "gold", "maintain", "report")
+JOBS = ("validate", "extract", "write_bronze", "audit", "silver", "gold", "maintain", "report", "dr")
 
 
 def dispatch(argv: list[str]) -> int:

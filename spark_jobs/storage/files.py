@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +49,9 @@ class Files(Protocol):
     def exists_with_prefix(self, prefix: str) -> bool:
         """True when a file / object whose path starts with ``prefix`` exists (directories and
         the object store's empty directory markers do not count)."""
+
+    def listing(self, folder: str) -> dict[str, int]:
+        """Every file under ``folder`` (recursively): path relative to it -> size in bytes."""
 
 
 class LocalFiles:
@@ -95,6 +99,12 @@ class LocalFiles:
     def exists_with_prefix(self, prefix: str) -> bool:
         p = Path(prefix)
         return p.parent.is_dir() and any(f.is_file() for f in p.parent.glob(f"{glob.escape(p.name)}*"))
+
+    def listing(self, folder: str) -> dict[str, int]:
+        base = Path(folder)
+        if not base.is_dir():
+            return {}
+        return {str(f.relative_to(base)): f.stat().st_size for f in base.rglob("*") if f.is_file()}
 
 
 @functools.cache
@@ -166,6 +176,66 @@ class S3Files:
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, "list", uri) from None
         return any(not o["Key"].endswith("/") for o in listed.get("Contents", []))
+
+    def listing(self, folder: str) -> dict[str, int]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        uri = ObjectUri.parse(folder)
+        prefix = uri.key + "/" if uri.key else ""
+        out: dict[str, int] = {}
+        try:
+            for page in _client().get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    if not obj["Key"].endswith("/"):  # directory markers
+                        out[obj["Key"][len(prefix) :]] = int(obj["Size"])
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, "list", uri) from None
+        return out
+
+
+def copy_file(src: str, dst: str) -> None:
+    """Copy one file between any two places (local paths, ``s3a://`` objects; object to object
+    in one store is a server-side copy). The destination appears whole or not at all."""
+    from_s3, to_s3 = is_object_store(src), is_object_store(dst)
+    if not from_s3 and not to_s3:
+        target = Path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+        return
+    try:
+        if from_s3 and to_s3:
+            a, b = ObjectUri.parse(src), ObjectUri.parse(dst)
+            _client().copy_object(Bucket=b.bucket, Key=b.key, CopySource={"Bucket": a.bucket, "Key": a.key})
+        elif from_s3:
+            a, target = ObjectUri.parse(src), Path(dst)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            _client().download_file(a.bucket, a.key, str(tmp))
+            os.replace(tmp, target)
+        else:
+            b = ObjectUri.parse(dst)
+            _client().upload_file(src, b.bucket, b.key)
+    except Exception as exc:
+        raise ObjectStoreError(f"object store: copy {src} -> {dst} failed: {type(exc).__name__}") from None
+
+
+def ensure_root(root: str) -> None:
+    """Create the root's directory, or its bucket when the store does not have it (a rebuild
+    after the bucket was deleted)."""
+    if not is_object_store(root):
+        Path(root).mkdir(parents=True, exist_ok=True)
+        return
+    from botocore.exceptions import ClientError
+
+    uri = ObjectUri.parse(root)
+    try:
+        _client().head_bucket(Bucket=uri.bucket)
+    except ClientError as exc:
+        if S3Files._code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise S3Files._error(exc, "check bucket", uri) from None
+        _client().create_bucket(Bucket=uri.bucket)
 
 
 def files_for(root: str) -> Files:

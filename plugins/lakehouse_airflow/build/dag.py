@@ -8,10 +8,12 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
 from lakehouse_airflow.build.factory import build_operator
+from lakehouse_airflow.build.dr import build_dr_dag
 from lakehouse_airflow.build.maintenance import build_maintenance_dag
 from lakehouse_airflow.build.params import dag_params
 from lakehouse_airflow.config.environments import current_environment
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_pipelines
+from lakehouse_airflow.describe.dr import replica_root
 from lakehouse_airflow.describe.pipeline import pipeline_specs
 from lakehouse_airflow.describe.tasks import TaskSpec
 from lakehouse_airflow.monitor.alerts import FailureNotifier
@@ -110,11 +112,15 @@ def build_dag(cfg: PipelineConfig) -> DAG:
 
 
 def build_all(directory: str) -> dict[str, DAG]:
-    """Per pipeline file in ``directory``: its DAG, and its maintenance DAG unless disabled."""
+    """Per pipeline file in ``directory``: its DAG, its maintenance DAG unless disabled, its DR DAG
+    when a replica root is configured."""
     dags: dict[str, DAG] = {}
     for cfg in load_pipelines(directory):
         dags[cfg.dag_id] = build_dag(cfg)
         if cfg.maintenance.enabled:
             maintenance = build_maintenance_dag(cfg)
             dags[maintenance.dag_id] = maintenance
+        if replica_root(cfg):
+            dr = build_dr_dag(cfg)
+            dags[dr.dag_id] = dr
     return dags

@@ -104,6 +104,15 @@ class MaintenanceConfig(Strict):
     retention_hours: int = Field(default=168, ge=168)
 
 
+class DrConfig(Strict):
+    """Disaster recovery (``<dag_id>_dr``): a restore point of every table, replicated to a second
+    bucket or prefix and verified. Without a replica root (here or ``$LAKEHOUSE_REPLICA_ROOT``)
+    there is no DR DAG; the CLI (``python -m lakehouse_airflow.dr``) takes ``--replica``."""
+
+    replica_root: str | None = None  # s3a://bucket/prefix or a directory
+    schedule: str = Field(default="30 4 * * *", min_length=1)  # cron in the pipeline's timezone
+
+
 class PrivacyConfig(Strict):
     """Where the PII hashing key lives: the password of an Airflow connection (never a config value)."""
 

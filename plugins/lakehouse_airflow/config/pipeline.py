@@ -19,6 +19,7 @@ from lakehouse_airflow.config.base import PipelineConfigError, Strict, describe_
 from lakehouse_airflow.config.expressions import ExpressionError, check_expression
 from lakehouse_airflow.config.layers import (
     ACTIONS,
+    DrConfig,
     GoldConfig,
     MaintenanceConfig,
     MaskKind,
@@ -177,6 +178,7 @@ class PipelineConfig(Strict):
     tables: dict[str, TableConfig] = Field(min_length=1)
     gold: GoldConfig = GoldConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
+    dr: DrConfig = DrConfig()
     monitor: MonitorConfig = MonitorConfig()
     alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)

@@ -37,9 +37,11 @@ def location(cfg: PipelineConfig) -> Location:
     return Location(lakehouse_root(lh.root), Schemas(lh.bronze_schema, lh.silver_schema, lh.gold_schema))
 
 
-def storage_conn(cfg: PipelineConfig) -> str | None:
-    """The ``aws`` connection every Spark task needs when the lakehouse is on an object store."""
-    return cfg.lakehouse.storage_conn_id if is_object_store(location(cfg).root) else None
+def storage_conn(cfg: PipelineConfig, *other_roots: str) -> str | None:
+    """The ``aws`` connection a Spark task needs when the lakehouse (or another root it touches,
+    a DR replica) is on an object store."""
+    roots = (location(cfg).root, *other_roots)
+    return cfg.lakehouse.storage_conn_id if any(is_object_store(r) for r in roots) else None
 
 
 def with_storage(cfg: PipelineConfig, specs: list[T]) -> list[T]:

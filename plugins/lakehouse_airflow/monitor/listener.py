@@ -11,13 +11,13 @@ import datetime as dt
 import functools
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from airflow.listeners import hookimpl
 
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.config.environments import ENV_VAR, ENVIRONMENTS_FILE_VAR, current_environment
+from lakehouse_airflow.lake_files import read_text
 from lakehouse_airflow.monitor.alerts import deadline_alert, redact_text
 from lakehouse_airflow.monitor.catalogue import CatalogueTask, catalogue
 from lakehouse_airflow.monitor.monitored import tracked
@@ -25,7 +25,6 @@ from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mo
 from lakehouse_airflow.paths import lakehouse_root
 from lakehouse_contract.layout import step_result_path
 from lakehouse_contract.results import StepResult
-from lakehouse_contract.storage import ObjectUri, is_object_store
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000
@@ -68,23 +67,6 @@ def _catalogue(cfg: PipelineConfig, dag_id: str) -> dict[str, CatalogueTask]:
     return _catalogues[dag_id]
 
 
-def _read_text(cfg: PipelineConfig, path: str) -> str | None:
-    """A document under the lakehouse root: a local file, or an object read with the amazon
-    provider's S3Hook through the pipeline's ``aws`` connection (``s3a://`` root)."""
-    if not is_object_store(path):
-        try:
-            return Path(path).read_text()
-        except OSError:
-            return None
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    uri = ObjectUri.parse(path)
-    hook = S3Hook(aws_conn_id=cfg.lakehouse.storage_conn_id)
-    if not hook.check_for_key(uri.key, uri.bucket):
-        return None
-    return hook.read_key(uri.key, uri.bucket)
-
-
 def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     """Rows, DQ score and error of the task's job, from the step result it wrote (the layout of
     lakehouse_contract.layout, on this machine or in the object store). Empty when there is none."""
@@ -92,7 +74,9 @@ def step_metrics(cfg: PipelineConfig, dag_id: str, run_id: str, task_id: str) ->
     if entry is None or entry.step is None:
         return {}
     root = lakehouse_root(cfg.lakehouse.root)
-    text = _read_text(cfg, step_result_path(root, dag_id, run_id, entry.table_name, entry.step))
+    text = read_text(
+        cfg.lakehouse.storage_conn_id, step_result_path(root, dag_id, run_id, entry.table_name, entry.step)
+    )
     try:
         result = StepResult.from_json(text) if text is not None else None
     except (ValueError, TypeError):

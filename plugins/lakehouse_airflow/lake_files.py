@@ -1,0 +1,36 @@
+"""Reading the lakehouse's control documents from the Airflow side (step results, restore points):
+local files, or objects read with the amazon provider's S3Hook through the pipeline's ``aws``
+connection when the root is ``s3a://``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lakehouse_contract.storage import ObjectUri, is_object_store
+
+
+def read_text(conn_id: str, path: str) -> str | None:
+    if not is_object_store(path):
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return None
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    uri = ObjectUri.parse(path)
+    hook = S3Hook(aws_conn_id=conn_id)
+    if not hook.check_for_key(uri.key, uri.bucket):
+        return None
+    return hook.read_key(uri.key, uri.bucket)
+
+
+def names(conn_id: str, folder: str) -> list[str]:
+    """File names directly in ``folder`` (sorted)."""
+    if not is_object_store(folder):
+        base = Path(folder)
+        return sorted(p.name for p in base.iterdir() if p.is_file()) if base.is_dir() else []
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    uri = ObjectUri.parse(folder)
+    keys = S3Hook(aws_conn_id=conn_id).list_keys(uri.bucket, prefix=uri.key + "/", delimiter="/") or []
+    return sorted(k.rsplit("/", 1)[-1] for k in keys if not k.endswith("/"))

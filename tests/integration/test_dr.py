@@ -1,0 +1,179 @@
+"""Disaster recovery on the object store (``spark_jobs/jobs/dr.py``, ``python -m lakehouse_airflow.dr``).
+
+The primary lakehouse lives in its own bucket: a copy of the suite's shared full run (source schema
+``it_dr``, seeded like ``it_src``). A restore point P1 is taken and replicated to a second bucket
+(twice: the second copies nothing), two more days are loaded (orders and order_details, source
+activity in between), then:
+
+* ``restore`` to P1: every table equals P1 exactly; rerunning the two days converges to the state
+  the two days had left;
+* the primary bucket is deleted; ``rebuild`` from the replica: every table equals P1 again;
+* a day later, P2 taken, a VACUUM deletes files P1 needs: restoring P1 is refused (through the CLI),
+  naming P2 as the oldest reachable point, and no table changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from lakehouse_airflow.build.intervals import source_window
+from lakehouse_airflow.config import PipelineConfig, load_pipeline
+from lakehouse_airflow.describe.dr import dr_dag_id, dr_task
+from lakehouse_airflow.operators.secrets import object_store_env
+from lakehouse_contract.layout import step_result_path
+from lakehouse_contract.storage import ObjectUri
+from seed.activity import ActivityRequest, apply_activity
+from seed.load import current_seed
+from spark_jobs.jobs import dispatch
+from spark_jobs.jobs.dr import points
+from support import s3 as objects
+from support.dagrun import LOAD_STAMPS, pipeline_dir
+from support.env import IT_SCHEMA, IT_SF, sh
+from support.inprocess import Run, run_pipeline, task_args
+
+DR_SCHEMA = "it_dr"
+DAYS = ("2026-11-21", "2026-11-22")
+FOCUS = ("orders", "order_details")
+WALL_CLOCKS = LOAD_STAMPS | {"record_id", "load_timestamp", "processing_time", "extract_seconds", "write_seconds"}
+
+
+def _state(spark, s3, root: str, drop: set[str]) -> dict[str, list]:
+    """Every table under the root (control tables included), sorted rows without ``drop``."""
+    out = {}
+    for table in objects.delta_tables(s3, root):
+        frame = spark.read.format("delta").load(f"{root}/{table}")
+        wall_clock = {"updated_at"} if drop and table.endswith("bz_watermarks") else set()  # the registry's
+        kept = [c for c in frame.columns if c not in drop | wall_clock]
+        out[table] = sorted(map(tuple, frame.select(*kept).collect()), key=repr)
+    return out
+
+
+def _versions(spark, s3, root: str) -> dict[str, int]:
+    return {
+        t: spark.sql(f"DESCRIBE HISTORY delta.`{root}/{t}` LIMIT 1").first()["version"]
+        for t in objects.delta_tables(s3, root)
+    }
+
+
+@dataclass
+class Dr:
+    cfg: PipelineConfig
+    primary: str
+    replica: str
+    p1: str
+    at_p1: dict[str, list]  # every table at P1, exactly
+    after_days: dict[str, list]  # every table after the two days, wall clocks left out
+    replicated: list[dict]  # the two replicate step results' metrics
+    restored: dict[str, list]
+    rerun: dict[str, list]
+    rebuilt: dict[str, list]
+    env: dict[str, str]
+
+
+def _dr(cfg: PipelineConfig, s3, root: str, action: str, replica: str = "", point: str = "") -> dict:
+    """One ``dr`` job in this process (the task's arguments, as the DR DAG renders them): its metrics."""
+    task = dr_task(cfg, action, replica, point)  # type: ignore[arg-type]
+    run = Run(DAYS[-1], f"dr__{action}_{uuid.uuid4().hex[:6]}")
+    assert dispatch(task_args(cfg, task, run, root)) == 0, f"dr {action} failed"  # type: ignore[arg-type]
+    where = ObjectUri.parse(step_result_path(root, dr_dag_id(cfg), run.run_id, action, "dr"))
+    return json.loads(s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read())["metrics"]
+
+
+def _days(cfg: PipelineConfig, root: str, dsn: str, activity: bool) -> None:
+    for day in DAYS:
+        if activity:
+            apply_activity(ActivityRequest(dsn, DR_SCHEMA, *source_window(cfg, day)))
+        run_pipeline(cfg, Run(day, f"scheduled__{day}", FOCUS), root)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def dr(first, stack, spark, tmp_path_factory) -> Dr:
+    sh("scripts/locals3.sh up", env=stack, timeout=1200)
+    os.environ.update(object_store_env("lakehouse_s3"))  # what the operator gives a job at execute time
+    sh(["python", "-m", "seed", "--schema", DR_SCHEMA, "--sf", str(IT_SF), "--force"], env=stack)
+    dsn = stack["AIRFLOW_CONN_INVENTORY_SOURCE"]
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:  # the shared run's lakehouse is this schema's full load
+        assert current_seed(conn, DR_SCHEMA) == current_seed(conn, IT_SCHEMA)
+    tmp = tmp_path_factory.mktemp("dr")
+    cfg = load_pipeline(pipeline_dir(tmp, "inventory", lambda raw: raw["source"].update(schema=DR_SCHEMA))
+                        / "inventory.yaml")  # fmt: skip
+    s3 = objects.client(stack)
+    tag = uuid.uuid4().hex[:8]
+    primary_bucket, replica_bucket = f"dr-primary-{tag}", f"dr-replica-{tag}"
+    for bucket in (primary_bucket, replica_bucket):
+        s3.create_bucket(Bucket=bucket)
+    primary, replica = f"s3a://{primary_bucket}/lake", f"s3a://{replica_bucket}/lake"
+    for path in first.lake.rglob("*"):
+        if path.is_file() and "_control" not in path.parts:
+            s3.upload_file(str(path), primary_bucket, f"lake/{path.relative_to(first.lake)}")
+
+    _dr(cfg, s3, primary, "restore_point")
+    (p1,) = points(primary)
+    at_p1 = _state(spark, s3, primary, set())
+    replicated = [_dr(cfg, s3, primary, "replicate", replica), _dr(cfg, s3, primary, "replicate", replica)]
+
+    _days(cfg, primary, dsn, activity=True)
+    after_days = _state(spark, s3, primary, WALL_CLOCKS)
+
+    _dr(cfg, s3, primary, "restore", point=p1.id)
+    restored = _state(spark, s3, primary, set())
+    _days(cfg, primary, dsn, activity=False)  # the source kept the two days: the next runs reload them
+    rerun = _state(spark, s3, primary, WALL_CLOCKS)
+
+    for key in objects.keys(s3, f"s3a://{primary_bucket}/lake"):  # the primary bucket is lost
+        s3.delete_object(Bucket=primary_bucket, Key=key)
+    s3.delete_bucket(Bucket=primary_bucket)
+    _dr(cfg, s3, primary, "rebuild", replica, p1.id)
+    rebuilt = _state(spark, s3, primary, set())
+    return Dr(cfg, primary, replica, p1.id, at_p1, after_days, replicated, restored, rerun, rebuilt, stack)
+
+
+def test_a_replica_is_incremental_and_verified(dr) -> None:
+    first_copy, second_copy = dr.replicated
+    assert first_copy["restore_point"] == second_copy["restore_point"] == dr.p1
+    assert first_copy["files_copied"] > 100 and first_copy["bytes_copied"] > 0
+    assert second_copy["files_copied"] == 0 and second_copy["files_skipped"] == first_copy["files_copied"]
+    assert first_copy["rows_verified"] == second_copy["rows_verified"] > 0
+    assert first_copy["tables"] == len(dr.at_p1) == 39
+
+
+def test_restore_brings_every_table_back_and_the_next_runs_converge(dr) -> None:
+    bronze = "inventory_bronze/bz_orders"
+    assert len(dr.after_days[bronze]) > len(dr.at_p1[bronze])  # the two days added slices
+    assert dr.restored == dr.at_p1  # exactly, watermarks and audit log included
+    assert dr.rerun == dr.after_days  # as if the two days had never been lost
+
+
+def test_rebuild_from_the_replica_after_the_primary_bucket_is_gone(dr) -> None:
+    assert dr.rebuilt == dr.at_p1
+
+
+def test_restore_across_the_vacuum_horizon_is_refused_and_changes_nothing(dr, spark, stack) -> None:
+    s3 = objects.client(stack)
+    run_pipeline(dr.cfg, Run(DAYS[0], f"scheduled__{DAYS[0]}", FOCUS), dr.primary)  # type: ignore[arg-type]
+    _dr(dr.cfg, s3, dr.primary, "restore_point")
+    p2 = points(dr.primary)[-1].id
+    gold = f"{dr.primary}/inventory_gold/daily_sales"  # gold is recomputed: P1's files are now unreferenced
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        spark.sql(f"VACUUM delta.`{gold}` RETAIN 0 HOURS").collect()
+    finally:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "true")
+    before, versions = _state(spark, s3, dr.primary, set()), _versions(spark, s3, dr.primary)
+    env = {**stack, "LAKEHOUSE_PIPELINES_DIR": str(dr.cfg.base_dir), "LAKEHOUSE_ROOT": dr.primary}
+    cli = sh(["python", "-m", "lakehouse_airflow.dr", "restore", "--point", dr.p1], env=env, check=False)
+    out = cli.stdout + cli.stderr
+    assert cli.returncode != 0
+    assert f"restore point {dr.p1}" in out and "VACUUM horizon" in out and "inventory_gold.daily_sales" in out
+    assert f"the oldest reachable restore point is {p2}" in out
+    assert _versions(spark, s3, dr.primary) == versions and _state(spark, s3, dr.primary, set()) == before
+    listed = sh(["python", "-m", "lakehouse_airflow.dr", "list"], env=env).stdout
+    assert dr.p1 in listed and p2 in listed
+    assert objects.credentials(stack)["secret"] not in out + listed
