@@ -233,11 +233,11 @@ def replicate(spark: SparkSession, point: RestorePoint, replica: str, log: loggi
     }  # fmt: skip
 
 
-def rebuild(spark: SparkSession, point: RestorePoint, primary: str, log: logging.Logger) -> Metrics:
-    """``point`` was read from the replica (``point.root`` is the replica's root)."""
+def rebuild(spark: SparkSession, point: RestorePoint, replica: str, primary: str, log: logging.Logger) -> Metrics:
+    """Copy the tables of ``point`` (read from the replica) from ``replica`` back to ``primary``."""
     copied = 0
     for name, version in sorted(point.versions.items()):
-        c, _, _ = copy_table(_ref(point.root, name).path, _ref(primary, name).path, version)
+        c, _, _ = copy_table(_ref(replica, name).path, _ref(primary, name).path, version)
         copied += c
         ref = _ref(primary, name)
         if _latest(spark, ref) != version:  # the primary kept later commits whose files are gone
@@ -245,7 +245,7 @@ def rebuild(spark: SparkSession, point: RestorePoint, primary: str, log: logging
         log.info("rebuilt %s at version %s (%s files copied)", name, version, c)
     rebuilt = RestorePoint(point.id, point.taken_at, primary, point.versions)
     files_for(primary).write_text(restore_point_path(primary, point.id), rebuilt.to_json())
-    checked = verify(spark, rebuilt, point.root)
+    checked = verify(spark, rebuilt, replica)
     return {"restore_point": point.id, "tables": len(point.versions), "files_copied": copied,
             "rows_verified": sum(rows for rows, _ in checked.values())}  # fmt: skip
 
@@ -265,7 +265,7 @@ def run(spark: SparkSession, ctx: RunContext, spec: DrSpec, log: logging.Logger)
         raise RestorePointError(f"dr {spec.action} needs a restore point id (recorded: {_ids(ctx, spec)})")
     if spec.action == "restore":
         return restore(spark, load_point(ctx.root, spec.restore_point), log)
-    return rebuild(spark, load_point(spec.replica_root, spec.restore_point), ctx.root, log)
+    return rebuild(spark, load_point(spec.replica_root, spec.restore_point), spec.replica_root, ctx.root, log)
 
 
 def _ids(ctx: RunContext, spec: DrSpec) -> str:
