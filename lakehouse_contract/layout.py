@@ -5,6 +5,7 @@
 ``<root>/_control/step_results/<dag>/<run key>/<table>/<step>.json``  what each step did
 ``<root>/_control/leases/<table>.json``                     the run loading the table (extract -> write_bronze)
 ``<root>/_control/restore_points/<id>.json``                the Delta version of every table at one moment (DR)
+``<root>/_control/restore_epoch.json``                      the last restore / rebuild (watermark guards restart)
 """
 
 from __future__ import annotations
@@ -49,3 +50,7 @@ def restore_points_dir(root: str) -> str:
 
 def restore_point_path(root: str, point_id: str) -> str:
     return f"{restore_points_dir(root)}/{point_id}.json"
+
+
+def restore_epoch_path(root: str) -> str:
+    return f"{root.rstrip('/')}/_control/restore_epoch.json"

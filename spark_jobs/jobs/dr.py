@@ -30,7 +30,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_contract.layout import restore_point_path, restore_points_dir
+from lakehouse_contract.layout import restore_epoch_path, restore_point_path, restore_points_dir
 from lakehouse_contract.naming import TableName
 from lakehouse_contract.specs import DrSpec
 from spark_jobs.runtime.context import RunContext
@@ -192,6 +192,13 @@ def _unreachable(spark: SparkSession, point: RestorePoint) -> list[str]:
     return [n for n, v in sorted(point.versions.items()) if not reachable(spark, _ref(point.root, n), v)]
 
 
+def new_epoch(root: str, point: RestorePoint) -> None:
+    """Mark that the tables under ``root`` went back in time: Delta's RESTORE does not roll back
+    the transaction identifiers the watermark registry's guard uses (storage/watermarks.py)."""
+    epoch = f"{point.id}@{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
+    files_for(root).write_text(restore_epoch_path(root), json.dumps({"epoch": epoch, "restore_point": point.id}))
+
+
 def restore(spark: SparkSession, point: RestorePoint, log: logging.Logger) -> Metrics:
     blocked = _unreachable(spark, point)
     if blocked:
@@ -213,6 +220,7 @@ def restore(spark: SparkSession, point: RestorePoint, log: logging.Logger) -> Me
             spark.sql(f"RESTORE TABLE {ref.sql_name} TO VERSION AS OF {version}").collect()
             restored += 1
             log.info("restored %s to version %s", name, version)
+    new_epoch(point.root, point)
     return {"restore_point": point.id, "tables": len(point.versions), "tables_restored": restored}
 
 
@@ -244,6 +252,7 @@ def rebuild(spark: SparkSession, point: RestorePoint, replica: str, primary: str
             spark.sql(f"RESTORE TABLE {ref.sql_name} TO VERSION AS OF {version}").collect()
         log.info("rebuilt %s at version %s (%s files copied)", name, version, c)
     rebuilt = RestorePoint(point.id, point.taken_at, primary, point.versions)
+    new_epoch(primary, rebuilt)
     files_for(primary).write_text(restore_point_path(primary, point.id), rebuilt.to_json())
     checked = verify(spark, rebuilt, replica)
     return {"restore_point": point.id, "tables": len(point.versions), "files_copied": copied,

@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
             run_id=ctx.run_id,
             logical_date=ctx.logical_date,
             rows=rows,
+            epoch=watermarks.restore_epoch(ctx.root),
         )
         leases.release(ctx, log)  # the table is loaded: the next run may extract it
         return WriteOutcome(

@@ -7,11 +7,17 @@ the write carries Delta's idempotent-write guard (``txnAppId`` = the table, ``tx
 mark in microseconds), so Delta itself skips a write whose mark is not newer than the last one
 committed, even when two writers of the same table race. That is the MERGE's guarantee at a
 third of its cost (a Delta MERGE costs ~1 s even on a ten-row table).
+
+Delta's ``RESTORE`` brings the registry's rows back but not its transaction identifiers: the guard
+would keep the newer mark of the undone runs and silently skip every later write (found by the DR
+test). A restore or rebuild therefore starts a new *epoch* (``lakehouse_contract.layout.
+restore_epoch_path``, written by the DR job), and the guard's ``txnAppId`` carries it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -25,7 +31,9 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from lakehouse_contract.layout import restore_epoch_path
 from spark_jobs.storage.delta_io import create_if_missing, retry_on_conflict, sql_literal
+from spark_jobs.storage.files import files_for
 from spark_jobs.storage.tables import TableRef
 
 REGISTRY_SCHEMA = StructType(
@@ -67,6 +75,7 @@ def advance(
     run_id: str,
     logical_date: dt.date,
     rows: int,
+    epoch: str = "",
     attempts: int = 5,
 ) -> bool:
     """Move ``table``'s mark to ``high_water_mark`` if that is later; True when it moved."""
@@ -80,7 +89,7 @@ def advance(
     writer = (
         row.write.mode("overwrite")
         .option("replaceWhere", f"table_name = {sql_literal(table)}")
-        .option("txnAppId", f"watermark:{table}")
+        .option("txnAppId", f"watermark:{table}" + (f"@{epoch}" if epoch else ""))
         .option("txnVersion", txn_version(mark))
     )
 
@@ -94,3 +103,9 @@ def advance(
         return True
 
     return retry_on_conflict(write, attempts=attempts)
+
+
+def restore_epoch(root: str) -> str:
+    """The current restore epoch under ``root`` ("" before any restore)."""
+    found = files_for(root).read(restore_epoch_path(root))
+    return str(json.loads(found[0])["epoch"]) if found else ""
