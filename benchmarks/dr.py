@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 
-from benchmarks.pipeline import clear_bucket_prefix
+from benchmarks.pipeline import bucket_client, clear_bucket_prefix
 from benchmarks.results import save
 
 
@@ -31,13 +31,9 @@ def _dr(root: str, *args: str) -> float:
 
 
 def _newest_result(root: str, action: str) -> dict[str, object]:
-    import boto3
-
     from lakehouse_contract.storage import ObjectUri
 
-    conn = json.loads(os.environ["AIRFLOW_CONN_LAKEHOUSE_S3"])
-    s3 = boto3.client("s3", endpoint_url=conn["extra"]["endpoint_url"], aws_access_key_id=conn["login"],
-                      aws_secret_access_key=conn["password"], region_name="us-east-1")  # fmt: skip
+    s3 = bucket_client()
     where = ObjectUri.parse(f"{root}/_control/step_results/inventory_lakehouse_dr")
     found = [o for p in s3.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.key + "/")
              for o in p.get("Contents", []) if o["Key"].endswith(f"/{action}/dr.json")]  # fmt: skip

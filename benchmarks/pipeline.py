@@ -89,17 +89,20 @@ def _audit_seconds(lake: Path | str) -> tuple[str, dict[str, float], dict[str, i
     return run_id, seconds, failed
 
 
-def clear_bucket_prefix(uri: str) -> None:
-    """Delete every object under an ``s3a://`` prefix (the benchmark's previous lakehouse there),
-    with the key pair of the ``lakehouse_s3`` connection."""
+def bucket_client():
+    """An S3 client with the key pair of the ``lakehouse_s3`` connection (scripts/env.sh)."""
     import boto3
 
+    conn = json.loads(os.environ["AIRFLOW_CONN_LAKEHOUSE_S3"])
+    return boto3.client("s3", endpoint_url=conn["extra"]["endpoint_url"], aws_access_key_id=conn["login"],
+                        aws_secret_access_key=conn["password"], region_name="us-east-1")  # fmt: skip
+
+
+def clear_bucket_prefix(uri: str) -> None:
+    """Delete every object under an ``s3a://`` prefix (the benchmark's previous lakehouse there)."""
     from lakehouse_contract.storage import ObjectUri
 
-    conn = json.loads(os.environ["AIRFLOW_CONN_LAKEHOUSE_S3"])
-    s3 = boto3.client("s3", endpoint_url=conn["extra"]["endpoint_url"], aws_access_key_id=conn["login"],
-                      aws_secret_access_key=conn["password"], region_name="us-east-1")  # fmt: skip
-    where = ObjectUri.parse(uri)
+    s3, where = bucket_client(), ObjectUri.parse(uri)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.key + "/"):
         for obj in page.get("Contents", []):
             s3.delete_object(Bucket=where.bucket, Key=obj["Key"])

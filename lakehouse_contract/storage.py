@@ -49,6 +49,3 @@ class ObjectUri:
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.key}".rstrip("/")
-
-    def child(self, name: str) -> ObjectUri:
-        return ObjectUri(self.scheme, self.bucket, f"{self.key}/{name}".strip("/"))

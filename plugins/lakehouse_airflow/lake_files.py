@@ -16,12 +16,15 @@ def read_text(conn_id: str, path: str) -> str | None:
         except OSError:
             return None
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from botocore.exceptions import ClientError
 
     uri = ObjectUri.parse(path)
-    hook = S3Hook(aws_conn_id=conn_id)
-    if not hook.check_for_key(uri.key, uri.bucket):
-        return None
-    return hook.read_key(uri.key, uri.bucket)
+    try:  # one request: a missing document is the NoSuchKey error, not a second HEAD
+        return S3Hook(aws_conn_id=conn_id).read_key(uri.key, uri.bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
 
 
 def names(conn_id: str, folder: str) -> list[str]:
