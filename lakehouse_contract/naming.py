@@ -21,6 +21,10 @@ QUARANTINE_SUFFIX = "_quarantine"
 AUDIT_LOG = "bz_audit_log"  # default; a pipeline may name its own (lakehouse.audit_table)
 WATERMARKS = "bz_watermarks"
 MAINTENANCE_LOG = "bz_maintenance_log"
+FILE_MANIFEST = "bz_file_manifest"  # file sources: every file seen, the slice that owns it
+RESCUED_DATA = "_rescued_data"  # file sources: values that did not fit the contract, as JSON {column: text}
+SOURCE_FILE = "_source_file"
+FILE_MODIFICATION_TIME = "_file_modification_time"
 DQ_RESULTS = "dq_results"
 CONTROL_INPUTS = (DQ_RESULTS,)  # gold inputs that are control tables, not silver tables
 
@@ -95,6 +99,10 @@ def watermarks(schemas: Schemas) -> TableName:
 
 def maintenance_log(schemas: Schemas) -> TableName:
     return TableName(schemas.bronze, MAINTENANCE_LOG)
+
+
+def file_manifest(schemas: Schemas) -> TableName:
+    return TableName(schemas.bronze, FILE_MANIFEST)
 
 
 def dq_results(schemas: Schemas) -> TableName:

@@ -68,6 +68,12 @@ class ExtractOutcome(Outcome):
     deletes_path: str | None
     schema_changes: str | None
     resumed_from: str | None = None  # incremental: the last committed mark, when a gap made it the start
+    # file tables: files read into this slice, skipped as bad (policy skip), rewritten-but-ignored
+    files_loaded: int | None = None
+    files_skipped: int | None = None
+    files_modified_ignored: int | None = None
+    # file tables: JSON list of [logical date, path] of older rows of these files to replace
+    files_replaced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +116,4 @@ class MaintainOutcome(Outcome):
 class ValidateOutcome(Outcome):
     source_row_count: int
     contract_columns: int
+    files_listed: int | None = None  # file sources: matching files at the location

@@ -17,6 +17,9 @@ from lakehouse_contract.serial import SpecError, from_data, to_data
 
 LoadMode = Literal["full", "incremental"]
 DeleteDetection = Literal["every_run", "weekly", "never"]
+FileFormat = Literal["parquet", "csv", "json"]
+OnModified = Literal["reload", "ignore"]
+OnBadFile = Literal["fail", "skip"]
 RuleAction = Literal["expect", "expect_or_drop", "expect_or_quarantine", "expect_or_fail"]
 SPEC_FLAG = "--spec"
 
@@ -75,6 +78,45 @@ class ExtractSpec(JobSpec):
 
 
 @dataclass(frozen=True)
+class FileSource:
+    """Where a file table's drops land and how to read them (``spark_jobs.jobs.extract_files``)."""
+
+    location: str  # a folder or s3a:// prefix
+    format: FileFormat
+    glob: str  # file names under ``location`` (any depth) to load, e.g. ``*.parquet``
+    options: dict[str, str]  # Spark reader options (csv: header, sep, ...)
+    date_pattern: str  # regex whose first match in the path relative to ``location`` dates the file (YYYY-MM-DD)
+    on_modified: OnModified  # a loaded file rewritten in place: reload its rows, or keep them and warn
+    on_bad_file: OnBadFile  # unreadable / missing or retyped contract column: fail the table, or skip the file
+
+
+@dataclass(frozen=True)
+class ValidateFilesSpec(JobSpec):
+    """The source check of a file table: the location is reachable, a sample file fits the contract."""
+
+    job: ClassVar[str] = "validate_files"
+    step: ClassVar[str | None] = "validate_connection"
+
+    files: FileSource
+    columns: dict[str, str]
+    allow_empty: bool
+
+
+@dataclass(frozen=True)
+class ExtractFilesSpec(JobSpec):
+    """New files of a file table -> landing, claimed in the file manifest first (exactly once)."""
+
+    job: ClassVar[str] = "extract_files"
+    step: ClassVar[str | None] = "extract"
+
+    files: FileSource
+    columns: dict[str, str]
+    primary_key: tuple[str, ...]
+    source_timezone: str  # the zone a file's modification time is dated in when its path has no date
+    allow_empty: bool
+
+
+@dataclass(frozen=True)
 class WriteBronzeSpec(JobSpec):
     job: ClassVar[str] = "write_bronze"
     step: ClassVar[str | None] = "write_bronze"
@@ -107,6 +149,15 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A silver column computed from the row (Spark SQL over the columns before it), cast to ``type``."""
+
+    name: str
+    expr: str
+    type: str
+
+
+@dataclass(frozen=True)
 class SilverSpec(JobSpec):
     job: ClassVar[str] = "silver"
     step: ClassVar[str | None] = "silver"
@@ -122,6 +173,8 @@ class SilverSpec(JobSpec):
     rules: tuple[Rule, ...]
     pii_key_secret: str | None  # secret reference; set when the table has PII or a hashed id
     audit_table: str
+    derive: tuple[Derived, ...] = ()  # computed after standardising, before the expectations
+    partition_by: tuple[str, ...] = ()  # silver table partition columns
 
 
 @dataclass(frozen=True)
@@ -163,7 +216,18 @@ class DrSpec(JobSpec):
 
 SPEC_TYPES: dict[str, type[JobSpec]] = {
     cls.job: cls
-    for cls in (ValidateSpec, ExtractSpec, WriteBronzeSpec, AuditSpec, SilverSpec, GoldSpec, MaintainSpec, DrSpec)
+    for cls in (
+        ValidateSpec,
+        ExtractSpec,
+        ValidateFilesSpec,
+        ExtractFilesSpec,
+        WriteBronzeSpec,
+        AuditSpec,
+        SilverSpec,
+        GoldSpec,
+        MaintainSpec,
+        DrSpec,
+    )  # fmt: skip
 }
 
 

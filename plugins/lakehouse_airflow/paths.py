@@ -20,3 +20,14 @@ def lakehouse_root(configured: str | None) -> str:
         return value.rstrip("/")
     path = Path(value)
     return str(path if path.is_absolute() else PROJECT_ROOT / path)
+
+
+def files_root(configured: str | None, system: str) -> str:
+    """Where a file source's drops land: configured (relative paths are under the project), else
+    $LAKEHOUSE_FILES_ROOT/<system>, else .local/files/<system>. Object-store URIs are kept."""
+    base = os.environ.get("LAKEHOUSE_FILES_ROOT")
+    value = configured or (f"{base.rstrip('/')}/{system}" if base else str(PROJECT_ROOT / ".local" / "files" / system))
+    if is_object_store(value):
+        return value.rstrip("/")
+    path = Path(value)
+    return str(path if path.is_absolute() else PROJECT_ROOT / path)

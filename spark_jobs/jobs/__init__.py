@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-JOBS = ("validate", "extract", "write_bronze", "audit", "silver", "gold", "maintain", "report", "dr")
+JOBS = (
+    "validate", "extract", "validate_files", "extract_files", "write_bronze", "audit", "silver", "gold", "maintain",
+    "report", "dr",
+)  # fmt: skip
 
 
 def dispatch(argv: list[str]) -> int:

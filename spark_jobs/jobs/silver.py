@@ -155,7 +155,7 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
         valid = with_fault(to_contract(keep, spec), "silver", spec.table)  # drills only (runtime/faults.py)
         target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
-        create_if_missing(spark, target, schema.contract(spec))
+        create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
         if affected is None:
             merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
         else:  # keys of the slice now deleted, quarantined or dropped leave silver

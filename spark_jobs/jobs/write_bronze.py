@@ -11,11 +11,13 @@ its spec's ``stats_columns`` (keys, filter and Z-ORDER columns: the describe ste
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse_contract.naming import SOURCE_FILE
 from lakehouse_contract.results import ExtractOutcome, StepResult, WriteOutcome
 from lakehouse_contract.specs import WriteBronzeSpec
 from spark_jobs.runtime.context import RunContext
@@ -24,9 +26,9 @@ from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
 from spark_jobs.storage import leases, watermarks
-from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice
+from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice, sql_literal
 from spark_jobs.storage.results import read_result
-from spark_jobs.storage.tables import bronze_table, watermark_table
+from spark_jobs.storage.tables import bronze_table, ident, watermark_table
 from spark_jobs.transforms.bronze import with_bronze_metadata
 from spark_jobs.transforms.incremental import DELETED, tombstones
 
@@ -48,6 +50,17 @@ def _bronze_frame(
     if done.table_load_mode == "incremental":
         out = out.withColumn("_load_mode", F.lit(done.load_mode))
     return with_fault(out, "write_bronze", ctx.table)
+
+
+def _older_rows_of_files(done: ExtractOutcome) -> str | None:
+    """File tables: the rows an earlier slice holds of files this run reloads (rewritten in place)."""
+    if not done.files_replaced:
+        return None
+    pairs = json.loads(done.files_replaced)
+    return " OR ".join(
+        f"({ident('_logical_date')} = DATE{sql_literal(d)} AND {ident(SOURCE_FILE)} = {sql_literal(p)})"
+        for d, p in pairs
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -72,8 +85,9 @@ def main(argv: list[str]) -> int:
         create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
         if done.table_load_mode == "incremental":
             replace_slice(
-                target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create
-            )
+                target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create,
+                also=_older_rows_of_files(done),
+            )  # fmt: skip
         else:
             target.save(out.write.mode("overwrite").option("overwriteSchema", "true"), create)
         moved = watermarks.advance(

@@ -197,13 +197,16 @@ def replace_slice(
     merge_schema: bool = False,
     partition_by: tuple[str, ...] = (),
     create_options: dict[str, str] | None = None,
+    also: str | None = None,
 ) -> None:
-    """Atomically replace the rows matching every ``column = value`` of ``where`` (creating the
+    """Atomically replace the rows matching every ``column = value`` of ``where``, and those matching
+    the SQL predicate ``also`` when given (creating the
     table if needed, partitioned by ``partition_by``, with the table properties in
     ``create_options``); ``df`` must hold only rows of that slice. ``merge_schema`` lets new
     columns in. Writers of different partitions of a shared table do not conflict; any other
     concurrent-commit conflict is retried."""
     predicate = " AND ".join(f"{ident(col)} = {sql_literal(value)}" for col, value in where.items())
+    predicate = f"({predicate}) OR ({also})" if also else predicate
     writer = df.write.mode("overwrite").option("replaceWhere", predicate)
     writer = writer.option("mergeSchema", "true") if merge_schema else writer
 

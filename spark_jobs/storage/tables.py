@@ -139,3 +139,7 @@ def watermark_table(where: Location, schema: str) -> TableRef:
 
 def maintenance_log_table(where: Location, schema: str) -> TableRef:
     return named(where, naming.maintenance_log(Schemas(bronze=schema)))
+
+
+def file_manifest_table(where: Location, schema: str) -> TableRef:
+    return named(where, naming.file_manifest(Schemas(bronze=schema)))

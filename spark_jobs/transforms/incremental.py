@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse_contract.naming import SOURCE_FILE
 from spark_jobs.runtime.errors import JobError
 
 DELETED = "DELETED"
@@ -121,6 +122,7 @@ def latest_versions(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.d
         F.col(watermark).desc_nulls_last(),
         F.col("_logical_date").desc(),
         F.col("_load_timestamp").desc(),
+        *([F.col(SOURCE_FILE).desc()] if SOURCE_FILE in bronze.columns else []),  # file tables: the later file
     ]
     ranked = candidates.withColumn("__rn", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)))
     return ranked.where("__rn = 1").drop("__rn").unionByName(this_slice.where(null_key))

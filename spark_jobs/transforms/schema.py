@@ -45,7 +45,13 @@ def spark_type(name: str) -> DataType:
 
 
 def types(spec: SilverSpec) -> dict[str, DataType]:
+    """The source columns' types (what standardising casts bronze to)."""
     return {c: spark_type(t) for c, t in spec.columns.items()}
+
+
+def all_types(spec: SilverSpec) -> dict[str, DataType]:
+    """Source columns, then derived columns."""
+    return {**types(spec), **{d.name: spark_type(d.type) for d in spec.derive}}
 
 
 def contract(spec: SilverSpec) -> StructType:
@@ -54,7 +60,7 @@ def contract(spec: SilverSpec) -> StructType:
     fields: list[StructField] = []
     if spec.hashed_id:
         fields.append(StructField(spec.hashed_id, StringType(), False))
-    for col, typ in types(spec).items():
+    for col, typ in all_types(spec).items():
         nullable = col not in spec.required and col not in spec.primary_key
         if col in spec.pii:
             fields.append(StructField(f"{col}_hash", StringType(), nullable))

@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from lakehouse_contract.naming import CAST_FAILED
+from lakehouse_contract.naming import CAST_FAILED, RESCUED_DATA
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.runtime.errors import SchemaContractError
 from spark_jobs.transforms import schema
@@ -18,8 +18,8 @@ from spark_jobs.transforms.pii import hmac_sha256, mask
 def standardize(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
     """Select the contract's source columns cast to their types; strings trimmed (blank -> NULL);
     ``lowercase`` columns lower-cased. A value that does not fit its type (a decimal over the
-    contract's precision, text that is no number) becomes NULL and its column is named in
-    ``_cast_failed``, for the generated ``<col>_fits_contract`` rule to quarantine the row. Keeps
+    contract's precision, text that is no number; for file sources, a value bronze rescued) becomes
+    NULL and its column is named in ``_cast_failed``, for the generated ``<col>_fits_contract`` rule to quarantine the row. Keeps
     ``_batch_id``/``_logical_date`` from bronze."""
     missing = [c for c in spec.columns if c not in bronze.columns]
     if missing:
@@ -35,12 +35,20 @@ def standardize(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
             failed.append(F.when(F.col(col).isNotNull() & value.isNull(), F.lit(col)))
         cols.append(value.alias(col))
     misfits = F.filter(F.array(*failed), lambda c: c.isNotNull()) if failed else F.array().cast("array<string>")
-    return bronze.select(
+    if RESCUED_DATA in bronze.columns:  # file sources: values bronze kept as text because they did not fit
+        typed = [c for c, t in schema.types(spec).items() if not isinstance(t, StringType)]
+        rescued = F.map_keys(F.from_json(F.col(RESCUED_DATA), "map<string,string>"))
+        kept = F.filter(F.coalesce(rescued, F.array().cast("array<string>")), lambda c: c.isin(typed))
+        misfits = F.array_distinct(F.concat(misfits, kept))
+    out = bronze.select(
         *cols,
         misfits.alias(CAST_FAILED),
         F.col("_batch_id"),
         F.col("_logical_date").cast("date").alias("_logical_date"),
     )
+    for derived in spec.derive:  # in order: a derivation may use the ones before it
+        out = out.withColumn(derived.name, F.expr(derived.expr).try_cast(schema.spark_type(derived.type)))
+    return out
 
 
 def dedupe_latest(df: DataFrame, keys: tuple[str, ...], order_by: str = "updated_at") -> DataFrame:

@@ -7,28 +7,35 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
-from lakehouse_airflow.build.factory import build_operator
 from lakehouse_airflow.build.dr import build_dr_dag
+from lakehouse_airflow.build.factory import build_operator
 from lakehouse_airflow.build.maintenance import build_maintenance_dag
 from lakehouse_airflow.build.params import dag_params
 from lakehouse_airflow.config.environments import current_environment
-from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_pipelines
+from lakehouse_airflow.config.pipeline import FileSourceConfig, PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.describe.dr import replica_root
-from lakehouse_airflow.describe.pipeline import pipeline_specs
+from lakehouse_airflow.describe.pipeline import pipeline_specs, source_label
 from lakehouse_airflow.describe.tasks import TaskSpec
 from lakehouse_airflow.monitor.alerts import FailureNotifier
 from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID, RunSummaryOperator
+from lakehouse_airflow.paths import files_root
+
+
+def _source_doc(cfg: PipelineConfig) -> str:
+    if isinstance(cfg.source, FileSourceConfig):
+        return f"File source `{cfg.source.system}` (files under `{files_root(cfg.source.root, cfg.source.system)}`)"
+    return f"Source connection `{cfg.source.conn_id}` (database `{cfg.source.database}`)"
 
 
 def _doc(cfg: PipelineConfig) -> str:
     rows = "\n".join(
-        f"| {t.priority} | `{t.name}` | `{cfg.source.schema_name}.{t.source}` | {_mode(t)} | "
+        f"| {t.priority} | `{t.name}` | `{source_label(cfg, t)}` | {_mode(t)} | "
         f"{', '.join(t.primary_key)} | {', '.join(t.pii) or '-'} |"
         for t in cfg.ordered_tables()
     )
     return (
         f"### {cfg.dag_id}\n\n{cfg.description}\n\n"
-        f"Source connection `{cfg.source.conn_id}` (database `{cfg.source.database}`), bronze schema "
+        f"{_source_doc(cfg)}, bronze schema "
         f"`{cfg.lakehouse.bronze_schema}`, audit table `{cfg.lakehouse.audit_table}`.\n\n"
         "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n"
         + rows
@@ -40,6 +47,8 @@ def _doc(cfg: PipelineConfig) -> str:
 
 
 def _mode(table: TableConfig) -> str:
+    if table.files is not None:
+        return f"new {table.files.format} files per date (manifest; modified: {table.files.on_modified})"
     if table.load_mode == "incremental":
         return f"incremental on `{table.watermark_column}` (deletes: {table.delete_detection})"
     return "full"

@@ -15,12 +15,12 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup
 
-from lakehouse_contract import naming
-
 from lakehouse_airflow.build.factory import build_operator
 from lakehouse_airflow.config.environments import current_environment
 from lakehouse_airflow.config.pipeline import PipelineConfig
 from lakehouse_airflow.describe.maintenance import GROUP, maintenance_dag_id, maintenance_specs
+from lakehouse_contract import naming
+
 
 def build_maintenance_dag(cfg: PipelineConfig) -> DAG:
     tz = pendulum.timezone(cfg.timezone)

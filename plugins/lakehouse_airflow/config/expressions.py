@@ -47,8 +47,8 @@ def _not_boolean(node: exp.Expr) -> str | None:
     return f"a {type(node).__name__.upper()} statement or clause, not an expression"
 
 
-def check_expression(expr: str, columns: Collection[str]) -> None:
-    """Raise ExpressionError unless ``expr`` is one row-level boolean expression over ``columns``."""
+def check_expression(expr: str, columns: Collection[str], *, boolean: bool = True) -> None:
+    """Raise ExpressionError unless ``expr`` is one row-level (``boolean``: boolean) expression over ``columns``."""
     try:
         parsed = [p for p in sqlglot.parse(expr, read="spark") if p is not None]
     except SqlglotError as exc:
@@ -70,6 +70,6 @@ def check_expression(expr: str, columns: Collection[str]) -> None:
     unknown = sorted({c.name for c in tree.find_all(exp.Column)} - set(columns))
     if unknown:
         raise ExpressionError(f"refers to unknown columns {unknown} (the table's columns: {sorted(columns)})")
-    reason = _not_boolean(tree)
+    reason = _not_boolean(tree) if boolean else None
     if reason:
         raise ExpressionError(f"is not a boolean condition: it is {reason}")

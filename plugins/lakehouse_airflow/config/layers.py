@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lakehouse_airflow.config.base import Strict
-from lakehouse_contract.naming import IDENTIFIER
+from lakehouse_contract.naming import CONTRACT_TYPE, IDENTIFIER
 
 ACTIONS = ("expect", "expect_or_drop", "expect_or_quarantine", "expect_or_fail")
 Action = Literal["expect", "expect_or_drop", "expect_or_quarantine", "expect_or_fail"]
@@ -34,6 +34,14 @@ class ForeignKey(Strict):
     action: Action = "expect_or_quarantine"
 
 
+class DerivedColumn(Strict):
+    """A silver column computed from the row: a Spark SQL expression over the table's columns (and
+    the derived columns declared before it), cast to ``type``."""
+
+    expr: str = Field(min_length=1)
+    type: str = Field(pattern=CONTRACT_TYPE)
+
+
 class SilverConfig(Strict):
     """How a bronze table becomes its silver table (contract, cleaning, expectations)."""
 
@@ -46,6 +54,8 @@ class SilverConfig(Strict):
     expect_or_quarantine: dict[str, str] = {}
     expect_or_fail: dict[str, str] = {}
     foreign_keys: dict[str, ForeignKey] = {}  # column -> parent table, or {parent, action}
+    derive: dict[str, DerivedColumn] = {}  # column -> {expr, type}, in order; rules may use them
+    partition_by: tuple[str, ...] = ()  # silver table partition columns (set when the table is created)
 
     @field_validator(*ACTIONS)
     @classmethod

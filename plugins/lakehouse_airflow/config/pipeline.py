@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -34,6 +34,9 @@ _SPARK_TYPE = re.compile(CONTRACT_TYPE)
 
 
 class SourceConfig(Strict):
+    """A database read over JDBC (``kind: jdbc``, the default)."""
+
+    kind: Literal["jdbc"] = "jdbc"
     conn_id: str = Field(min_length=1)
     database: str = Field(min_length=1)
     schema_name: str = Field(alias="schema", pattern=IDENTIFIER)
@@ -45,6 +48,63 @@ class SourceConfig(Strict):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return value if value is None else _zone(value)
+
+
+class FileSourceConfig(Strict):
+    """Files dropped in a folder or an object-store prefix (``kind: files``); each table reads its own
+    sub-folder (``tables.<name>.files``)."""
+
+    kind: Literal["files"]
+    system: str = Field(min_length=1)
+    root: str | None = (
+        None  # folder or s3a://bucket/prefix; unset: $LAKEHOUSE_FILES_ROOT/<system>, .local/files/<system>
+    )
+    timezone: str | None = None  # zone a file's modification time is dated in (files without a date in the path)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return value if value is None else _zone(value)
+
+
+FileFormat = Literal["parquet", "csv", "json"]
+DEFAULT_GLOBS = {"parquet": "*.parquet", "csv": "*.csv", "json": "*.json*"}
+
+
+class FileTableConfig(Strict):
+    """Where a file table's files are and how to read them."""
+
+    format: FileFormat
+    path: str | None = None  # below the source root; unset: the table's ``source`` name
+    glob: str | None = None  # file names to load (any depth); unset: *.parquet, *.csv, *.json*
+    options: dict[str, str] = {}  # Spark reader options (csv: header, sep, quote, ...)
+    date_pattern: str = r"(\d{4}-\d{2}-\d{2})"  # the file's date in its path; else its modification time's
+    on_modified: Literal["reload", "ignore"] = "reload"  # a loaded file rewritten in place
+    on_bad_file: Literal["fail", "skip"] = "fail"  # unreadable, or a contract column missing or retyped
+
+    @field_validator("date_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"date_pattern is not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _csv_header(self) -> FileTableConfig:
+        if self.format == "csv" and self.options.get("header", "true").lower() != "true":
+            raise ValueError("csv files need a header line (options.header: 'true'): columns are matched by name")
+        return self
+
+    def file_glob(self) -> str:
+        return self.glob or DEFAULT_GLOBS[self.format]
+
+    def reader_options(self) -> dict[str, str]:
+        return {"header": "true", **self.options} if self.format == "csv" else dict(self.options)
+
+
+FILE_WATERMARK = "_file_modification_time"  # file tables: newest file version of a key wins in silver
 
 
 class LakehouseConfig(Strict):
@@ -101,6 +161,7 @@ class TableConfig(Strict):
     sla_minutes: int | None = Field(default=None, ge=1)  # monitor: per-task SLA (default monitor.task_sla_minutes)
     columns: dict[str, str] = Field(min_length=1)
     silver: SilverConfig = SilverConfig()
+    files: FileTableConfig | None = None  # file sources: the table's files
 
     @field_validator("columns")
     @classmethod
@@ -133,28 +194,50 @@ class TableConfig(Strict):
         clash = sorted(generated & {name for action in ACTIONS for name in getattr(self.silver, action)})
         if clash:
             raise ValueError(f"silver rule names {clash} collide with generated rules (required/foreign_keys)")
-        if self.load_mode == "incremental" and self.columns.get(self.watermark_column) != "timestamp":
+        self._check_derived()
+        if (
+            self.files is None
+            and self.load_mode == "incremental"
+            and self.columns.get(self.watermark_column) != "timestamp"
+        ):
             raise ValueError(f"watermark_column {self.watermark_column!r} must be a timestamp column of columns")
         if self.partition_column and self.partition_column not in self.columns:
             raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
         return self
 
+    def _check_derived(self) -> None:
+        """Derived columns: new names, each a row-level expression over the columns before it."""
+        seen = list(self.columns)
+        for name, derived in self.silver.derive.items():
+            if not re.match(IDENTIFIER, name) or name in self.columns:
+                raise ValueError(f"silver.derive.{name}: not a new lower-case column name")
+            _check_sql(f"silver.derive.{name}", derived.expr, seen, boolean=False)
+            seen.append(name)
+        unknown = [c for c in self.silver.partition_by if c not in seen]
+        if unknown:
+            raise ValueError(f"silver.partition_by names columns not in columns or silver.derive: {unknown}")
+
     @model_validator(mode="after")
     def _expressions_parse(self) -> TableConfig:
-        """Every expectation is one row-level boolean expression over this table's columns."""
+        """Every expectation is one row-level boolean expression over this table's (and derived) columns."""
+        columns = [*self.columns, *self.silver.derive]
         for action in ACTIONS:
             for name, expr in getattr(self.silver, action).items():
-                if any(marker in expr for marker in ("{{", "{%", "{#")):
-                    raise ValueError(f"silver.{action}.{name}: Jinja markers are not allowed in expressions")
-                try:
-                    check_expression(expr, self.columns)
-                except ExpressionError as exc:
-                    raise ValueError(f"silver.{action}.{name}: {expr!r} {exc}") from None
+                _check_sql(f"silver.{action}.{name}", expr, columns, boolean=True)
         return self
 
     def silver_required(self) -> tuple[str, ...]:
         """NOT NULL in silver: the primary key, then ``silver.required`` (each once, in order)."""
         return tuple(dict.fromkeys([*self.primary_key, *self.silver.required]))
+
+
+def _check_sql(where: str, expr: str, columns: list[str], *, boolean: bool) -> None:
+    if any(marker in expr for marker in ("{{", "{%", "{#")):
+        raise ValueError(f"{where}: Jinja markers are not allowed in expressions")
+    try:
+        check_expression(expr, columns, boolean=boolean)
+    except ExpressionError as exc:
+        raise ValueError(f"{where}: {expr!r} {exc}") from None
 
 
 class PipelineConfig(Strict):
@@ -170,7 +253,7 @@ class PipelineConfig(Strict):
     retries: int = Field(default=2, ge=0)
     retry_delay_seconds: int = Field(default=60, ge=0)
     max_retry_delay_seconds: int = Field(default=900, ge=0)
-    source: SourceConfig
+    source: Annotated[SourceConfig | FileSourceConfig, Field(discriminator="kind")]
     lakehouse: LakehouseConfig = LakehouseConfig()
     spark: SparkConfig = SparkConfig()
     defaults: TableDefaults = TableDefaults()
@@ -189,6 +272,12 @@ class PipelineConfig(Strict):
         """Fill each table's unset settings from ``defaults`` and its name from its key."""
         if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
             return data
+        source = data.get("source")
+        if isinstance(source, dict) and "kind" not in source:
+            data = {**data, "source": {"kind": "jdbc", **source}}
+        files = isinstance(data.get("source"), dict) and data["source"].get("kind") == "files"
+        # file tables load per logical date (a slice per run) and never compare keys to find deletes
+        file_settings = {"load_mode": "incremental", "watermark_column": FILE_WATERMARK, "delete_detection": "never"}
         defaults = data.get("defaults") or {}
         if not isinstance(defaults, dict):
             return data
@@ -201,8 +290,18 @@ class PipelineConfig(Strict):
                 **TableDefaults().model_dump(),
                 **{k: v for k, v in defaults.items() if k in TableDefaults.model_fields},
             }
-            merged[name] = {**base, "name": name, "source": name, **table}
+            merged[name] = {**base, "name": name, "source": name, **table, **(file_settings if files else {})}
         return {**data, "tables": merged}
+
+    @model_validator(mode="after")
+    def _tables_match_source(self) -> PipelineConfig:
+        files = self.source.kind == "files"
+        for table in self.tables.values():
+            if files and table.files is None:
+                raise ValueError(f"tables.{table.name}.files: required for a file source (format, path, ...)")
+            if not files and table.files is not None:
+                raise ValueError(f"tables.{table.name}.files: only for a file source (source.kind: files)")
+        return self
 
     @model_validator(mode="after")
     def _unique_priorities(self) -> PipelineConfig:

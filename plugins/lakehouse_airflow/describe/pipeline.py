@@ -9,17 +9,21 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig
+from lakehouse_airflow.config.pipeline import FileSourceConfig, PipelineConfig, SourceConfig, TableConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec, TriggerRule
-from lakehouse_airflow.paths import lakehouse_root
-from lakehouse_contract.naming import CAST_FAILED, CONTROL_INPUTS, Location, Schemas, fits_rule
+from lakehouse_airflow.paths import files_root, lakehouse_root
+from lakehouse_contract.naming import CAST_FAILED, CONTROL_INPUTS, SOURCE_FILE, Location, Schemas, fits_rule
 from lakehouse_contract.secrets import JDBC_ENV_PREFIX, PII_KEY_ENV, env_ref
 from lakehouse_contract.specs import (
     AuditSpec,
+    Derived,
+    ExtractFilesSpec,
     ExtractSpec,
+    FileSource,
     GoldSpec,
     Rule,
     SilverSpec,
+    ValidateFilesSpec,
     ValidateSpec,
     WriteBronzeSpec,
 )
@@ -39,8 +43,9 @@ def location(cfg: PipelineConfig) -> Location:
 
 def storage_conn(cfg: PipelineConfig, *other_roots: str) -> str | None:
     """The ``aws`` connection a Spark task needs when the lakehouse (or another root it touches,
-    a DR replica) is on an object store."""
-    roots = (location(cfg).root, *other_roots)
+    a DR replica, a file source) is on an object store."""
+    sources = [file_source(cfg, t).location for t in cfg.tables.values() if t.files is not None]
+    roots = (location(cfg).root, *sources, *other_roots)
     return cfg.lakehouse.storage_conn_id if any(is_object_store(r) for r in roots) else None
 
 
@@ -52,7 +57,17 @@ def with_storage(cfg: PipelineConfig, specs: list[T]) -> list[T]:
 
 
 def source_name(cfg: PipelineConfig, table: TableConfig) -> str:
+    """A JDBC table's ``schema.table`` in the source database."""
+    assert isinstance(cfg.source, SourceConfig), "a file source has no source tables"
     return f"{cfg.source.schema_name}.{table.source}"
+
+
+def source_label(cfg: PipelineConfig, table: TableConfig) -> str:
+    """What a table reads, for people: ``schema.table``, or the file location and glob."""
+    if table.files is not None:
+        source = file_source(cfg, table)
+        return f"{source.location}/**/{source.glob}"
+    return source_name(cfg, table)
 
 
 def bronze_stats_columns(table: TableConfig) -> tuple[str, ...]:
@@ -63,8 +78,54 @@ def bronze_stats_columns(table: TableConfig) -> tuple[str, ...]:
     return (*dict.fromkeys(picked), "_logical_date", "_record_status")
 
 
+def file_source(cfg: PipelineConfig, table: TableConfig) -> FileSource:
+    """A file table's location and reading rules, resolved (the source root from the environment)."""
+    assert isinstance(cfg.source, FileSourceConfig) and table.files is not None
+    files = table.files
+    root = files_root(cfg.source.root, cfg.source.system)
+    return FileSource(
+        location=f"{root}/{(files.path or table.source).strip('/')}", format=files.format, glob=files.file_glob(),
+        options=files.reader_options(), date_pattern=files.date_pattern, on_modified=files.on_modified,
+        on_bad_file=files.on_bad_file,
+    )  # fmt: skip
+
+
+def file_bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
+    """A file table's chain: the same four steps, the source ones reading files."""
+    g, d, where = table.name, cfg.dag_id, location(cfg)
+    source = file_source(cfg, table)
+    validate_id, extract_id, write_id, audit_id = (f"{g}.{step}" for step in BRONZE_STEPS)
+    check = ValidateFilesSpec(dag_id=d, task_id=validate_id, table=g, location=where, files=source,
+                              columns=dict(table.columns), allow_empty=table.allow_empty)  # fmt: skip
+    extract = ExtractFilesSpec(
+        dag_id=d, task_id=extract_id, table=g, location=where, files=source, columns=dict(table.columns),
+        primary_key=table.primary_key, source_timezone=cfg.source_timezone(), allow_empty=table.allow_empty,
+    )  # fmt: skip
+    write = WriteBronzeSpec(
+        dag_id=d, task_id=write_id, table=g, location=where, source_system=cfg.source.system,
+        watermark_column=table.watermark_column, stats_columns=(*bronze_stats_columns(table), SOURCE_FILE),
+        allow_empty=True,
+    )  # fmt: skip
+    audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source.location,
+                      audit_table=cfg.lakehouse.audit_table)  # fmt: skip
+    chain = (validate_id, extract_id, write_id)
+    return [
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="validate_connection",
+                  step="validate_connection", spec=check),
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="extract", step="extract", spec=extract,
+                  upstream=(validate_id,)),
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="write_bronze", step="write_bronze",
+                  spec=write, upstream=(extract_id,)),
+        SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="audit", step="audit", spec=audit,
+                  upstream=(write_id,), trigger_rule="all_done", retries=0, upstream_chain=chain),
+    ]  # fmt: skip
+
+
 def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     """validate_connection -> extract -> write_bronze -> audit for one table."""
+    if table.files is not None:
+        return file_bronze_specs(cfg, table)
+    assert isinstance(cfg.source, SourceConfig)
     g, d, where = table.name, cfg.dag_id, location(cfg)
     source, jdbc = source_name(cfg, table), env_ref(JDBC_ENV_PREFIX)
     validate_id, extract_id, write_id, audit_id = (f"{g}.{step}" for step in BRONZE_STEPS)
@@ -133,6 +194,8 @@ def silver_spec(cfg: PipelineConfig, table: TableConfig) -> SilverSpec:
         lowercase=table.silver.lowercase, pii=dict(table.pii), hashed_id=table.silver.hashed_id,
         load_mode=table.load_mode, watermark_column=table.watermark_column, rules=silver_rules(cfg, table),
         pii_key_secret=env_ref(PII_KEY_ENV) if needs_key else None, audit_table=cfg.lakehouse.audit_table,
+        derive=tuple(Derived(n, d.expr, d.type) for n, d in table.silver.derive.items()),
+        partition_by=table.silver.partition_by,
     )  # fmt: skip
 
 

@@ -1,0 +1,253 @@
+"""A file source: list its files, check each against the contract, read them with the contract's types.
+
+* listing: Spark's ``binaryFile`` source over the location (path, size, modification time; the
+  content is never read), the same on a local folder, ``s3a://`` and Databricks volumes;
+* probing a file's columns before anything is read or written: Parquet footers and CSV headers with
+  pyarrow (a footer is a few KB), JSON-lines keys with one Spark pass over the files' text;
+* reading: the contract's columns cast to their types, a value that does not fit kept as text in
+  ``_rescued_data`` (``{"column": "value"}``, as Databricks Auto Loader does) and NULL in its
+  column, extra columns kept (the bronze schema evolves), ``_source_file`` and
+  ``_file_modification_time`` from Spark's file metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from lakehouse_contract.naming import FILE_MODIFICATION_TIME, RESCUED_DATA, SOURCE_FILE
+from lakehouse_contract.specs import FileSource
+from lakehouse_contract.storage import (
+    ACCESS_KEY_ENV,
+    ENDPOINT_ENV,
+    REGION_ENV,
+    SECRET_KEY_ENV,
+    ObjectUri,
+    is_object_store,
+)
+from spark_jobs.runtime.errors import JobError
+from spark_jobs.transforms.file_plan import ListedFile, utc_naive
+from spark_jobs.transforms.schema import spark_type
+
+
+class SourceLocationError(JobError):
+    """The file source's location cannot be listed (missing folder or prefix, no access)."""
+
+
+class BadFileError(JobError):
+    """A file cannot be loaded against the contract (unreadable, a contract column missing or retyped)."""
+
+
+def normalise(path: str) -> str:
+    """One spelling per file: ``/abs/path`` (local) or ``s3a://bucket/key``."""
+    return re.sub(r"^file:/+", "/", path)
+
+
+def _normalised(col: Column) -> Column:
+    return F.url_decode(F.regexp_replace(col, r"^file:/+", "/"))
+
+
+def list_files(spark: SparkSession, source: FileSource) -> list[ListedFile]:
+    """Every file under the location (any depth) whose name matches the glob."""
+    try:
+        rows = (
+            spark.read.format("binaryFile")
+            .option("pathGlobFilter", source.glob)
+            .option("recursiveFileLookup", "true")
+            .load(source.location)
+            .select("path", "length", "modificationTime")
+            .collect()
+        )
+    except Exception as exc:
+        if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
+            raise SourceLocationError(f"file source {source.location} does not exist (no folder or prefix)") from None
+        raise
+    return [ListedFile(normalise(r["path"]), int(r["length"]), utc_naive(r["modificationTime"])) for r in rows]
+
+
+# -- probing ---------------------------------------------------------------------------------------
+
+
+def _arrow_fs(path: str) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    if not is_object_store(path):
+        return fs.LocalFileSystem(), path
+    uri = ObjectUri.parse(path)
+    endpoint = os.environ.get(ENDPOINT_ENV) or None
+    s3 = fs.S3FileSystem(
+        access_key=os.environ.get(ACCESS_KEY_ENV),
+        secret_key=os.environ.get(SECRET_KEY_ENV),
+        endpoint_override=endpoint,
+        scheme="http" if endpoint and endpoint.startswith("http://") else "https",
+        region=os.environ.get(REGION_ENV) or "us-east-1",
+    )
+    return s3, f"{uri.bucket}/{uri.key}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a file holds: its columns (name -> contract-comparable type, None: text), or why it is bad."""
+
+    path: str
+    columns: dict[str, str | None]
+    error: str | None = None
+
+
+def _arrow_kind(arrow_type: Any) -> str:
+    import pyarrow.types as pat
+
+    checks = (
+        (pat.is_boolean, "boolean"), (pat.is_integer, "integer"), (pat.is_floating, "float"),
+        (pat.is_decimal, "decimal"), (pat.is_timestamp, "timestamp"), (pat.is_date, "date"),
+        (lambda t: pat.is_string(t) or pat.is_large_string(t), "string"),
+    )  # fmt: skip
+    return next((kind for check, kind in checks if check(arrow_type)), str(arrow_type))
+
+
+def _probe_parquet(path: str) -> Probe:
+    import pyarrow.parquet as pq
+
+    fs, inner = _arrow_fs(path)
+    try:
+        with fs.open_input_file(inner) as handle:
+            schema = pq.read_schema(handle)
+    except Exception as exc:  # a truncated or non-Parquet file
+        return Probe(path, {}, f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})")
+    return Probe(path, {f.name: _arrow_kind(f.type) for f in schema})
+
+
+def _probe_csv(path: str, options: dict[str, str]) -> Probe:
+    fs, inner = _arrow_fs(path)
+    try:
+        with fs.open_input_stream(inner) as handle:
+            head = handle.read(65536).decode(options.get("encoding", "utf-8"))
+    except UnicodeDecodeError:
+        return Probe(path, {}, "not text in the configured encoding")
+    except Exception as exc:
+        return Probe(path, {}, f"unreadable ({type(exc).__name__})")
+    first = head.splitlines()[0] if head.strip() else ""
+    if not first:
+        return Probe(path, {}, "empty file (no header line)")
+    sep = options.get("sep", options.get("delimiter", ","))
+    return Probe(path, {c.strip().strip('"'): None for c in first.split(sep)})
+
+
+def _probe_json(spark: SparkSession, paths: list[str]) -> list[Probe]:
+    """One pass over the files' lines: each file's keys, and whether a line is not a JSON object."""
+    lines = spark.read.text(paths).select(_normalised(F.col("_metadata.file_path")).alias("path"), "value")
+    lines = lines.where(F.trim("value") != "")
+    keys = lines.select("path", F.json_object_keys("value").alias("keys"))
+    rows = (
+        keys.groupBy("path")
+        .agg(
+            F.array_distinct(F.flatten(F.collect_list(F.coalesce("keys", F.array().cast("array<string>"))))).alias("k"),
+            F.sum(F.when(F.col("keys").isNull(), 1).otherwise(0)).alias("bad"),
+        )
+        .collect()
+    )
+    seen = {r["path"]: r for r in rows}
+    probes = []
+    for path in paths:
+        row = seen.get(path)
+        if row is None:
+            probes.append(Probe(path, {}, "empty file (no JSON lines)"))
+        elif row["bad"]:
+            probes.append(Probe(path, {}, f"{row['bad']} line(s) are not JSON objects"))
+        else:
+            probes.append(Probe(path, {k: None for k in row["k"]}))
+    return probes
+
+
+def probe_files(spark: SparkSession, source: FileSource, paths: list[str]) -> list[Probe]:
+    if not paths:
+        return []
+    if source.format == "json":
+        return _probe_json(spark, paths)
+    if source.format == "csv":
+        return [_probe_csv(p, source.options) for p in paths]
+    return [_probe_parquet(p) for p in paths]
+
+
+FITS = {  # contract type -> the Parquet column kinds that cast to it without loss of meaning
+    "string": {"string"},
+    "int": {"integer"},
+    "bigint": {"integer"},
+    "smallint": {"integer"},
+    "double": {"float", "integer", "decimal"},
+    "float": {"float", "integer", "decimal"},
+    "boolean": {"boolean"},
+    "date": {"date", "timestamp"},
+    "timestamp": {"timestamp", "date"},
+}
+
+
+def contract_problems(probe: Probe, contract: dict[str, str]) -> str | None:
+    """Why a probed file cannot be loaded against the contract (None: it can)."""
+    if probe.error:
+        return probe.error
+    missing = [c for c in contract if c not in probe.columns]
+    if missing:
+        return f"missing contract column(s) {missing}"
+    retyped = []
+    for col, typ in contract.items():
+        kind = probe.columns[col]
+        allowed = FITS.get(typ, {"decimal", "integer"})  # decimal(p,s)
+        if kind is not None and kind not in allowed:
+            retyped.append(f"{col}: {kind}, contract {typ}")
+    return f"retyped contract column(s) {retyped}" if retyped else None
+
+
+def extra_columns(probes: list[Probe], contract: dict[str, str]) -> list[str]:
+    """Columns some file has that the contract lacks (in first-seen order)."""
+    extras: dict[str, None] = {}
+    for probe in probes:
+        extras.update({c: None for c in probe.columns if c not in contract and not probe.error})
+    return list(extras)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _rescued(raw: dict[str, Column], typed: dict[str, Column]) -> Column:
+    # raw: the typed columns' values as text
+    """``{"col": "text"}`` of the values present in the file that did not fit their type (NULL: none)."""
+    entries = [
+        F.when(raw[c].isNotNull() & typed[c].isNull(), F.struct(F.lit(c).alias("k"), raw[c].alias("v"))) for c in raw
+    ]
+    if not entries:
+        return F.lit(None).cast("string")
+    kept = F.filter(F.array(*entries), lambda e: e.isNotNull())
+    return F.when(F.size(kept) > 0, F.to_json(F.map_from_entries(kept)))
+
+
+def read_files(
+    spark: SparkSession, source: FileSource, paths: list[str], contract: dict[str, str], extras: list[str]
+) -> DataFrame:
+    """The files' rows: contract columns typed (misfits rescued), extra columns, file metadata."""
+    reader = spark.read.format(source.format).options(**source.options)
+    if source.format == "parquet":
+        frame = reader.option("mergeSchema", "true").load(paths)
+    else:  # text formats: every column read as text, typed below (no silent NULL from the reader)
+        text = StructType([StructField(c, StringType()) for c in [*contract, *extras]])
+        frame = reader.schema(text).load(paths)
+    text_input = source.format != "parquet"
+    typed = {
+        c: F.col(c) if t == "string" else (F.trim(F.col(c)) if text_input else F.col(c)).try_cast(spark_type(t))
+        for c, t in contract.items()
+    }
+    # what the file held for a typed column (blank text counts as absent, as NULL)
+    present = {c: F.nullif(F.trim(F.col(c).cast("string")), F.lit("")) for c, t in contract.items() if t != "string"}
+    return frame.select(
+        *[typed[c].cast(spark_type(t)).alias(c) for c, t in contract.items()],
+        *[F.col(c) for c in extras],
+        _rescued(present, typed).alias(RESCUED_DATA),
+        _normalised(F.col("_metadata.file_path")).alias(SOURCE_FILE),
+        F.col("_metadata.file_modification_time").alias(FILE_MODIFICATION_TIME),
+    )
