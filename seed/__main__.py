@@ -1,6 +1,8 @@
 """CLI.
 
 ``python -m seed [--sf 0.01] [--schema tests] [--seed 42] [--force]``: (re)create and load the source.
+``python -m seed returns --day 2026-11-21 [--days 3] [--sf 1] [--root DIR]``: a day (or days) of return
+drops for the returns pipeline (``seed/returns.py``), under the pipeline's file source root.
 ``python -m seed activity --run-date 2026-11-21 | --day 2026-11-21 | --start TS --end TS [--rate 0.01]``:
 one window of inserts, updates and deletes (timestamps are the source's naive local time);
 ``--run-date D`` picks the window the pipeline's run for logical date D reads.
@@ -17,6 +19,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 from seed.activity import ActivityRequest, apply_activity
 from seed.load import SeedRequest, seed_database
@@ -63,11 +66,34 @@ def _activity(argv: list[str]) -> int:
     return 0
 
 
+def _returns(argv: list[str]) -> int:
+    from lakehouse_airflow.paths import files_root
+    from seed.returns import ReturnsDay, write_day
+
+    parser = argparse.ArgumentParser(prog="python -m seed returns", description=__doc__)
+    parser.add_argument("--day", type=dt.date.fromisoformat, required=True, help="the first day of drops")
+    parser.add_argument("--days", type=int, default=1, help="consecutive days from --day (default 1)")
+    parser.add_argument("--sf", type=float, default=1.0, help="about 500 x SF returns per channel and day")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--root", help="default: the returns pipeline's root ($LAKEHOUSE_FILES_ROOT/returns_drops)")
+    args = parser.parse_args(argv)
+    root = Path(args.root or files_root(None, "returns_drops"))
+    for offset in range(args.days):
+        day = args.day + dt.timedelta(days=offset)
+        counts = write_day(ReturnsDay(root, day, args.sf, args.seed))
+        summary = ", ".join(f"{ch}: {c['rows']} rows -> {c['silver']} silver, {c['quarantine']} quarantined"
+                            for ch, c in counts.items())  # fmt: skip
+        sys.stdout.write(f"returns {day} under {root}: {summary}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if argv[:1] == ["activity"]:
         return _activity(argv[1:])
+    if argv[:1] == ["returns"]:
+        return _returns(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m seed", description=__doc__)
     _common(parser)
     parser.add_argument("--sf", type=float, default=float(os.environ.get("SF", "0.01")))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -33,9 +34,17 @@ from spark_jobs.storage.delta_io import (
     merge_by_key,
     merge_changes,
     replace_slice,
+    sql_literal,
 )
 from spark_jobs.storage.secrets import resolve_key
-from spark_jobs.storage.tables import bronze_table, dq_results_table, quarantine_table, silver_table
+from spark_jobs.storage.tables import (
+    TableRef,
+    bronze_table,
+    dq_results_table,
+    ident,
+    quarantine_table,
+    silver_table,
+)
 from spark_jobs.transforms import schema
 from spark_jobs.transforms.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
 from spark_jobs.transforms.incremental import DELETED, latest_versions
@@ -122,9 +131,23 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     if affected is None:
         replace_slice(target, frame, {"_batch_id": batch})
         return
-    gone = affected.join(frame.select(*spec.primary_key), list(spec.primary_key), "left_anti")
+    null_key = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in spec.primary_key])
+    keyed, keys = frame.where(~null_key), affected.where(~null_key)
+    gone = keys.join(keyed.select(*spec.primary_key), list(spec.primary_key), "left_anti")
     content = tuple(c for c in frame.columns if c not in ("_batch_id", "_logical_date"))
-    merge_changes(spark, target, frame, gone, spec.primary_key, compare=content)
+    merge_changes(spark, target, keyed, gone, spec.primary_key, compare=content)
+    _replace_keyless(spark, ctx, spec, target, frame.where(null_key))
+
+
+def _replace_keyless(spark: SparkSession, ctx: RunContext, spec: SilverSpec, target: TableRef, rows: DataFrame) -> None:
+    """Rows of this slice with a NULL key (possible in file sources) are no key's version: the
+    quarantine keeps this slice's set of them, replaced on a rerun (a second commit, only when the
+    slice has or had such rows)."""
+    null_key = " OR ".join(f"{ident(k)} IS NULL" for k in spec.primary_key)
+    predicate = f"({null_key}) AND _logical_date = DATE{sql_literal(str(ctx.logical_date))}"
+    if rows.isEmpty() and target.read(spark).where(predicate).isEmpty():
+        return
+    target.save(rows.write.mode("overwrite").option("replaceWhere", predicate))
 
 
 def _evolve(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> None:

@@ -167,6 +167,9 @@ def merge_changes(
     column differs; target rows whose key is in ``delete_keys`` deleted; every other row untouched.
     Keys in the two inputs must be disjoint. Re-running the same inputs is a no-op."""
     columns = [f.name for f in table.read(spark).schema.fields]
+    # a delete key with a NULL in it names no row (silver keys are NOT NULL), and Delta 4.4 fails
+    # the whole MERGE on such a source row ("Unexpected row: did not match any merge clause")
+    delete_keys = delete_keys.where(" AND ".join(f"{ident(k)} IS NOT NULL" for k in keys))
     source = (
         upserts.select(*columns)
         .withColumn("_op", F.lit("upsert"))

@@ -20,6 +20,7 @@ import pendulum
 
 from lakehouse_airflow.build.intervals import manual_interval
 from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.config.pipeline import SourceConfig
 from lakehouse_airflow.describe.pipeline import pipeline_specs
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env
@@ -69,7 +70,8 @@ def task_args(cfg: PipelineConfig, spec: SparkTask, run: Run, lake: Path, try_nu
 
 def run_task(cfg: PipelineConfig, spec: SparkTask, run: Run, lake: Path, try_number: int = 1) -> None:
     # what the operator hands its job at execute time, from the same Airflow connections
-    os.environ.update({**jdbc_env(cfg.source.conn_id), **pii_key_env(cfg.privacy.key_conn_id)})
+    jdbc = jdbc_env(cfg.source.conn_id) if isinstance(cfg.source, SourceConfig) else {}
+    os.environ.update({**jdbc, **(pii_key_env(cfg.privacy.key_conn_id) if spec.pii_key_conn_id else {})})
     code = dispatch(task_args(cfg, spec, run, lake, try_number))
     if code != 0:
         raise JobFailed(f"{spec.full_id} exited {code}")

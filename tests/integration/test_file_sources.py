@@ -1,0 +1,468 @@
+"""File sources on real files, real Spark and Delta: the returns pipeline end to end against an
+independent reading of the same files with DuckDB, and the exactly-once rules of the file manifest
+(new files only, reruns, an out-of-order backfill, a late file, rewritten files under both
+policies, corrupt files under both policies, an added and a missing column, an empty folder, NULL
+and duplicate keys).
+
+One scenario runs once (``scenario``), recording what each step left behind (collected before the
+next step changes the tables); the tests assert on those records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from lakehouse_airflow.config import PipelineConfig, load_pipeline
+from lakehouse_airflow.config.pipeline import with_absolute_sql_paths
+from lakehouse_airflow.paths import PROJECT_ROOT
+from lakehouse_contract import layout
+from seed.returns import ReturnsDay, write_day
+from support import kernel
+from support.inprocess import JobFailed, Run, run_pipeline
+
+SHIPPED = PROJECT_ROOT / "include" / "pipelines" / "returns.yaml"
+D0, D1, D2, D3, D4, D5, D6 = (f"2026-11-{d}" for d in range(19, 26))
+BOTH = ("returns_web", "returns_store")
+CHANNEL = {"returns_web": "web", "returns_store": "store"}
+BUSINESS = ("return_id", "order_id", "sku", "return_date", "reason", "quantity", "amount")
+
+
+def _pipeline(tmp: Path, drops: Path) -> PipelineConfig:
+    """The shipped returns pipeline on ``drops``; the store channel with the other two policies
+    (rewritten files ignored, bad files skipped), and two tables over an empty folder."""
+    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
+    raw["source"]["root"] = str(drops)
+    raw["retries"] = 0
+    raw["tables"]["returns_store"]["files"].update(on_modified="ignore", on_bad_file="skip")
+    for name, allow in (("empty_strict", False), ("empty_ok", True)):
+        raw["tables"][name] = {
+            "priority": 10 + allow, "primary_key": ["return_id"], "allow_empty": allow,
+            "files": {"format": "json", "path": "nothing_here"}, "silver": {"enabled": False},
+            "columns": dict(raw["tables"]["returns_web"]["columns"]),
+        }  # fmt: skip
+    folder = tmp / "pipelines"
+    folder.mkdir(parents=True)
+    (folder / "returns.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (drops / "nothing_here").mkdir(parents=True)
+    return load_pipeline(folder / "returns.yaml")
+
+
+# -- the independent reading of the files (DuckDB) --------------------------------------------------
+
+
+def _read_raw(con: duckdb.DuckDBPyConnection, channel: str, files: list[Path]) -> str:
+    """A DuckDB relation of the files' rows, every value as text, with the file's path."""
+    listed = ", ".join(f"'{f}'" for f in files)
+    cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in BUSINESS) + "}"
+    if channel == "web":
+        return f"read_json([{listed}], format='newline_delimited', columns={cols}, filename=true)"
+    return f"read_csv([{listed}], header=true, columns={cols}, filename=true)"
+
+
+def oracle(files: dict[str, list[Path]]) -> dict[str, Any]:
+    """Silver (valid rows by key), quarantine counts and the gold model, from the raw files alone:
+    trim, type, the newest file version of each key (modification time, then path), the rules."""
+    con = duckdb.connect()
+    order = [(str(f), f.stat().st_mtime_ns // 1_000_000) for fs in files.values() for f in fs]
+    con.execute("CREATE TABLE file_order (filename VARCHAR, mtime BIGINT)")
+    con.executemany("INSERT INTO file_order VALUES (?, ?)", order)
+    out: dict[str, Any] = {"silver": {}, "quarantine": {}}
+    for table, channel in CHANNEL.items():
+        con.execute(f"""
+            CREATE OR REPLACE TABLE typed_{channel} AS
+            WITH raw AS (SELECT * FROM {_read_raw(con, channel, files[table])}),
+            t AS (
+                SELECT nullif(trim(return_id), '') AS return_id,
+                       TRY_CAST(nullif(trim(order_id), '') AS BIGINT) AS order_id,
+                       nullif(trim(sku), '') AS sku,
+                       TRY_CAST(nullif(trim(return_date), '') AS DATE) AS return_date,
+                       lower(nullif(trim(reason), '')) AS reason,
+                       TRY_CAST(nullif(trim(quantity), '') AS INTEGER) AS quantity,
+                       TRY_CAST(nullif(trim(amount), '') AS DECIMAL(12, 2)) AS amount,
+                       nullif(trim(amount), '') IS NOT NULL AND amount IS NOT NULL
+                         AND TRY_CAST(nullif(trim(amount), '') AS DECIMAL(12, 2)) IS NULL AS amount_misfit,
+                       filename
+                FROM raw
+            ),
+            ranked AS (
+                SELECT t.*, row_number() OVER (PARTITION BY return_id ORDER BY o.mtime DESC, t.filename DESC) AS rn
+                FROM t JOIN file_order o USING (filename)
+            )
+            SELECT * FROM ranked WHERE return_id IS NULL OR rn = 1
+        """)
+        valid = """return_id IS NOT NULL AND sku IS NOT NULL AND return_date IS NOT NULL AND NOT amount_misfit
+                    AND coalesce(quantity > 0, true) AND coalesce(amount >= 0, true)"""
+        out["silver"][table] = {
+            r[0]: r[1:]
+            for r in con.execute(
+                f"SELECT return_id, order_id, sku, return_date, coalesce(reason, 'unknown'), coalesce(quantity, 1), "
+                f"coalesce(amount, 0) FROM typed_{channel} WHERE {valid}"
+            ).fetchall()
+        }
+        out["quarantine"][table] = con.execute(f"SELECT count(*) FROM typed_{channel} WHERE NOT ({valid})").fetchone()[
+            0
+        ]
+    out["gold"] = sorted(
+        con.execute("""
+            SELECT sku, return_reason, count(*), sum(units), CAST(sum(amount_filled) AS DECIMAL(18, 2)) FROM (
+                SELECT sku, coalesce(reason, 'unknown') AS return_reason, coalesce(quantity, 1) AS units,
+                       coalesce(amount, 0) AS amount_filled FROM typed_web
+                WHERE return_id IS NOT NULL AND sku IS NOT NULL AND return_date IS NOT NULL AND NOT amount_misfit
+                      AND coalesce(quantity > 0, true) AND coalesce(amount >= 0, true)
+                UNION ALL
+                SELECT sku, coalesce(reason, 'unknown'), coalesce(quantity, 1), coalesce(amount, 0) FROM typed_store
+                WHERE return_id IS NOT NULL AND sku IS NOT NULL AND return_date IS NOT NULL AND NOT amount_misfit
+                      AND coalesce(quantity > 0, true) AND coalesce(amount >= 0, true)
+            ) GROUP BY ALL
+        """).fetchall()
+    )
+    return out
+
+
+# -- the scenario ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Lake:
+    spark: Any
+    cfg: PipelineConfig
+    root: Path
+    drops: Path
+    runs: int = 0
+    seen: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, date: str, tables: tuple[str, ...] = BOTH, layers=("bronze", "silver", "gold")) -> str:
+        self.runs += 1
+        run_id = f"manual__{date}T04:00:00+00:00_{self.runs}"
+        run_pipeline(self.cfg, Run(date, run_id, tables), self.root, layers)
+        return run_id
+
+    def failing(self, date: str, tables: tuple[str, ...], layers=("bronze",)) -> tuple[str, str]:
+        """A run expected to fail: (run id, the error its failed step recorded)."""
+        self.runs += 1
+        run_id = f"manual__{date}T04:00:00+00:00_{self.runs}"
+        with pytest.raises(JobFailed):
+            run_pipeline(self.cfg, Run(date, run_id, tables), self.root, layers)
+        for step in ("validate_connection", "extract"):
+            doc = self.result(run_id, tables[0], step)
+            if doc and doc["status"] == "FAILED":
+                return run_id, doc["error"]
+        raise AssertionError(f"no failed step recorded for {run_id}")
+
+    def result(self, run_id: str, table: str, step: str) -> dict | None:
+        path = Path(layout.step_result_path(str(self.root), self.cfg.dag_id, run_id, table, step))
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def table(self, schema: str, name: str):
+        return self.spark.read.format("delta").load(str(self.root / schema / name))
+
+    def bronze(self, table: str) -> list[dict]:
+        return [r.asDict() for r in self.table("returns_bronze", f"bz_{table}").collect()]
+
+    def bronze_version(self, table: str) -> int:
+        log = self.root / "returns_bronze" / f"bz_{table}" / "_delta_log"
+        return max(int(p.stem) for p in log.glob("*.json"))
+
+    def silver(self, table: str) -> dict[str, tuple]:
+        cols = ("return_id", "order_id", "sku", "return_date", "return_reason", "units", "amount_filled")
+        return {r[0]: tuple(r[1:]) for r in self.table("returns_silver", table).select(*cols).collect()}
+
+    def quarantine_count(self, table: str) -> int:
+        return self.table("returns_silver", f"{table}_quarantine").count()
+
+    def gold(self) -> list[tuple]:
+        return sorted(tuple(r) for r in self.table("returns_gold", "returns_by_sku_reason").collect())
+
+    def manifest(self) -> dict[tuple[str, str], dict]:
+        rows = self.table("returns_bronze", "bz_file_manifest").collect()
+        return {(r["table_name"], r["path"]): r.asDict() for r in rows}
+
+    def files(self, table: str, *days: str) -> list[Path]:
+        folder = self.drops / "returns_raw" / CHANNEL[table]
+        return sorted(f for d in days for f in (folder / d).glob("*") if f.is_file())
+
+    def loaded_files(self, table: str) -> list[Path]:
+        return sorted(Path(p) for (t, p), e in self.manifest().items() if t == table and e["status"] == "loaded")
+
+
+def _lines(path: Path) -> int:
+    text = [line for line in path.read_text().splitlines() if line.strip()]
+    return len(text) - (1 if path.suffix == ".csv" else 0)
+
+
+def _by_file(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["_source_file"]] = counts.get(r["_source_file"], 0) + 1
+    return counts
+
+
+def _content(rows: list[dict]) -> list[tuple]:
+    return sorted((r["_source_file"], r["_logical_date"], *(str(r[c]) for c in BUSINESS)) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def scenario(spark, tmp_path_factory) -> Lake:
+    tmp = tmp_path_factory.mktemp("files")
+    drops = tmp / "drops"
+    lake = Lake(spark, _pipeline(tmp, drops), tmp / "lake", drops)
+    seen = lake.seen
+    expected = {d: write_day(ReturnsDay(drops, dt.date.fromisoformat(d), sf=0.3)) for d in (D1, D2)}
+    seen["expected"] = expected
+
+    # 1. D1 while D2's drops are already there: only D1's files
+    lake.run(D1)
+    seen["d1"] = {t: lake.bronze(t) for t in BOTH}
+    seen["d1_silver"] = {t: lake.silver(t) for t in BOTH}
+    seen["d1_quarantine"] = {t: lake.quarantine_count(t) for t in BOTH}
+    seen["d1_gold"] = lake.gold()
+    seen["d1_files"] = {t: lake.files(t, D1) for t in BOTH}
+    seen["d1_oracle"] = oracle(seen["d1_files"])
+
+    # 2. D2, then a rerun of D2: the same rows, once
+    lake.run(D2)
+    seen["d2"] = {t: lake.bronze(t) for t in BOTH}
+    seen["d2_gold"] = lake.gold()
+    seen["d2_silver"] = {t: lake.silver(t) for t in BOTH}
+    seen["d2_quarantine"] = {t: lake.quarantine_count(t) for t in BOTH}
+    seen["d2_oracle"] = oracle({t: lake.files(t, D1, D2) for t in BOTH})
+    lake.run(D2)
+    seen["d2_rerun"] = {t: lake.bronze(t) for t in BOTH}
+    seen["d2_rerun_gold"] = lake.gold()
+
+    # 3. a late file for D1 arrives after D1 ran: the next run (D3) takes it; a rerun of D1 does not again
+    late = drops / "returns_raw" / "web" / D1 / f"returns-{D1}-late.jsonl"
+    late.write_text("".join(json.dumps({"return_id": f"W-LATE-{i}", "order_id": i, "sku": "SKU-00001",
+                                        "return_date": D1, "reason": "damaged", "quantity": 1, "amount": 10 + i})
+                            + "\n" for i in range(5)))  # fmt: skip
+    seen["late"] = str(late)
+    lake.run(D3, ("returns_web",), ("bronze", "silver"))
+    lake.run(D1, ("returns_web",), ("bronze",))
+    seen["after_late"] = lake.bronze("returns_web")
+    seen["after_late_silver"] = lake.silver("returns_web")
+
+    # 4. a backfill of an older date, after later dates loaded: its own files only
+    write_day(ReturnsDay(drops, dt.date.fromisoformat(D0), sf=0.3))
+    lake.run(D0, BOTH, ("bronze",))
+    seen["after_backfill"] = {t: lake.bronze(t) for t in BOTH}
+    seen["after_backfill_files"] = {t: lake.loaded_files(t) for t in BOTH}
+
+    # 5. D1's first web and store files rewritten in place: web reloads (run D4), store ignores
+    rewritten = {}
+    for table in BOTH:
+        path = lake.files(table, D1)[0]
+        text = path.read_text()
+        changed = text.replace("SKU-0", "SKU-9")  # same keys, other SKUs
+        assert changed != text
+        path.write_text(changed)
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+        rewritten[table] = str(path)
+    seen["rewritten"] = rewritten
+    seen["before_rewrite_store"] = seen["after_backfill"]["returns_store"]
+    web_run = lake.run(D4, ("returns_web",), ("bronze", "silver"))
+    store_run = lake.run(D4, ("returns_store",), ("bronze",))
+    seen["after_rewrite"] = {t: lake.bronze(t) for t in BOTH}
+    seen["after_rewrite_silver"] = lake.silver("returns_web")
+    seen["rewrite_results"] = {
+        "web": lake.result(web_run, "returns_web", "extract"),
+        "store": lake.result(store_run, "returns_store", "extract"),
+    }
+
+    # 6. corrupt files: web fails naming the file (bronze untouched); store skips it and loads the rest
+    day5 = {t: drops / "returns_raw" / CHANNEL[t] / D5 for t in BOTH}
+    for folder in day5.values():
+        folder.mkdir(parents=True)
+    broken_web = day5["returns_web"] / "broken.jsonl"
+    broken_web.write_text('{"return_id": "W-X", "sku": \n not json at all\n')
+    version = lake.bronze_version("returns_web")
+    _, seen["corrupt_web_error"] = lake.failing(D5, ("returns_web",))
+    seen["corrupt_web_versions"] = (version, lake.bronze_version("returns_web"))
+    seen["corrupt_web_manifest"] = str(broken_web) in {p for _, p in lake.manifest()}
+    broken_web.unlink()
+    (day5["returns_store"] / "broken.csv").write_bytes(b"\xff\xfe\x00\x01garbage\x00\x9c")
+    good = day5["returns_store"] / "good.csv"
+    good.write_text(
+        "return_id,order_id,sku,return_date,reason,quantity,amount\nS-GOOD-1,1,SKU-00002,2026-11-24,damaged,1,5\n"
+    )
+    lake.run(D5, ("returns_store",), ("bronze",))
+    seen["skip_manifest"] = lake.manifest()
+    seen["skip_bronze"] = lake.bronze("returns_store")
+    seen["skip_paths"] = (str(day5["returns_store"] / "broken.csv"), str(good))
+
+    # 7. an added column evolves bronze; 8. a missing contract column fails before any write
+    extra = day5["returns_web"] / "extra.jsonl"
+    extra.write_text(json.dumps({"return_id": "W-EXTRA-1", "order_id": 7, "sku": "SKU-00003", "return_date": D5,
+                                 "reason": "damaged", "quantity": 2, "amount": "12.50", "channel_note": "app"}) + "\n")  # fmt: skip
+    lake.run(D5, ("returns_web",), ("bronze",))
+    seen["extra_bronze"] = lake.bronze("returns_web")
+    missing = drops / "returns_raw" / "web" / D6 / "no-amount.jsonl"
+    missing.parent.mkdir(parents=True)
+    missing.write_text(json.dumps({"return_id": "W-MISS-1", "order_id": 8, "sku": "SKU-00004", "return_date": D6,
+                                   "reason": "damaged", "quantity": 1}) + "\n")  # fmt: skip
+    version = lake.bronze_version("returns_web")
+    _, seen["missing_error"] = lake.failing(D6, ("returns_web",))
+    seen["missing_versions"] = (version, lake.bronze_version("returns_web"))
+    missing.unlink()
+
+    # 9. an empty folder: refused by default, an empty load when allowed
+    _, seen["empty_error"] = lake.failing(D1, ("empty_strict",))
+    empty_run = lake.run(D1, ("empty_ok",), ("bronze",))
+    seen["empty_ok"] = (lake.result(empty_run, "empty_ok", "write_bronze"), lake.bronze("empty_ok"))
+    seen["final_bronze_web"] = lake.bronze("returns_web")
+    return lake
+
+
+# -- end to end --------------------------------------------------------------------------------------
+
+
+def test_first_run_loads_only_its_own_dates_files(scenario: Lake) -> None:
+    for table in BOTH:
+        rows = scenario.seen["d1"][table]
+        d1_files = scenario.seen["d1_files"][table]
+        assert set(_by_file(rows)) == {str(f) for f in d1_files}, "D2's drops were there; D1 must not take them"
+        assert _by_file(rows) == {str(f): _lines(f) for f in d1_files}
+        assert {r["_logical_date"] for r in rows} == {dt.date.fromisoformat(D1)}
+
+
+def test_silver_and_gold_equal_an_independent_reading_of_the_files(scenario: Lake) -> None:
+    seen = scenario.seen
+    for stage in ("d1", "d2"):
+        expected = seen[f"{stage}_oracle"]
+        for table in BOTH:
+            assert seen[f"{stage}_silver"][table] == expected["silver"][table], f"{stage} {table}"
+            assert seen[f"{stage}_quarantine"][table] == expected["quarantine"][table], f"{stage} {table}"
+        assert seen[f"{stage}_gold"] == expected["gold"]
+        assert len(seen[f"{stage}_gold"]) > 20
+
+
+def test_silver_and_quarantine_counts_equal_the_generators_manifest(scenario: Lake) -> None:
+    seen = scenario.seen
+    for table in BOTH:
+        channel = CHANNEL[table]
+        days = seen["expected"]
+        assert len(seen["d1_silver"][table]) == days[D1][channel]["silver"]
+        assert seen["d1_quarantine"][table] == days[D1][channel]["quarantine"]
+        assert len(seen["d2_silver"][table]) == days[D1][channel]["silver"] + days[D2][channel]["silver"]
+        assert seen["d2_quarantine"][table] == days[D1][channel]["quarantine"] + days[D2][channel]["quarantine"]
+        # the dirt is there: NULL keys each quarantined, corrections (a key sent twice) settled once
+        assert days[D1][channel]["null_keys"] > 0 and days[D1][channel]["resent"] > 0
+
+
+def test_duplicate_keys_across_files_keep_the_later_file(scenario: Lake) -> None:
+    rows = scenario.seen["d1"]["returns_web"]
+    by_key: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["return_id"]:
+            by_key.setdefault(r["return_id"], []).append(r)
+    twice = {k: v for k, v in by_key.items() if len(v) > 1}
+    assert twice, "the generator resends corrections"
+    silver = scenario.seen["d1_silver"]["returns_web"]
+    for key, versions in twice.items():
+        latest = max(versions, key=lambda r: (r["_file_modification_time"], r["_source_file"]))
+        if key in silver:
+            assert silver[key][5] == Decimal(str(latest["amount"])), key
+
+
+def test_rescued_values_stay_in_bronze_and_quarantine_the_row(scenario: Lake) -> None:
+    rows = scenario.seen["d1"]["returns_store"]
+    rescued = [r for r in rows if r["_rescued_data"]]
+    assert rescued and all(json.loads(r["_rescued_data"]) == {"amount": "n/a"} for r in rescued)
+    assert all(r["amount"] is None for r in rescued)
+    silver = scenario.seen["d1_silver"]["returns_store"]
+    assert not {r["return_id"] for r in rescued} & set(silver)
+
+
+def test_a_rerun_reloads_the_same_rows_once(scenario: Lake) -> None:
+    seen = scenario.seen
+    for table in BOTH:
+        assert _content(seen["d2_rerun"][table]) == _content(seen["d2"][table])
+    assert seen["d2_rerun_gold"] == seen["d2_gold"]
+
+
+def test_a_late_file_lands_once_in_the_next_run(scenario: Lake) -> None:
+    rows = [r for r in scenario.seen["after_late"] if r["_source_file"] == scenario.seen["late"]]
+    assert len(rows) == 5, "loaded once, and the rerun of its own date did not load it again"
+    assert {r["_logical_date"] for r in rows} == {dt.date.fromisoformat(D3)}
+    assert {f"W-LATE-{i}" for i in range(5)} <= set(scenario.seen["after_late_silver"])
+
+
+def test_an_out_of_order_backfill_takes_only_its_files(scenario: Lake) -> None:
+    for table in BOTH:
+        rows = scenario.seen["after_backfill"][table]
+        d0 = [r for r in rows if r["_logical_date"] == dt.date.fromisoformat(D0)]
+        assert set(_by_file(d0)) == {str(f) for f in scenario.files(table, D0)}
+        # every loaded file exactly once: rows per file = the file's lines
+        assert _by_file(rows) == {str(f): _lines(f) for f in scenario.seen["after_backfill_files"][table]}
+
+
+def test_a_rewritten_file_is_reloaded_under_reload(scenario: Lake) -> None:
+    path = scenario.seen["rewritten"]["returns_web"]
+    rows = [r for r in scenario.seen["after_rewrite"]["returns_web"] if r["_source_file"] == path]
+    assert len(rows) == _lines(Path(path)), "the new version's rows, once (the old slice's rows replaced)"
+    assert {r["_logical_date"] for r in rows} == {dt.date.fromisoformat(D4)}
+    assert all(r["sku"] is None or "SKU-9" in r["sku"] for r in rows)
+    silver = scenario.seen["after_rewrite_silver"]
+    skus = {silver[r["return_id"]][1] for r in rows if r["return_id"] in silver}
+    assert skus and all(s.startswith("SKU-9") for s in skus)
+    assert scenario.seen["rewrite_results"]["web"]["metrics"]["files_replaced"]
+
+
+def test_a_rewritten_file_is_kept_and_reported_under_ignore(scenario: Lake) -> None:
+    path = scenario.seen["rewritten"]["returns_store"]
+    before = [r for r in scenario.seen["before_rewrite_store"] if r["_source_file"] == path]
+    after = [r for r in scenario.seen["after_rewrite"]["returns_store"] if r["_source_file"] == path]
+    assert before and _content(after) == _content(before)
+    assert scenario.seen["rewrite_results"]["store"]["metrics"]["files_modified_ignored"] == 1
+
+
+def test_a_corrupt_file_fails_the_table_naming_it_and_writes_nothing(scenario: Lake) -> None:
+    error = scenario.seen["corrupt_web_error"]
+    assert "broken.jsonl" in error and "not JSON" in error
+    before, after = scenario.seen["corrupt_web_versions"]
+    assert after == before
+    assert scenario.seen["corrupt_web_manifest"] is False
+
+
+def test_a_corrupt_file_is_skipped_and_recorded_under_skip(scenario: Lake) -> None:
+    broken, good = scenario.seen["skip_paths"]
+    entry = scenario.seen["skip_manifest"][("returns_store", broken)]
+    assert entry["status"] == "skipped" and "encoding" in entry["error"]
+    files = _by_file(scenario.seen["skip_bronze"])
+    assert broken not in files and files[good] == 1
+
+
+def test_an_added_column_evolves_bronze(scenario: Lake) -> None:
+    rows = [r for r in scenario.seen["extra_bronze"] if r["return_id"] == "W-EXTRA-1"]
+    assert len(rows) == 1 and rows[0]["channel_note"] == "app" and rows[0]["amount"] == Decimal("12.50")
+
+
+def test_a_missing_column_fails_before_any_write(scenario: Lake) -> None:
+    error = scenario.seen["missing_error"]
+    assert "no-amount.jsonl" in error and "amount" in error and "missing" in error
+    before, after = scenario.seen["missing_versions"]
+    assert after == before
+
+
+def test_an_empty_folder_is_refused_unless_allowed(scenario: Lake) -> None:
+    assert "holds no files" in scenario.seen["empty_error"] and "allow_empty" in scenario.seen["empty_error"]
+    result, rows = scenario.seen["empty_ok"]
+    assert result["status"] == "SUCCESS" and result["metrics"]["rows_written"] == 0 and rows == []
+
+
+def test_a_second_delta_reader_sees_the_same_bronze(scenario: Lake) -> None:
+    con = kernel.connect()
+    path = scenario.root / "returns_bronze" / "bz_returns_web"
+    theirs = sorted(
+        (str(f), str(k)) for f, k in con.execute(f"SELECT _source_file, return_id FROM delta_scan('{path}')").fetchall()
+    )
+    ours = sorted((r["_source_file"], str(r["return_id"])) for r in scenario.seen["final_bronze_web"])
+    assert theirs == ours and len(ours) > 100
