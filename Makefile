@@ -10,7 +10,7 @@ DATE ?= $(shell date -u -d yesterday +%F)
 DAG ?= inventory_lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow monitor report demo databricks-demo export-job test test-unit test-e2e chromium bench object-store down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-unit test-e2e chromium bench object-store down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,21 +42,29 @@ airflow: services ## start the real Airflow services (UI on localhost:8080, Loca
 seed: services ## create and seed the source database at scale factor SF
 	$(RUN) python -m seed --sf $(SF)
 
-REPORT = $(RUN) python -m lakehouse_airflow.run_job report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(DAG) 2>/dev/null
+REPORT = $(RUN) python -m lakehouse_airflow.run_job report --lakehouse-root "$${LAKEHOUSE_ROOT:-.local/lakehouse}" --dag-id $(1) 2>/dev/null
 
 monitor: services ## ETL monitor: run summary + current failures (VIEW=status|failures|watermarks, DAG=...)
 	$(RUN) python -m lakehouse_airflow.monitor $(VIEW) $(if $(DAG),--dag-id $(DAG))
 
 report: services ## per-table summary of the latest run, read back from the audit log
-	@$(REPORT)
+	@$(call REPORT,$(DAG))
+
+define DEMO_RUN
+	@mkdir -p .local/logs
+	$(if $(filter s3a://%,$(LAKEHOUSE_ROOT) $(LAKEHOUSE_FILES_ROOT)),scripts/locals3.sh up)
+	@echo "running airflow dags test $(1) $(DATE) (log: .local/logs/demo-$(1)-$(DATE).log)"
+	@$(RUN) airflow dags test $(if $(CONF),--conf '$(CONF)') $(1) $(DATE) > .local/logs/demo-$(1)-$(DATE).log 2>&1; rc=$$?; \
+	  $(call REPORT,$(1)); rep=$$?; \
+	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(1)-$(DATE).log)"; exit 1; fi
+endef
 
 demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, print the per-table summary (LAKEHOUSE_ROOT=s3a://lakehouse/demo: on the object store)
-	@mkdir -p .local/logs
-	$(if $(filter s3a://%,$(LAKEHOUSE_ROOT)),scripts/locals3.sh up)
-	@echo "running airflow dags test $(DAG) $(DATE) (log: .local/logs/demo-$(DATE).log)"
-	@$(RUN) airflow dags test $(if $(CONF),--conf '$(CONF)') $(DAG) $(DATE) > .local/logs/demo-$(DATE).log 2>&1; rc=$$?; \
-	  $(REPORT); rep=$$?; \
-	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(DATE).log)"; exit 1; fi
+	$(call DEMO_RUN,$(DAG))
+
+returns-demo: services airflow-db ## the returns pipeline (file source): a day of generated drops for DATE, then its DAG end to end
+	$(RUN) python -m seed returns --day $(DATE)
+	$(call DEMO_RUN,returns_lakehouse)
 
 databricks-demo: seed airflow-db ## the same DAG on the Databricks backend, against the local Databricks emulator
 	scripts/databricks_demo.sh $(DAG) $(DATE)

@@ -196,7 +196,7 @@ class TableConfig(Strict):
             raise ValueError(f"silver rule names {clash} collide with generated rules (required/foreign_keys)")
         self._check_derived()
         if (
-            self.files is None
+            self.watermark_column != FILE_WATERMARK  # file tables: bronze's own column (set for a file source)
             and self.load_mode == "incremental"
             and self.columns.get(self.watermark_column) != "timestamp"
         ):
