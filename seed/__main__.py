@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 from seed.activity import ActivityRequest, apply_activity
 from seed.load import SeedRequest, seed_database
@@ -77,7 +76,7 @@ def _returns(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--root", help="default: the returns pipeline's root ($LAKEHOUSE_FILES_ROOT/returns_drops)")
     args = parser.parse_args(argv)
-    root = Path(args.root or files_root(None, "returns_drops"))
+    root = args.root or files_root(None, "returns_drops")
     for offset in range(args.days):
         day = args.day + dt.timedelta(days=offset)
         counts = write_day(ReturnsDay(root, day, args.sf, args.seed))

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID
+
 CHANNELS = {"web": "jsonl", "store": "csv"}
 REASONS = ("damaged", "wrong_item", "not_as_described", "changed_mind", "late_delivery", "defective")
 FIELDS = ("return_id", "order_id", "sku", "return_date", "reason", "quantity", "amount")
@@ -32,7 +34,7 @@ FIELDS = ("return_id", "order_id", "sku", "return_date", "reason", "quantity", "
 
 @dataclass(frozen=True)
 class ReturnsDay:
-    root: Path
+    root: Path | str  # a folder, or s3a://bucket/prefix (written through the storage connection)
     day: dt.date
     sf: float = 1.0
     seed: int = 42
@@ -130,18 +132,17 @@ def _csv(records: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def write_day(request: ReturnsDay) -> dict[str, dict[str, int]]:
+def write_day(request: ReturnsDay, conn_id: str = DEFAULT_STORAGE_CONN_ID) -> dict[str, dict[str, int]]:
     """Write the day's drops (again: the same bytes) and the expected counts; the counts per channel."""
+    from lakehouse_airflow.lake_files import write_text
+
+    root = str(request.root).rstrip("/")
     expected = {}
     for channel, ext in CHANNELS.items():
         files, counts = _drops(request, channel)
-        folder = request.root / "returns_raw" / channel / request.day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
         for k, records in enumerate(files, start=1):
             text = _jsonl(records) if ext == "jsonl" else _csv(records)
-            (folder / f"returns-{request.day}-{k}.{ext}").write_text(text)
+            write_text(conn_id, f"{root}/returns_raw/{channel}/{request.day}/returns-{request.day}-{k}.{ext}", text)
         expected[channel] = counts
-    manifest = request.root / "_generator" / f"returns-{request.day}.json"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps(expected, indent=2, sort_keys=True))
+    write_text(conn_id, f"{root}/_generator/returns-{request.day}.json", json.dumps(expected, indent=2, sort_keys=True))
     return expected

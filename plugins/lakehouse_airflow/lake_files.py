@@ -37,3 +37,15 @@ def names(conn_id: str, folder: str) -> list[str]:
     uri = ObjectUri.parse(folder)
     keys = S3Hook(aws_conn_id=conn_id).list_keys(uri.bucket, prefix=uri.key + "/", delimiter="/") or []
     return sorted(k.rsplit("/", 1)[-1] for k in keys if not k.endswith("/"))
+
+
+def write_text(conn_id: str, path: str, text: str) -> None:
+    """Write a document (a generated source file): a local file, or an object through S3Hook."""
+    if not is_object_store(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        return
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    uri = ObjectUri.parse(path)
+    S3Hook(aws_conn_id=conn_id).load_string(text, uri.key, uri.bucket, replace=True)
