@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 
-from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from lakehouse_contract.naming import FILE_MODIFICATION_TIME, RESCUED_DATA, SOURCE_FILE
@@ -37,7 +36,8 @@ from spark_jobs.transforms.schema import spark_type
 SHOWN = 5  # bad files named in an error message
 
 
-def empty_landing(spark: SparkSession, contract: dict[str, str]) -> StructType:
+def empty_landing(contract: dict[str, str]) -> StructType:
+    """The landing schema of a run that loads no file."""
     fields = [StructField(c, spark_type(t)) for c, t in contract.items()]
     fields += [StructField(RESCUED_DATA, StringType()), StructField(SOURCE_FILE, StringType()),
                StructField(FILE_MODIFICATION_TIME, TimestampType())]  # fmt: skip
@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
         if good:
             frame = read_files(spark, source, good, dict(spec.columns), extras)
         else:
-            frame = spark.createDataFrame([], empty_landing(spark, dict(spec.columns)))
+            frame = spark.createDataFrame([], empty_landing(dict(spec.columns)))
         with_fault(frame, "extract", ctx.table).write.mode("overwrite").parquet(ctx.landing_path())
         rows = spark.read.parquet(ctx.landing_path()).count()
         replaced = plan.replaced(ctx.logical_date)

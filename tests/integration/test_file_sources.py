@@ -43,10 +43,11 @@ def _pipeline(tmp: Path, drops: Path) -> PipelineConfig:
     raw["source"]["root"] = str(drops)
     raw["retries"] = 0
     raw["tables"]["returns_store"]["files"].update(on_modified="ignore", on_bad_file="skip")
-    for name, allow in (("empty_strict", False), ("empty_ok", True)):
+    for name, allow, path in (("empty_strict", False, "nothing_here"), ("empty_ok", True, "nothing_here"),
+                              ("gone", True, "no_such_folder")):  # fmt: skip
         raw["tables"][name] = {
-            "priority": 10 + allow, "primary_key": ["return_id"], "allow_empty": allow,
-            "files": {"format": "json", "path": "nothing_here"}, "silver": {"enabled": False},
+            "priority": 10 + len(raw["tables"]), "primary_key": ["return_id"], "allow_empty": allow,
+            "files": {"format": "json", "path": path}, "silver": {"enabled": False},
             "columns": dict(raw["tables"]["returns_web"]["columns"]),
         }  # fmt: skip
     folder = tmp / "pipelines"
@@ -315,6 +316,7 @@ def scenario(spark, tmp_path_factory) -> Lake:
 
     # 9. an empty folder: refused by default, an empty load when allowed
     _, seen["empty_error"] = lake.failing(D1, ("empty_strict",))
+    _, seen["gone_error"] = lake.failing(D1, ("gone",))
     empty_run = lake.run(D1, ("empty_ok",), ("bronze",))
     seen["empty_ok"] = (lake.result(empty_run, "empty_ok", "write_bronze"), lake.bronze("empty_ok"))
     seen["final_bronze_web"] = lake.bronze("returns_web")
@@ -454,6 +456,7 @@ def test_a_missing_column_fails_before_any_write(scenario: Lake) -> None:
 
 def test_an_empty_folder_is_refused_unless_allowed(scenario: Lake) -> None:
     assert "holds no files" in scenario.seen["empty_error"] and "allow_empty" in scenario.seen["empty_error"]
+    assert "no_such_folder does not exist" in scenario.seen["gone_error"]
     result, rows = scenario.seen["empty_ok"]
     assert result["status"] == "SUCCESS" and result["metrics"]["rows_written"] == 0 and rows == []
 
