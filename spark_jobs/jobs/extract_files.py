@@ -26,6 +26,7 @@ from spark_jobs.storage.file_source import (
     contract_problems,
     extra_columns,
     list_files,
+    lossless_columns,
     probe_files,
     read_files,
 )
@@ -85,7 +86,9 @@ def main(argv: list[str]) -> int:
             log.warning("%s: files carry columns outside the contract %s (bronze keeps them)", ctx.table, extras)
         manifest.claim(spark, ref, ctx.table, known, plan.claims, bad, ctx.logical_date, ctx.run_id)
         if good:
-            frame = read_files(spark, source, good, dict(spec.columns), extras)
+            good_probes = [p for p in probes if p.path not in bad]
+            lossless = lossless_columns(good_probes, dict(spec.columns)) if source.format == "parquet" else set()
+            frame = read_files(spark, source, good, dict(spec.columns), extras, lossless)
         else:
             frame = spark.createDataFrame([], empty_landing(dict(spec.columns)))
         with_fault(frame, "extract", ctx.table).write.mode("overwrite").parquet(ctx.landing_path())

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -216,21 +218,40 @@ def extra_columns(probes: list[Probe], contract: dict[str, str]) -> list[str]:
 
 
 def _rescued(raw: dict[str, Column], typed: dict[str, Column]) -> Column:
-    # raw: the typed columns' values as text
-    """``{"col": "text"}`` of the values present in the file that did not fit their type (NULL: none)."""
-    entries = [
-        F.when(raw[c].isNotNull() & typed[c].isNull(), F.struct(F.lit(c).alias("k"), raw[c].alias("v"))) for c in raw
-    ]
-    if not entries:
+    """``{"col": "text"}`` of the values present in the file that did not fit their type (NULL: none).
+    ``raw``: the checked columns' values as text. The JSON is built only for rows where one failed."""
+    failed = {c: raw[c].isNotNull() & typed[c].isNull() for c in raw}
+    if not failed:
         return F.lit(None).cast("string")
-    kept = F.filter(F.array(*entries), lambda e: e.isNotNull())
-    return F.when(F.size(kept) > 0, F.to_json(F.map_from_entries(kept)))
+    entries = [F.when(failed[c], F.struct(F.lit(c).alias("k"), raw[c].alias("v"))) for c in raw]
+    json = F.to_json(F.map_from_entries(F.filter(F.array(*entries), lambda e: e.isNotNull())))
+    return F.when(reduce(lambda a, b: a | b, failed.values()), json)
+
+
+LOSSLESS = {  # contract type -> Parquet column kinds whose values always convert (no rescue needed)
+    "string": {"string"}, "bigint": {"integer"}, "double": {"float", "integer"}, "boolean": {"boolean"},
+    "date": {"date"}, "timestamp": {"timestamp"},
+}  # fmt: skip
+
+
+def lossless_columns(probes: list[Probe], contract: dict[str, str]) -> set[str]:
+    """Parquet: the contract columns every file holds in a type that converts without failing."""
+    return {
+        c for c, t in contract.items()
+        if probes and all(p.columns.get(c) in LOSSLESS.get(t, set()) for p in probes)
+    }  # fmt: skip
 
 
 def read_files(
-    spark: SparkSession, source: FileSource, paths: list[str], contract: dict[str, str], extras: list[str]
+    spark: SparkSession,
+    source: FileSource,
+    paths: list[str],
+    contract: dict[str, str],
+    extras: list[str],
+    lossless: Collection[str] = (),
 ) -> DataFrame:
-    """The files' rows: contract columns typed (misfits rescued), extra columns, file metadata."""
+    """The files' rows: contract columns typed (misfits rescued; ``lossless`` ones need no check),
+    extra columns, file metadata."""
     reader = spark.read.format(source.format).options(**source.options)
     if source.format == "parquet":
         frame = reader.option("mergeSchema", "true").load(paths)
@@ -243,9 +264,13 @@ def read_files(
         for c, t in contract.items()
     }
     # what the file held for a typed column (blank text counts as absent, as NULL)
-    present = {c: F.nullif(F.trim(F.col(c).cast("string")), F.lit("")) for c, t in contract.items() if t != "string"}
+    checked = [c for c, t in contract.items() if t != "string" and c not in lossless]
+    present = {c: F.nullif(F.trim(F.col(c).cast("string")), F.lit("")) for c in checked}
     return frame.select(
-        *[typed[c].cast(spark_type(t)).alias(c) for c, t in contract.items()],
+        *[
+            (F.col(c) if c in lossless and t == "string" else typed[c].cast(spark_type(t))).alias(c)
+            for c, t in contract.items()
+        ],  # fmt: skip
         *[F.col(c) for c in extras],
         _rescued(present, typed).alias(RESCUED_DATA),
         _normalised(F.col("_metadata.file_path")).alias(SOURCE_FILE),
