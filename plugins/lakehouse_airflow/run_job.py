@@ -4,7 +4,7 @@
 root (``$LAKEHOUSE_ROOT``) or a root named in the arguments is on an object store, the key pair of
 the ``aws`` connection (``$LAKEHOUSE_STORAGE_CONN_ID``, default ``lakehouse_s3``) is resolved into
 the job's environment, as the operator does at execute time (never into argv). ``make report``
-and the DR CLI use it.
+(which takes the pipeline's bronze schema and audit table from its file) and the DR CLI use it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,27 @@ def submit_argv(job_args: list[str]) -> list[str]:
     return [*argv, str(SPARK_ENTRYPOINT), *job_args]
 
 
+def with_pipeline_schemas(job_args: list[str]) -> list[str]:
+    """``report --dag-id X``: the bronze schema and audit table of pipeline X, unless given."""
+    if job_args[:1] != ["report"] or "--dag-id" not in job_args or "--bronze-schema" in job_args:
+        return job_args
+    from lakehouse_airflow.config import load_pipelines
+    from lakehouse_airflow.paths import PIPELINES_DIR
+
+    dag_id = job_args[job_args.index("--dag-id") + 1]
+    for cfg in load_pipelines(PIPELINES_DIR):
+        if cfg.dag_id == dag_id:
+            extra = ["--bronze-schema", cfg.lakehouse.bronze_schema]
+            return [
+                *job_args,
+                *extra,
+                *([] if "--audit-table" in job_args else ["--audit-table", cfg.lakehouse.audit_table]),
+            ]
+    return job_args
+
+
 def run_job(job_args: list[str], storage_conn_id: str | None = None) -> int:
+    job_args = with_pipeline_schemas(job_args)
     env = dict(os.environ)
     roots = [os.environ.get("LAKEHOUSE_ROOT", ""), *job_args]
     conn_id = storage_conn_id or os.environ.get("LAKEHOUSE_STORAGE_CONN_ID") or DEFAULT_STORAGE_CONN_ID
