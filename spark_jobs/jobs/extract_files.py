@@ -80,14 +80,13 @@ def main(argv: list[str]) -> int:
             )
         for path, why in sorted(bad.items()):
             log.warning("%s: skipped %s: %s", ctx.table, path, why)
-        good = [p for p in claimed if p not in bad]
-        extras = extra_columns([p for p in probes if p.path not in bad], spec.columns)
+        good = [p for p in probes if p.path not in bad]
+        extras = extra_columns(good, spec.columns)
         if extras:
             log.warning("%s: files carry columns outside the contract %s (bronze keeps them)", ctx.table, extras)
         manifest.claim(spark, ref, ctx.table, known, plan.claims, bad, ctx.logical_date, ctx.run_id)
         if good:
-            good_probes = [p for p in probes if p.path not in bad]
-            lossless = lossless_columns(good_probes, dict(spec.columns)) if source.format == "parquet" else set()
+            lossless = lossless_columns(good, dict(spec.columns)) if source.format == "parquet" else set()
             frame = read_files(spark, source, good, dict(spec.columns), extras, lossless)
         else:
             frame = spark.createDataFrame([], empty_landing(dict(spec.columns)))

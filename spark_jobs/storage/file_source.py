@@ -242,22 +242,47 @@ def lossless_columns(probes: list[Probe], contract: dict[str, str]) -> set[str]:
     }  # fmt: skip
 
 
+def _text_frame(spark: SparkSession, source: FileSource, paths: list[str], columns: list[str],
+                headers: dict[str, list[str]]) -> DataFrame:  # fmt: skip
+    """Text formats, every column as text. CSV is read per distinct header with that header's own
+    column order (a CSV reader given a schema maps columns by position, not by name), then aligned
+    by name; JSON lines are read by name."""
+    reader = spark.read.format(source.format).options(**source.options)
+    if source.format == "json":
+        return reader.schema(StructType([StructField(c, StringType()) for c in columns])).load(paths)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path in paths:
+        groups.setdefault(tuple(headers[path]), []).append(path)
+    frames = []
+    for header, group in groups.items():
+        schema = StructType([StructField(c, StringType()) for c in header])
+        frame = reader.schema(schema).option("enforceSchema", "false").load(group)
+        frames.append(frame.select(
+            *[F.col(c) if c in header else F.lit(None).cast("string").alias(c) for c in columns],
+            F.col("_metadata.file_path").alias("__path"), F.col("_metadata.file_modification_time").alias("__mtime"),
+        ))  # fmt: skip
+    return reduce(DataFrame.unionByName, frames)
+
+
 def read_files(
     spark: SparkSession,
     source: FileSource,
-    paths: list[str],
+    probes: list[Probe],
     contract: dict[str, str],
     extras: list[str],
     lossless: Collection[str] = (),
 ) -> DataFrame:
-    """The files' rows: contract columns typed (misfits rescued; ``lossless`` ones need no check),
-    extra columns, file metadata."""
-    reader = spark.read.format(source.format).options(**source.options)
+    """The probed files' rows: contract columns typed (misfits rescued; ``lossless`` ones need no
+    check), extra columns, file metadata."""
+    paths = [p.path for p in probes]
     if source.format == "parquet":
-        frame = reader.option("mergeSchema", "true").load(paths)
+        frame = spark.read.format("parquet").options(**source.options).option("mergeSchema", "true").load(paths)
     else:  # text formats: every column read as text, typed below (no silent NULL from the reader)
-        text = StructType([StructField(c, StringType()) for c in [*contract, *extras]])
-        frame = reader.schema(text).load(paths)
+        headers = {p.path: list(p.columns) for p in probes}
+        frame = _text_frame(spark, source, paths, [*contract, *extras], headers)
+    if "__path" not in frame.columns:
+        frame = frame.select("*", F.col("_metadata.file_path").alias("__path"),
+                             F.col("_metadata.file_modification_time").alias("__mtime"))  # fmt: skip
     text_input = source.format != "parquet"
     typed = {
         c: F.col(c) if t == "string" else (F.trim(F.col(c)) if text_input else F.col(c)).try_cast(spark_type(t))
@@ -267,12 +292,9 @@ def read_files(
     checked = [c for c, t in contract.items() if t != "string" and c not in lossless]
     present = {c: F.nullif(F.trim(F.col(c).cast("string")), F.lit("")) for c in checked}
     return frame.select(
-        *[
-            (F.col(c) if c in lossless and t == "string" else typed[c].cast(spark_type(t))).alias(c)
-            for c, t in contract.items()
-        ],  # fmt: skip
+        *[typed[c].cast(spark_type(t)).alias(c) for c, t in contract.items()],
         *[F.col(c) for c in extras],
         _rescued(present, typed).alias(RESCUED_DATA),
-        _normalised(F.col("_metadata.file_path")).alias(SOURCE_FILE),
-        F.col("_metadata.file_modification_time").alias(FILE_MODIFICATION_TIME),
+        _normalised(F.col("__path")).alias(SOURCE_FILE),
+        F.col("__mtime").alias(FILE_MODIFICATION_TIME),
     )

@@ -291,8 +291,9 @@ def scenario(spark, tmp_path_factory) -> Lake:
     broken_web.unlink()
     (day5["returns_store"] / "broken.csv").write_bytes(b"\xff\xfe\x00\x01garbage\x00\x9c")
     good = day5["returns_store"] / "good.csv"
+    # another column order, and a column outside the contract in the middle: matched by name
     good.write_text(
-        "return_id,order_id,sku,return_date,reason,quantity,amount\nS-GOOD-1,1,SKU-00002,2026-11-24,damaged,1,5\n"
+        "return_date,note,sku,return_id,amount,order_id,reason,quantity\n2026-11-24,x,SKU-00002,S-GOOD-1,5.25,1,damaged,3\n"
     )
     lake.run(D5, ("returns_store",), ("bronze",))
     seen["skip_manifest"] = lake.manifest()
@@ -440,6 +441,9 @@ def test_a_corrupt_file_is_skipped_and_recorded_under_skip(scenario: Lake) -> No
     assert entry["status"] == "skipped" and "encoding" in entry["error"]
     files = _by_file(scenario.seen["skip_bronze"])
     assert broken not in files and files[good] == 1
+    (row,) = [r for r in scenario.seen["skip_bronze"] if r["_source_file"] == good]
+    found = (row["return_id"], row["sku"], row["amount"], row["order_id"], row["quantity"], row["note"])
+    assert found == ("S-GOOD-1", "SKU-00002", Decimal("5.25"), 1, 3, "x")  # by name, whatever the column order
 
 
 def test_an_added_column_evolves_bronze(scenario: Lake) -> None:
