@@ -56,9 +56,8 @@ class FileSourceConfig(Strict):
 
     kind: Literal["files"]
     system: str = Field(min_length=1)
-    root: str | None = (
-        None  # folder or s3a://bucket/prefix; unset: $LAKEHOUSE_FILES_ROOT/<system>, .local/files/<system>
-    )
+    # a folder or s3a://bucket/prefix; unset: $LAKEHOUSE_FILES_ROOT/<system>, else .local/files/<system>
+    root: str | None = None
     timezone: str | None = None  # zone a file's modification time is dated in (files without a date in the path)
 
     @field_validator("timezone")
