@@ -81,7 +81,8 @@ class ExtractSpec(JobSpec):
 class FileSource:
     """Where a file table's drops land and how to read them (``spark_jobs.jobs.extract_files``)."""
 
-    location: str  # a folder or s3a:// prefix
+    location: str  # a folder or s3a:// prefix: ``root`` + the table's path
+    root: str  # the source's root (a Databricks environment moves a local root under its files_root)
     format: FileFormat
     glob: str  # file names under ``location`` (any depth) to load, e.g. ``*.parquet``
     options: dict[str, str]  # Spark reader options (csv: header, sep, ...)

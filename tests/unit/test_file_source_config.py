@@ -93,3 +93,28 @@ def test_rules_may_use_derived_columns(tmp_path: Path) -> None:
 
     cfg = load_pipeline(_write(tmp_path, RETURNS, mutate))
     assert cfg.tables["returns_web"].silver.expect_or_drop == {"some_units": "units > 0"}
+
+
+def test_a_databricks_environment_reads_local_file_roots_from_its_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local drop folder means nothing on a cluster: the environment's files root takes its place
+    (a `files` volume folder beside the lakehouse by default); an object-store root is kept."""
+    from lakehouse_airflow.config.environments import load_environments
+    from lakehouse_airflow.databricks.payload import remote_spec
+
+    prod = load_environments()["prod"].databricks
+    assert prod is not None
+    monkeypatch.delenv("LAKEHOUSE_FILES_ROOT", raising=False)
+    local = {s.full_id: s.spec for s in pipeline_specs(load_pipeline(RETURNS)) if isinstance(s, SparkTask)}
+    remote = remote_spec(local["returns_web.extract"], prod)
+    assert isinstance(remote, ExtractFilesSpec)
+    assert remote.files.location == "/Volumes/prod/inventory/files/returns_drops/returns_raw/web"
+    assert remote.files.root == "/Volumes/prod/inventory/files/returns_drops"
+    checked = remote_spec(local["returns_store.validate_connection"], prod)
+    assert isinstance(checked, ValidateFilesSpec) and checked.files.location.startswith(
+        "/Volumes/prod/inventory/files/"
+    )
+    monkeypatch.setenv("LAKEHOUSE_FILES_ROOT", "s3a://landing/drops")
+    on_s3 = {s.full_id: s.spec for s in pipeline_specs(load_pipeline(RETURNS)) if isinstance(s, SparkTask)}
+    kept = remote_spec(on_s3["returns_web.extract"], prod)
+    assert isinstance(kept, ExtractFilesSpec)
+    assert kept.files.location == "s3a://landing/drops/returns_drops/returns_raw/web"

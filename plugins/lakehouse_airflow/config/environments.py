@@ -76,6 +76,9 @@ class DatabricksConfig(Strict):
     # the lakehouse root the jobs read and write (path-based Delta tables, as locally): a Unity Catalog
     # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths)
     lakehouse_root: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
+    # file sources with a local root read <files_root>/<root folder name> here (object-store roots are
+    # kept as they are); unset: a `files` folder beside lakehouse_root
+    files_root: str | None = Field(default=None, pattern=r"^(/Volumes/[^/]+/[^/]+/[^/]+|s3a?://.+)")
     # Unity Catalog: the jobs read and write tables by name, <catalog>.<schema>.<table>; unset: path-based
     # Delta tables under lakehouse_root (which keeps landing files and step results either way)
     catalog: str | None = Field(default=None, pattern=UC_NAME)
@@ -91,6 +94,9 @@ class DatabricksConfig(Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     access_control_list: tuple[AccessControl, ...] = ()
     notifications: Notifications = Notifications()
+
+    def file_sources_root(self) -> str:
+        return (self.files_root or f"{self.lakehouse_root.rstrip('/').rsplit('/', 1)[0]}/files").rstrip("/")
 
     @model_validator(mode="after")
     def _compute(self) -> DatabricksConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lakehouse_airflow.config.environments import DatabricksConfig
@@ -19,7 +19,8 @@ from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from lakehouse_contract.naming import LAYERS, Location, Schemas, TableName
 from lakehouse_contract.run import run_flags
 from lakehouse_contract.secrets import scope_ref
-from lakehouse_contract.specs import SPEC_FLAG, GoldSpec, JobSpec, MaintainSpec
+from lakehouse_contract.specs import SPEC_FLAG, ExtractFilesSpec, GoldSpec, JobSpec, MaintainSpec, ValidateFilesSpec
+from lakehouse_contract.storage import is_object_store
 
 ENVIRONMENT_KEY = "lakehouse"
 SERVERLESS_CLIENT = "3"
@@ -62,6 +63,10 @@ def remote_spec(spec: JobSpec, env: DatabricksConfig) -> JobSpec:
             changes[name] = scope_ref(env.secret_scope)
     if isinstance(spec, GoldSpec):
         changes["sql_file"] = remote_path(spec.sql_file, env)
+    if isinstance(spec, ValidateFilesSpec | ExtractFilesSpec) and not is_object_store(spec.files.root):
+        root = f"{env.file_sources_root()}/{PurePosixPath(spec.files.root).name}"
+        location = root + spec.files.location[len(spec.files.root) :]
+        changes["files"] = replace(spec.files, root=root, location=location)
     if isinstance(spec, MaintainSpec):  # schema.table names of the local layer schemas -> the environment's
         schemas = {getattr(spec.location.schemas, layer): getattr(where.schemas, layer) for layer in LAYERS}
         names = [TableName.parse(t) for t in spec.tables]

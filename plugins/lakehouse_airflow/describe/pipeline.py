@@ -84,7 +84,8 @@ def file_source(cfg: PipelineConfig, table: TableConfig) -> FileSource:
     files = table.files
     root = files_root(cfg.source.root, cfg.source.system)
     return FileSource(
-        location=f"{root}/{(files.path or table.source).strip('/')}", format=files.format, glob=files.file_glob(),
+        location=f"{root}/{(files.path or table.source).strip('/')}", root=root, format=files.format,
+        glob=files.file_glob(),
         options=files.reader_options(), date_pattern=files.date_pattern, on_modified=files.on_modified,
         on_bad_file=files.on_bad_file,
     )  # fmt: skip
