@@ -20,7 +20,7 @@ import pendulum
 
 from lakehouse_airflow.build.intervals import manual_interval
 from lakehouse_airflow.config import PipelineConfig
-from lakehouse_airflow.config.pipeline import SourceConfig
+from lakehouse_airflow.config.sources import SourceConfig
 from lakehouse_airflow.describe.pipeline import pipeline_specs
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env

@@ -12,7 +12,8 @@ from lakehouse_airflow.build.factory import build_operator
 from lakehouse_airflow.build.maintenance import build_maintenance_dag
 from lakehouse_airflow.build.params import dag_params
 from lakehouse_airflow.config.environments import current_environment
-from lakehouse_airflow.config.pipeline import FileSourceConfig, PipelineConfig, TableConfig, load_pipelines
+from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_pipelines
+from lakehouse_airflow.config.sources import FileSourceConfig
 from lakehouse_airflow.describe.dr import replica_root
 from lakehouse_airflow.describe.pipeline import pipeline_specs, source_label
 from lakehouse_airflow.describe.tasks import TaskSpec

@@ -10,7 +10,6 @@ import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -27,83 +26,17 @@ from lakehouse_airflow.config.layers import (
     SilverConfig,
 )
 from lakehouse_airflow.config.monitor import AlertsConfig, MonitorConfig
+from lakehouse_airflow.config.sources import (
+    FILE_WATERMARK,
+    FileSourceConfig,
+    FileTableConfig,
+    SourceConfig,
+    known_zone,
+)
 from lakehouse_contract.naming import AUDIT_LOG, CONTRACT_TYPE, CONTROL_INPUTS, IDENTIFIER
 from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID
 
 _SPARK_TYPE = re.compile(CONTRACT_TYPE)
-
-
-class SourceConfig(Strict):
-    """A database read over JDBC (``kind: jdbc``, the default)."""
-
-    kind: Literal["jdbc"] = "jdbc"
-    conn_id: str = Field(min_length=1)
-    database: str = Field(min_length=1)
-    schema_name: str = Field(alias="schema", pattern=IDENTIFIER)
-    system: str = Field(min_length=1)
-    # zone of the source's naive timestamps (watermark windows are converted into it); None: the DAG's timezone
-    timezone: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return value if value is None else _zone(value)
-
-
-class FileSourceConfig(Strict):
-    """Files dropped in a folder or an object-store prefix (``kind: files``); each table reads its own
-    sub-folder (``tables.<name>.files``)."""
-
-    kind: Literal["files"]
-    system: str = Field(min_length=1)
-    # a folder or s3a://bucket/prefix; unset: $LAKEHOUSE_FILES_ROOT/<system>, else .local/files/<system>
-    root: str | None = None
-    timezone: str | None = None  # zone a file's modification time is dated in (files without a date in the path)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return value if value is None else _zone(value)
-
-
-FileFormat = Literal["parquet", "csv", "json"]
-DEFAULT_GLOBS = {"parquet": "*.parquet", "csv": "*.csv", "json": "*.json*"}
-
-
-class FileTableConfig(Strict):
-    """Where a file table's files are and how to read them."""
-
-    format: FileFormat
-    path: str | None = None  # below the source root; unset: the table's ``source`` name
-    glob: str | None = None  # file names to load (any depth); unset: *.parquet, *.csv, *.json*
-    options: dict[str, str] = {}  # Spark reader options (csv: header, sep, quote, ...)
-    date_pattern: str = r"(\d{4}-\d{2}-\d{2})"  # the file's date in its path; else its modification time's
-    on_modified: Literal["reload", "ignore"] = "reload"  # a loaded file rewritten in place
-    on_bad_file: Literal["fail", "skip"] = "fail"  # unreadable, or a contract column missing or retyped
-
-    @field_validator("date_pattern")
-    @classmethod
-    def _pattern(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"date_pattern is not a regular expression: {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _csv_header(self) -> FileTableConfig:
-        if self.format == "csv" and self.options.get("header", "true").lower() != "true":
-            raise ValueError("csv files need a header line (options.header: 'true'): columns are matched by name")
-        return self
-
-    def file_glob(self) -> str:
-        return self.glob or DEFAULT_GLOBS[self.format]
-
-    def reader_options(self) -> dict[str, str]:
-        return {"header": "true", **self.options} if self.format == "csv" else dict(self.options)
-
-
-FILE_WATERMARK = "_file_modification_time"  # file tables: newest file version of a key wins in silver
 
 
 class LakehouseConfig(Strict):
@@ -121,14 +54,6 @@ class SparkConfig(Strict):
 
 LoadMode = Literal["full", "incremental"]
 DeleteDetection = Literal["every_run", "weekly", "never"]
-
-
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
-    return value
 
 
 class TableDefaults(Strict):
@@ -349,7 +274,7 @@ class PipelineConfig(Strict):
     @field_validator("timezone")
     @classmethod
     def _dag_zone(cls, value: str) -> str:
-        return _zone(value)
+        return known_zone(value)
 
     def source_timezone(self) -> str:
         return self.source.timezone or self.timezone

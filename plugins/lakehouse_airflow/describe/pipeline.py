@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TypeVar
 
-from lakehouse_airflow.config.pipeline import FileSourceConfig, PipelineConfig, SourceConfig, TableConfig
+from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig
+from lakehouse_airflow.config.sources import FileSourceConfig, SourceConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec, TriggerRule
 from lakehouse_airflow.paths import files_root, lakehouse_root
 from lakehouse_contract.naming import CAST_FAILED, CONTROL_INPUTS, SOURCE_FILE, Location, Schemas, fits_rule
