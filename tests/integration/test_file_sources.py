@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 
@@ -28,12 +27,11 @@ from lakehouse_contract import layout
 from seed.returns import ReturnsDay, write_day
 from support import kernel
 from support.inprocess import JobFailed, Run, run_pipeline
+from support.returns_oracle import BUSINESS, CHANNEL, oracle
 
 SHIPPED = PROJECT_ROOT / "include" / "pipelines" / "returns.yaml"
 D0, D1, D2, D3, D4, D5, D6 = (f"2026-11-{d}" for d in range(19, 26))
 BOTH = ("returns_web", "returns_store")
-CHANNEL = {"returns_web": "web", "returns_store": "store"}
-BUSINESS = ("return_id", "order_id", "sku", "return_date", "reason", "quantity", "amount")
 
 
 def _pipeline(tmp: Path, drops: Path) -> PipelineConfig:
@@ -55,78 +53,6 @@ def _pipeline(tmp: Path, drops: Path) -> PipelineConfig:
     (folder / "returns.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     (drops / "nothing_here").mkdir(parents=True)
     return load_pipeline(folder / "returns.yaml")
-
-
-# -- the independent reading of the files (DuckDB) --------------------------------------------------
-
-
-def _read_raw(con: duckdb.DuckDBPyConnection, channel: str, files: list[Path]) -> str:
-    """A DuckDB relation of the files' rows, every value as text, with the file's path."""
-    listed = ", ".join(f"'{f}'" for f in files)
-    cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in BUSINESS) + "}"
-    if channel == "web":
-        return f"read_json([{listed}], format='newline_delimited', columns={cols}, filename=true)"
-    return f"read_csv([{listed}], header=true, columns={cols}, filename=true)"
-
-
-def oracle(files: dict[str, list[Path]]) -> dict[str, Any]:
-    """Silver (valid rows by key), quarantine counts and the gold model, from the raw files alone:
-    trim, type, the newest file version of each key (modification time, then path), the rules."""
-    con = duckdb.connect()
-    order = [(str(f), f.stat().st_mtime_ns // 1_000_000) for fs in files.values() for f in fs]
-    con.execute("CREATE TABLE file_order (filename VARCHAR, mtime BIGINT)")
-    con.executemany("INSERT INTO file_order VALUES (?, ?)", order)
-    out: dict[str, Any] = {"silver": {}, "quarantine": {}}
-    for table, channel in CHANNEL.items():
-        con.execute(f"""
-            CREATE OR REPLACE TABLE typed_{channel} AS
-            WITH raw AS (SELECT * FROM {_read_raw(con, channel, files[table])}),
-            t AS (
-                SELECT nullif(trim(return_id), '') AS return_id,
-                       TRY_CAST(nullif(trim(order_id), '') AS BIGINT) AS order_id,
-                       nullif(trim(sku), '') AS sku,
-                       TRY_CAST(nullif(trim(return_date), '') AS DATE) AS return_date,
-                       lower(nullif(trim(reason), '')) AS reason,
-                       TRY_CAST(nullif(trim(quantity), '') AS INTEGER) AS quantity,
-                       TRY_CAST(nullif(trim(amount), '') AS DECIMAL(12, 2)) AS amount,
-                       nullif(trim(amount), '') IS NOT NULL AND amount IS NOT NULL
-                         AND TRY_CAST(nullif(trim(amount), '') AS DECIMAL(12, 2)) IS NULL AS amount_misfit,
-                       filename
-                FROM raw
-            ),
-            ranked AS (
-                SELECT t.*, row_number() OVER (PARTITION BY return_id ORDER BY o.mtime DESC, t.filename DESC) AS rn
-                FROM t JOIN file_order o USING (filename)
-            )
-            SELECT * FROM ranked WHERE return_id IS NULL OR rn = 1
-        """)
-        valid = """return_id IS NOT NULL AND sku IS NOT NULL AND return_date IS NOT NULL AND NOT amount_misfit
-                    AND coalesce(quantity > 0, true) AND coalesce(amount >= 0, true)"""
-        out["silver"][table] = {
-            r[0]: r[1:]
-            for r in con.execute(
-                f"SELECT return_id, order_id, sku, return_date, coalesce(reason, 'unknown'), coalesce(quantity, 1), "
-                f"coalesce(amount, 0) FROM typed_{channel} WHERE {valid}"
-            ).fetchall()
-        }
-        out["quarantine"][table] = con.execute(f"SELECT count(*) FROM typed_{channel} WHERE NOT ({valid})").fetchone()[
-            0
-        ]
-    out["gold"] = sorted(
-        con.execute("""
-            SELECT sku, return_reason, count(*), sum(units), CAST(sum(amount_filled) AS DECIMAL(18, 2)) FROM (
-                SELECT sku, coalesce(reason, 'unknown') AS return_reason, coalesce(quantity, 1) AS units,
-                       coalesce(amount, 0) AS amount_filled FROM typed_web
-                WHERE return_id IS NOT NULL AND sku IS NOT NULL AND return_date IS NOT NULL AND NOT amount_misfit
-                      AND coalesce(quantity > 0, true) AND coalesce(amount >= 0, true)
-                UNION ALL
-                SELECT sku, coalesce(reason, 'unknown'), coalesce(quantity, 1), coalesce(amount, 0) FROM typed_store
-                WHERE return_id IS NOT NULL AND sku IS NOT NULL AND return_date IS NOT NULL AND NOT amount_misfit
-                      AND coalesce(quantity > 0, true) AND coalesce(amount >= 0, true)
-            ) GROUP BY ALL
-        """).fetchall()
-    )
-    return out
 
 
 # -- the scenario ----------------------------------------------------------------------------------
@@ -473,61 +399,3 @@ def test_a_second_delta_reader_sees_the_same_bronze(scenario: Lake) -> None:
     )
     ours = sorted((r["_source_file"], str(r["return_id"])) for r in scenario.seen["final_bronze_web"])
     assert theirs == ours and len(ours) > 100
-
-
-# -- the same pipeline through Airflow, drops and lakehouse on the object store -----------------------
-
-
-@dataclass
-class AirflowS3Run:
-    result: Any
-    root: str
-    drops: str
-    local: Path  # the same day's drops written locally (the generator is deterministic)
-    env: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def s3_dag_run(stack, tmp_path_factory) -> AirflowS3Run:
-    """``airflow dags test returns_lakehouse`` (the real operators, spark-submit per task) with the
-    drops in one bucket prefix and the lakehouse in another."""
-    from support.dagrun import dags_test
-    from support.env import sh
-
-    sh("scripts/locals3.sh up", env=stack, timeout=1200)
-    tmp = tmp_path_factory.mktemp("files_s3")
-    tag = os.urandom(4).hex()
-    drops, root = f"s3a://lakehouse/it-drops-{tag}", f"s3a://lakehouse/it-files-{tag}"
-    day = dt.date.fromisoformat(D1)
-    write_day(ReturnsDay(drops + "/returns_drops", day, sf=0.3))
-    write_day(ReturnsDay(tmp / "local", day, sf=0.3))
-    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
-    raw["retries"] = 0
-    folder = tmp / "pipelines"
-    folder.mkdir()
-    (folder / "returns.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    result = dags_test(stack, folder, root, "returns_lakehouse", extra_env={"LAKEHOUSE_FILES_ROOT": drops}, date=D1)
-    return AirflowS3Run(result, root, drops, tmp / "local", stack)
-
-
-def test_the_dag_on_the_object_store_equals_the_files(s3_dag_run: AirflowS3Run, spark) -> None:
-    from support import s3 as objects
-
-    run = s3_dag_run
-    assert run.result.returncode == 0, run.result.stdout[-4000:]
-    local = {t: sorted((run.local / "returns_raw" / c / D1).glob("*")) for t, c in CHANNEL.items()}
-    expected = oracle(local)
-    gold = sorted(
-        tuple(r) for r in spark.read.format("delta").load(f"{run.root}/returns_gold/returns_by_sku_reason").collect()
-    )
-    assert gold == expected["gold"]
-    # bronze names each object it read, by its s3a:// path; a second reader agrees on the rows
-    con = objects.duckdb_s3(run.env)
-    bronze = f"{run.root}/returns_bronze/bz_returns_store".replace("s3a://", "s3://")
-    files = {r[0] for r in con.execute(f"SELECT DISTINCT _source_file FROM delta_scan('{bronze}')").fetchall()}
-    assert files == {f"{run.drops}/returns_drops/returns_raw/store/{D1}/{p.name}" for p in local["returns_store"]}
-    silver = f"{run.root}/returns_silver/returns_web".replace("s3a://", "s3://")
-    keys = {r[0] for r in con.execute(f"SELECT return_id FROM delta_scan('{silver}')").fetchall()}
-    assert keys == set(expected["silver"]["returns_web"])
-    secret = objects.credentials(run.env)["secret"]
-    assert secret not in run.result.stdout + run.result.stderr
