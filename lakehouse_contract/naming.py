@@ -1,6 +1,6 @@
 """Table names of every layer, and where a named table is stored. The only place they are spelled.
 
-Logical names are ``<schema>.<table>``: ``<bronze>.bz_<table>``, ``<silver>.<table>``,
+Logical names are ``<schema>.<table>``: ``<bronze>.bz_<table>`` (the prefix is the pipeline's), ``<silver>.<table>``,
 ``<silver>.<table>_quarantine``, ``<gold>.<model>``; the control tables are the audit log
 (``<bronze>.bz_audit_log`` unless configured), the watermark registry ``<bronze>.bz_watermarks``,
 the maintenance log ``<bronze>.bz_maintenance_log`` and the DQ results ``<silver>.dq_results``.
@@ -55,6 +55,7 @@ class Schemas:
     bronze: str = "inventory_bronze"
     silver: str = "inventory_silver"
     gold: str = "inventory_gold"
+    bronze_prefix: str = BRONZE_PREFIX  # bronze table of source table t: <bronze>.<bronze_prefix><t>
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class TableName:
 
 
 def bronze(schemas: Schemas, table: str) -> TableName:
-    return TableName(schemas.bronze, f"{BRONZE_PREFIX}{table}")
+    return TableName(schemas.bronze, f"{schemas.bronze_prefix}{table}")
 
 
 def silver(schemas: Schemas, table: str) -> TableName:

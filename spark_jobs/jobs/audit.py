@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
 
 def _audit(ctx: RunContext, spec: AuditSpec, log: logging.Logger) -> int:
     spark = get_spark(f"audit-{ctx.table}")
-    target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
+    target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
     bronze_rows = None
     if target.exists():
         batch = target.read(spark).where(F.col("_batch_id") == ctx.run_id)

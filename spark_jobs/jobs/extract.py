@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
         creds = resolve_jdbc(spec.jdbc_secret)
         contract = dict(spec.columns)
         drift = check_drift(spec.source, contract, jdbc.source_columns(spark, creds, spec.source))
-        target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
+        target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
         mode = _mode(spark, target, ctx, spec)
         window, resumed = _window(spark, ctx, spec, mode, log)
         where = window.predicate(spec.watermark_column) if window and mode == "incremental" else None

@@ -105,7 +105,7 @@ class BronzeInput:
 def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput:
     """Full tables: all of bronze. Incremental tables: for each key of this date's slice, its newest
     version in all of bronze (tombstones win), so the result does not depend on the load order."""
-    bronze_ref = bronze_table(ctx.tables, ctx.bronze_schema, spec.table)
+    bronze_ref = bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)

@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
         mode = done.load_mode or "full"
         if rows == 0 and mode == "full" and not spec.allow_empty:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
-        target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table)
+        target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
         out = _bronze_frame(ctx, spec, extract, done, landing)
         create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
         if done.table_load_mode == "incremental":

@@ -104,8 +104,8 @@ def named(where: Location, table: naming.TableName) -> TableRef:
     return table_ref(where, table.schema, table.name)
 
 
-def bronze_table(where: Location, schema: str, table: str) -> TableRef:
-    return named(where, naming.bronze(Schemas(bronze=schema), table))
+def bronze_table(where: Location, schema: str, table: str, prefix: str = naming.BRONZE_PREFIX) -> TableRef:
+    return named(where, naming.bronze(Schemas(bronze=schema, bronze_prefix=prefix), table))
 
 
 def audit_table(where: Location, schema: str, name: str = naming.AUDIT_LOG) -> TableRef:

@@ -25,7 +25,8 @@ from support.specs import flags, spec_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
-ENVS = {n: e.databricks for n, e in load_environments().items() if e.databricks is not None}
+ENVIRONMENTS = {n: e for n, e in load_environments().items() if e.databricks is not None}
+ENVS = {n: e.databricks for n, e in ENVIRONMENTS.items() if e.databricks is not None}
 REFERENCE = re.compile(r"\{\{([^}]*)\}\}")
 KNOWN_REFS = {"job.run_id", "task.execution_count", "job.trigger.time.timestamp_ms"}
 
@@ -158,7 +159,7 @@ def test_serverless_export_uses_environments_not_clusters() -> None:
 
 
 def test_bundle_targets_carry_the_same_job() -> None:
-    data = yaml.safe_load(yaml.safe_dump(bundle(CFG, ENVS)))
+    data = yaml.safe_load(yaml.safe_dump(bundle(CFG, ENVIRONMENTS)))
     assert data["bundle"] == {"name": CFG.dag_id}
     assert set(data["targets"]) == set(ENVS)
     for name, env in ENVS.items():

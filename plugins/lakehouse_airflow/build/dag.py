@@ -77,8 +77,10 @@ def _task_group(spec: TaskSpec, rank: int, width: int) -> TaskGroup:
 
 
 def build_dag(cfg: PipelineConfig) -> DAG:
+    env = current_environment(pipeline=cfg.dag_id)
     tz = pendulum.timezone(cfg.timezone)
-    schedule = CronDataIntervalTimetable(cfg.schedule, timezone=tz) if cfg.schedule else None
+    cron = env.schedule_for(cfg.schedule)
+    schedule = CronDataIntervalTimetable(cron, timezone=tz) if cron else None
     default_args = {
         "owner": cfg.owner,
         "retries": cfg.retries,
@@ -88,7 +90,6 @@ def build_dag(cfg: PipelineConfig) -> DAG:
     }
     if cfg.alerts.webhook_conn_id or cfg.alerts.email:
         default_args["on_failure_callback"] = FailureNotifier(cfg.alerts)
-    env = current_environment()
     with DAG(
         dag_id=cfg.dag_id,
         description=cfg.description or None,

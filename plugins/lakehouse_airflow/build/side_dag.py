@@ -45,7 +45,7 @@ def build_side_dag(
         tags=[*cfg.tags, tag],
         doc_md=doc,
     ) as dag:
-        env = current_environment()
+        env = current_environment(pipeline=cfg.dag_id)
         with TaskGroup(group_id=group, tooltip=tooltip):
             built = {spec.full_id: build_operator(spec, cfg, env) for spec in specs}
             for spec in specs:

@@ -3,6 +3,11 @@
 ``LAKEHOUSE_ENV`` picks an environment (default ``local``). ``backend: local`` builds
 SparkSubmitOperator tasks, ``backend: databricks`` DatabricksSubmitRunOperator tasks; nothing else
 about the DAG changes. A broken file raises :class:`PipelineConfigError` naming the file and field.
+
+Settings merge in three levels: ``defaults``, then the environment, then the pipeline's own
+settings in that environment (``pipelines: {<dag_id>: {<env>: {...}}}``: schedule, run deadline,
+Databricks cluster, retries, timeouts, notifications, health, locations). The wheel and the
+artifacts path stay the environment's: one deployment serves every pipeline.
 """
 
 from __future__ import annotations
@@ -46,8 +51,27 @@ class ClusterConfig(Strict):
 
 
 class Notifications(Strict):
+    """E-mail recipients per run event (Airflow alerts on failure itself; these are Databricks')."""
+
+    on_start: tuple[str, ...] = ()
     on_failure: tuple[str, ...] = ()
     on_success: tuple[str, ...] = ()
+
+    def email_notifications(self) -> dict[str, list[str]]:
+        """The Jobs API ``email_notifications`` (only the events with recipients)."""
+        return {event: list(to) for event, to in self.model_dump().items() if to}
+
+
+class Health(Strict):
+    """Databricks job health rules: a run longer than ``run_duration_seconds`` is flagged (and mailed
+    to ``on_failure``'s recipients as a duration warning)."""
+
+    run_duration_seconds: int | None = Field(default=None, gt=0)
+
+    def rules(self) -> dict[str, list[dict[str, object]]] | None:
+        if self.run_duration_seconds is None:
+            return None
+        return {"rules": [{"metric": "RUN_DURATION_SECONDS", "op": "GREATER_THAN", "value": self.run_duration_seconds}]}
 
 
 class AccessControl(Strict):
@@ -94,6 +118,7 @@ class DatabricksConfig(Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     access_control_list: tuple[AccessControl, ...] = ()
     notifications: Notifications = Notifications()
+    health: Health = Health()
 
     def file_sources_root(self) -> str:
         return (self.files_root or f"{self.lakehouse_root.rstrip('/').rsplit('/', 1)[0]}/files").rstrip("/")
@@ -114,12 +139,18 @@ class Environment(Strict):
     # a run still going this long after it was queued is a deadline breach: marked in the ETL
     # monitor and alerted (the existing job's 2 hours); null: no deadline
     run_deadline_minutes: int | None = Field(default=120, ge=1)
+    # the DAG's schedule here (a cron; null: on demand only); unset: the pipeline file's
+    schedule: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _backend_settings(self) -> Environment:
         if self.backend == "databricks" and self.databricks is None:
             raise ValueError("backend databricks needs a databricks: section")
         return self
+
+    def schedule_for(self, pipeline_schedule: str | None) -> str | None:
+        """The schedule a pipeline runs on here: the environment's when it sets one (null included)."""
+        return self.schedule if "schedule" in self.model_fields_set else pipeline_schedule
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +160,45 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_environments(path: str | Path | None = None) -> dict[str, Environment]:
-    """Every environment of the file, with ``defaults`` merged in."""
+PIPELINE_KEYS = {"schedule", "run_deadline_minutes", "databricks"}
+PER_DEPLOYMENT = {"artifacts_path", "wheel"}  # one deployment per environment serves every pipeline
+
+
+def _validate(path: Path, where: str, body: dict[str, Any], name: str) -> Environment:
+    try:
+        return Environment.model_validate({**body, "name": name})
+    except ValidationError as exc:
+        raise PipelineConfigError(f"{path}: {where}.{describe_error(exc)}") from None
+
+
+def _pipeline_overrides(path: Path, raw: Any, envs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``pipelines:`` checked: dag id -> environment -> settings (known environments and keys only)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PipelineConfigError(f"{path}: pipelines: expected a mapping of dag ids")
+    for dag_id, per_env in raw.items():
+        if not isinstance(per_env, dict):
+            raise PipelineConfigError(f"{path}: pipelines.{dag_id}: expected a mapping of environment names")
+        for env_name, body in per_env.items():
+            where = f"pipelines.{dag_id}.{env_name}"
+            if env_name not in envs:
+                raise PipelineConfigError(f"{path}: {where}: no such environment (known: {', '.join(envs)})")
+            body = body or {}
+            unknown = sorted(set(body) - PIPELINE_KEYS) or sorted(set(body.get("databricks") or {}) & PER_DEPLOYMENT)
+            if unknown:
+                raise PipelineConfigError(
+                    f"{path}: {where}.{unknown[0]}: not a per-pipeline setting "
+                    f"(allowed: {', '.join(sorted(PIPELINE_KEYS))}; the environment owns {', '.join(sorted(PER_DEPLOYMENT))})"
+                )
+            if "databricks" in body and envs[env_name].get("backend") != "databricks":
+                raise PipelineConfigError(f"{path}: {where}.databricks: environment {env_name!r} is not databricks")
+    return raw
+
+
+def load_environments(path: str | Path | None = None, pipeline: str | None = None) -> dict[str, Environment]:
+    """Every environment of the file, with ``defaults`` merged in, and the settings of ``pipeline``
+    (a dag id) in each environment merged over them. Every pipeline's settings are validated."""
     path = Path(path or os.environ.get(ENVIRONMENTS_FILE_VAR) or DEFAULT_FILE)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -138,28 +206,31 @@ def load_environments(path: str | Path | None = None) -> dict[str, Environment]:
         raise PipelineConfigError(f"{path}: cannot read environments: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("environments"), dict):
         raise PipelineConfigError(f"{path}: environments: expected a mapping of environment names")
-    unknown = set(raw) - {"defaults", "environments"}
+    unknown = set(raw) - {"defaults", "environments", "pipelines"}
     if unknown:
         raise PipelineConfigError(f"{path}: {sorted(unknown)[0]}: unknown key")
     defaults = raw.get("defaults") or {}
-    out: dict[str, Environment] = {}
+    bodies: dict[str, dict[str, Any]] = {}
     for name, body in raw["environments"].items():
         body = dict(body or {})
         if "run_deadline_minutes" in defaults:
             body.setdefault("run_deadline_minutes", defaults["run_deadline_minutes"])
         if body.get("backend") == "databricks":
             body["databricks"] = _merge(defaults.get("databricks") or {}, body.get("databricks") or {})
-        try:
-            out[name] = Environment.model_validate({**body, "name": name})
-        except ValidationError as exc:
-            raise PipelineConfigError(f"{path}: environments.{name}.{describe_error(exc)}") from None
+        bodies[name] = body
+    out = {name: _validate(path, f"environments.{name}", body, name) for name, body in bodies.items()}
+    for dag_id, per_env in _pipeline_overrides(path, raw.get("pipelines"), bodies).items():
+        for name, override in per_env.items():
+            merged = _validate(path, f"pipelines.{dag_id}.{name}", _merge(bodies[name], override or {}), name)
+            if dag_id == pipeline:
+                out[name] = merged
     return out
 
 
-def current_environment(path: str | Path | None = None) -> Environment:
-    """The environment ``LAKEHOUSE_ENV`` names (default ``local``)."""
+def current_environment(path: str | Path | None = None, pipeline: str | None = None) -> Environment:
+    """The environment ``LAKEHOUSE_ENV`` names (default ``local``), as ``pipeline`` (a dag id) sees it."""
     name = os.environ.get(ENV_VAR, "local").strip() or "local"
-    envs = load_environments(path)
+    envs = load_environments(path, pipeline)
     if name not in envs:
         raise PipelineConfigError(f"{ENV_VAR}={name!r}: no such environment (known: {', '.join(envs)})")
     return envs[name]

@@ -33,7 +33,7 @@ from lakehouse_airflow.config.sources import (
     SourceConfig,
     known_zone,
 )
-from lakehouse_contract.naming import AUDIT_LOG, CONTRACT_TYPE, CONTROL_INPUTS, IDENTIFIER
+from lakehouse_contract.naming import AUDIT_LOG, BRONZE_PREFIX, CONTRACT_TYPE, CONTROL_INPUTS, IDENTIFIER
 from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID
 
 _SPARK_TYPE = re.compile(CONTRACT_TYPE)
@@ -45,6 +45,7 @@ class LakehouseConfig(Strict):
     bronze_schema: str = Field(default="inventory_bronze", pattern=IDENTIFIER)
     silver_schema: str = Field(default="inventory_silver", pattern=IDENTIFIER)
     gold_schema: str = Field(default="inventory_gold", pattern=IDENTIFIER)
+    bronze_prefix: str = Field(default=BRONZE_PREFIX, pattern=r"^[a-z][a-z0-9_]*_$")  # bronze tables: <prefix><table>
     audit_table: str = Field(default=AUDIT_LOG, pattern=IDENTIFIER)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from lakehouse_airflow.config.environments import DatabricksConfig
 from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
-from lakehouse_contract.naming import LAYERS, Location, Schemas, TableName
+from lakehouse_contract.naming import LAYERS, Location, TableName
 from lakehouse_contract.run import run_flags
 from lakehouse_contract.secrets import scope_ref
 from lakehouse_contract.specs import SPEC_FLAG, ExtractFilesSpec, GoldSpec, JobSpec, MaintainSpec, ValidateFilesSpec
@@ -49,7 +49,12 @@ def remote_location(spec: JobSpec, env: DatabricksConfig) -> Location:
     """The environment's lakehouse root, catalog and layer schemas (default: the pipeline's)."""
     local = spec.location.schemas
     override = env.schemas
-    schemas = Schemas(override.bronze or local.bronze, override.silver or local.silver, override.gold or local.gold)
+    schemas = replace(
+        local,
+        bronze=override.bronze or local.bronze,
+        silver=override.silver or local.silver,
+        gold=override.gold or local.gold,
+    )
     return Location(env.lakehouse_root, schemas, env.catalog)
 
 

@@ -39,7 +39,9 @@ T = TypeVar("T", bound=TaskSpec)
 
 def location(cfg: PipelineConfig) -> Location:
     lh = cfg.lakehouse
-    return Location(lakehouse_root(lh.root), Schemas(lh.bronze_schema, lh.silver_schema, lh.gold_schema))
+    return Location(
+        lakehouse_root(lh.root), Schemas(lh.bronze_schema, lh.silver_schema, lh.gold_schema, lh.bronze_prefix)
+    )
 
 
 def storage_conn(cfg: PipelineConfig, *other_roots: str) -> str | None:

@@ -139,15 +139,16 @@ def on_dag_run_running(dag_run: Any, msg: str) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _deadline_minutes(env_name: str, env_file: str) -> int | None:
-    """The environment's run deadline; the file is read once per (environment, file) per process."""
-    return current_environment().run_deadline_minutes
+def _deadline_minutes(env_name: str, env_file: str, dag_id: str) -> int | None:
+    """The pipeline's run deadline in the environment; the file is read once per (environment, file,
+    pipeline) per process."""
+    return current_environment(pipeline=dag_id).run_deadline_minutes
 
 
 def check_deadline(cfg: PipelineConfig, store: MonitorStore, dag_id: str, run_id: str) -> bool:
     """The environment's run deadline, checked at every event of the run: the first event after
     it marks the run in the monitor, adds a receipt and alerts (once)."""
-    minutes = _deadline_minutes(os.environ.get(ENV_VAR, ""), os.environ.get(ENVIRONMENTS_FILE_VAR, ""))
+    minutes = _deadline_minutes(os.environ.get(ENV_VAR, ""), os.environ.get(ENVIRONMENTS_FILE_VAR, ""), dag_id)
     if minutes is None or not store.breach_deadline(dag_id, run_id, minutes):
         return False
     store.receipt((dag_id, run_id), None, None, "deadline_missed", None, f"running over {minutes} min")
