@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 RUN := scripts/with-env
 SF ?= 0.01
 DATE ?= $(shell date -u -d yesterday +%F)
-DAG ?= inventory_lakehouse
+PIPELINE ?= inventory
+DAG ?= $(PIPELINE)_lakehouse
+DROPS_SF ?= 1
+FILE_PIPELINES := returns media
 PYTEST_ARGS ?=
 
 .PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-unit test-e2e chromium bench object-store down clean lock lint
@@ -15,6 +18,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: SF=$(SF) (scale factor, 1 = full seed volume)  DATE=$(DATE) (logical date)"
+	@echo "             PIPELINE=$(PIPELINE) (inventory | $(FILE_PIPELINES))  DROPS_SF=$(DROPS_SF) (file drops' scale)"
 	@echo "             CONF='{\"tables\": [\"orders\"], \"mode\": \"full\"}' (demo: trigger params)"
 
 $(STAMP): requirements.txt
@@ -59,12 +63,13 @@ define DEMO_RUN
 	  if [ $$rc -ne 0 ] || [ $$rep -ne 0 ]; then echo "demo: run failed (see .local/logs/demo-$(1)-$(DATE).log)"; exit 1; fi
 endef
 
-demo: seed airflow-db ## set up everything, run the DAG end to end for DATE, print the per-table summary (LAKEHOUSE_ROOT=s3a://lakehouse/demo: on the object store)
+# the inventory pipeline reads the seeded database; a file pipeline gets a day of generated drops
+demo: $(if $(filter $(FILE_PIPELINES),$(PIPELINE)),services,seed) airflow-db ## set up everything, run PIPELINE's DAG end to end for DATE, print the per-table summary (LAKEHOUSE_ROOT=s3a://lakehouse/demo: on the object store)
+	$(if $(filter $(FILE_PIPELINES),$(PIPELINE)),$(RUN) python -m seed $(PIPELINE) --day $(DATE) --sf $(DROPS_SF))
 	$(call DEMO_RUN,$(DAG))
 
-returns-demo: services airflow-db ## the returns pipeline (file source): a day of generated drops for DATE, then its DAG end to end
-	$(RUN) python -m seed returns --day $(DATE)
-	$(call DEMO_RUN,returns_lakehouse)
+returns-demo: ## the returns pipeline (JSON lines + CSV drops): make demo PIPELINE=returns
+	$(MAKE) demo PIPELINE=returns
 
 databricks-demo: seed airflow-db ## the same DAG on the Databricks backend, against the local Databricks emulator
 	scripts/databricks_demo.sh $(DAG) $(DATE)

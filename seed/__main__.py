@@ -3,6 +3,8 @@
 ``python -m seed [--sf 0.01] [--schema tests] [--seed 42] [--force]``: (re)create and load the source.
 ``python -m seed returns --day 2026-11-21 [--days 3] [--sf 1] [--root DIR]``: a day (or days) of return
 drops for the returns pipeline (``seed/returns.py``), under the pipeline's file source root.
+``python -m seed media --day 2026-11-21 [--days 3] [--sf 1] [--root DIR]``: the same for the media
+pipeline's Parquet drops (``seed/media.py``).
 ``python -m seed activity --run-date 2026-11-21 | --day 2026-11-21 | --start TS --end TS [--rate 0.01]``:
 one window of inserts, updates and deletes (timestamps are the source's naive local time);
 ``--run-date D`` picks the window the pipeline's run for logical date D reads.
@@ -65,24 +67,35 @@ def _activity(argv: list[str]) -> int:
     return 0
 
 
-def _returns(argv: list[str]) -> int:
-    from lakehouse_airflow.paths import files_root
-    from seed.returns import ReturnsDay, write_day
+FILE_GENERATORS = {  # name -> (module, its day request class, source system, what one unit of --sf is)
+    "returns": ("seed.returns", "ReturnsDay", "returns_drops", "about 500 x SF returns per channel and day"),
+    "media": ("seed.media", "MediaDay", "media_drops", "about 2000 x SF sessions, 5000 x SF player events a day"),
+}
 
-    parser = argparse.ArgumentParser(prog="python -m seed returns", description=__doc__)
+
+def _drops(name: str, argv: list[str]) -> int:
+    """A day (or days) of a file pipeline's drops: ``write_day`` of the generator module."""
+    import importlib
+
+    from lakehouse_airflow.paths import files_root
+
+    module_name, request_class, system, unit = FILE_GENERATORS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"python -m seed {name}", description=module.__doc__.split("\n\n")[0])
     parser.add_argument("--day", type=dt.date.fromisoformat, required=True, help="the first day of drops")
     parser.add_argument("--days", type=int, default=1, help="consecutive days from --day (default 1)")
-    parser.add_argument("--sf", type=float, default=1.0, help="about 500 x SF returns per channel and day")
+    parser.add_argument("--sf", type=float, default=1.0, help=unit)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--root", help="default: the returns pipeline's root ($LAKEHOUSE_FILES_ROOT/returns_drops)")
+    parser.add_argument("--root", help=f"default: the pipeline's root ($LAKEHOUSE_FILES_ROOT/{system})")
     args = parser.parse_args(argv)
-    root = args.root or files_root(None, "returns_drops")
+    root = args.root or files_root(None, system)
+    request = getattr(module, request_class)
     for offset in range(args.days):
         day = args.day + dt.timedelta(days=offset)
-        counts = write_day(ReturnsDay(root, day, args.sf, args.seed))
-        summary = ", ".join(f"{ch}: {c['rows']} rows -> {c['silver']} silver, {c['quarantine']} quarantined"
-                            for ch, c in counts.items())  # fmt: skip
-        sys.stdout.write(f"returns {day} under {root}: {summary}\n")
+        counts = module.write_day(request(root, day, args.sf, args.seed))
+        summary = ", ".join(f"{t}: {c['rows']} rows -> {c['silver']} silver, {c['quarantine']} quarantined"
+                            for t, c in counts.items())  # fmt: skip
+        sys.stdout.write(f"{name} {day} under {root}: {summary}\n")
     return 0
 
 
@@ -91,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if argv[:1] == ["activity"]:
         return _activity(argv[1:])
-    if argv[:1] == ["returns"]:
-        return _returns(argv[1:])
+    if argv[:1] and argv[0] in FILE_GENERATORS:
+        return _drops(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="python -m seed", description=__doc__)
     _common(parser)
     parser.add_argument("--sf", type=float, default=float(os.environ.get("SF", "0.01")))

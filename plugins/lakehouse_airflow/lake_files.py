@@ -41,11 +41,16 @@ def names(conn_id: str, folder: str) -> list[str]:
 
 def write_text(conn_id: str, path: str, text: str) -> None:
     """Write a document (a generated source file): a local file, or an object through S3Hook."""
+    write_bytes(conn_id, path, text.encode())
+
+
+def write_bytes(conn_id: str, path: str, data: bytes) -> None:
+    """Write a file (a generated Parquet drop): a local file, or an object through S3Hook."""
     if not is_object_store(path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
+        Path(path).write_bytes(data)
         return
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     uri = ObjectUri.parse(path)
-    S3Hook(aws_conn_id=conn_id).load_string(text, uri.key, uri.bucket, replace=True)
+    S3Hook(aws_conn_id=conn_id).load_bytes(data, uri.key, uri.bucket, replace=True)
