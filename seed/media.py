@@ -71,7 +71,7 @@ ERRORS = ("E_TIMEOUT", "E_DECODE", "E_DRM", "E_NETWORK")
 TABLES = ("assets", "devices", "geo", "delivery", "metrics")
 KEYS = {"assets": "asset_id", "devices": "device_id", "geo": "geo_id", "delivery": "event_id", "metrics": "session_id"}
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SCHEMAS = {
     "assets": pa.schema([("asset_id", pa.string()), ("title", pa.string()), ("genre", pa.string()),
                          ("content_type", pa.string()), ("duration_seconds", pa.int32()),
