@@ -126,6 +126,10 @@ class WriteBronzeSpec(JobSpec):
     watermark_column: str
     stats_columns: tuple[str, ...]  # columns a new bronze table keeps file statistics on (empty: all)
     allow_empty: bool
+    # file tables: the source and contract write_bronze reads the claimed files with (the landing
+    # holds extract's read plan, not a copy of the rows); None / {} for database tables
+    files: FileSource | None
+    columns: dict[str, str]
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,9 @@ def _drops(name: str, argv: list[str]) -> int:
 
     module_name, request_class, system, unit = FILE_GENERATORS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"python -m seed {name}", description=module.__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=f"python -m seed {name}", description=(module.__doc__ or name).split("\n\n")[0]
+    )
     parser.add_argument("--day", type=dt.date.fromisoformat, required=True, help="the first day of drops")
     parser.add_argument("--days", type=int, default=1, help="consecutive days from --day (default 1)")
     parser.add_argument("--sf", type=float, default=1.0, help=unit)

@@ -1,19 +1,18 @@
-"""extract_files: the new files of a file table -> landing Parquet for the logical date.
+"""extract_files: the new files of a file table -> this run's read plan (landing folder).
 
 Lists the source location, decides which files this run owns (``spark_jobs.transforms.file_plan``),
 checks each one against the contract before anything is written (an unreadable file, a missing or
 retyped contract column: the table fails naming the file, or with ``on_bad_file: skip`` the file is
-recorded as skipped), claims them in the file manifest (one commit), then reads them with the
-contract's types into this run's landing partition. write_bronze replaces the slice from there.
+recorded as skipped), claims them in the file manifest (one commit), then writes the read plan
+(the claimed files and what their probe found) to the run's landing folder and records their row
+count (Parquet: the footers; text formats: one read). write_bronze reads the files themselves from
+the plan and replaces the slice: the rows are read once, not copied into landing first.
 """
 
 from __future__ import annotations
 
 import json
 
-from pyspark.sql.types import StringType, StructField, StructType, TimestampType
-
-from lakehouse_contract.naming import FILE_MODIFICATION_TIME, RESCUED_DATA, SOURCE_FILE
 from lakehouse_contract.results import ExtractOutcome
 from lakehouse_contract.specs import ExtractFilesSpec
 from spark_jobs.runtime.errors import EmptySourceError
@@ -26,23 +25,14 @@ from spark_jobs.storage.file_source import (
     contract_problems,
     extra_columns,
     list_files,
-    lossless_columns,
+    plan_frame,
+    planned_rows,
     probe_files,
-    read_files,
 )
 from spark_jobs.storage.tables import file_manifest_table
 from spark_jobs.transforms.file_plan import plan_run
-from spark_jobs.transforms.schema import spark_type
 
 SHOWN = 5  # bad files named in an error message
-
-
-def empty_landing(contract: dict[str, str]) -> StructType:
-    """The landing schema of a run that loads no file."""
-    fields = [StructField(c, spark_type(t)) for c, t in contract.items()]
-    fields += [StructField(RESCUED_DATA, StringType()), StructField(SOURCE_FILE, StringType()),
-               StructField(FILE_MODIFICATION_TIME, TimestampType())]  # fmt: skip
-    return StructType(fields)
 
 
 def main(argv: list[str]) -> int:
@@ -85,13 +75,11 @@ def main(argv: list[str]) -> int:
         if extras:
             log.warning("%s: files carry columns outside the contract %s (bronze keeps them)", ctx.table, extras)
         manifest.claim(spark, ref, ctx.table, known, plan.claims, bad, ctx.logical_date, ctx.run_id)
-        if good:
-            lossless = lossless_columns(good, dict(spec.columns)) if source.format == "parquet" else set()
-            frame = read_files(spark, source, good, dict(spec.columns), extras, lossless)
+        with_fault(plan_frame(spark, good), "extract", ctx.table).write.mode("overwrite").parquet(ctx.landing_path())
+        if all(p.rows is not None for p in good):  # Parquet: the footers count
+            rows = sum(p.rows or 0 for p in good)
         else:
-            frame = spark.createDataFrame([], empty_landing(dict(spec.columns)))
-        with_fault(frame, "extract", ctx.table).write.mode("overwrite").parquet(ctx.landing_path())
-        rows = spark.read.parquet(ctx.landing_path()).count()
+            rows = planned_rows(spark, source, good, dict(spec.columns)).count()
         replaced = plan.replaced(ctx.logical_date)
         log.info(
             "%s: %d file(s) listed, %d loaded (%d rows), %d skipped, %d for later dates, %d rewritten-ignored",

@@ -1,5 +1,8 @@
 """write_bronze: landing Parquet -> Delta ``bz_<table>`` with metadata columns, one commit.
 
+File tables: the landing folder holds extract_files' read plan; the claimed files are read from
+their location here (one pass over the data).
+
 Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
 (``_logical_date = ds``: the window's rows plus tombstones for deleted keys) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
@@ -27,6 +30,7 @@ from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
 from spark_jobs.storage import leases, watermarks
 from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice, sql_literal
+from spark_jobs.storage.file_source import load_plan, planned_rows
 from spark_jobs.storage.results import read_result
 from spark_jobs.storage.tables import bronze_table, ident, watermark_table
 from spark_jobs.transforms.bronze import with_bronze_metadata
@@ -73,10 +77,17 @@ def main(argv: list[str]) -> int:
             raise MissingStepResultError(f"extract result for run {ctx.run_id} is {state}; run extract first")
         done = ExtractOutcome.of(extract)
         spark = get_spark(f"write_bronze-{ctx.table}")
-        landing = spark.read.parquet(ctx.landing_path())
+        if spec.files is not None:  # the landing folder holds the read plan: read the claimed files
+            landing = planned_rows(spark, spec.files, load_plan(spark, ctx.landing_path()), dict(spec.columns))
+        else:
+            landing = spark.read.parquet(ctx.landing_path())
         rows = landing.count()
         if rows != done.rows_read:
-            raise ReconciliationError(f"landing has {rows} rows but extract recorded {done.rows_read}; rerun extract")
+            what = "the planned files hold" if spec.files is not None else "landing has"
+            raise ReconciliationError(
+                f"{what} {rows} rows but extract recorded {done.rows_read}; rerun extract"
+                + (" (a file changed after it was claimed)" if spec.files is not None else "")
+            )
         mode = done.load_mode or "full"
         if rows == 0 and mode == "full" and not spec.allow_empty:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")

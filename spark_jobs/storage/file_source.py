@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Collection
@@ -21,7 +22,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from lakehouse_contract.naming import FILE_MODIFICATION_TIME, RESCUED_DATA, SOURCE_FILE
 from lakehouse_contract.specs import FileSource
@@ -100,6 +101,7 @@ class Probe:
     path: str
     columns: dict[str, str | None]
     error: str | None = None
+    rows: int | None = None  # Parquet: the footer's row count (text formats: unknown until read)
 
 
 def _arrow_kind(arrow_type: Any) -> str:
@@ -119,10 +121,11 @@ def _probe_parquet(path: str) -> Probe:
     fs, inner = _arrow_fs(path)
     try:
         with fs.open_input_file(inner) as handle:
-            schema = pq.read_schema(handle)
+            footer = pq.ParquetFile(handle)
+            schema, rows = footer.schema_arrow, footer.metadata.num_rows
     except Exception as exc:  # a truncated or non-Parquet file
         return Probe(path, {}, f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})")
-    return Probe(path, {f.name: _arrow_kind(f.type) for f in schema})
+    return Probe(path, {f.name: _arrow_kind(f.type) for f in schema}, rows=rows)
 
 
 def _probe_csv(path: str, options: dict[str, str]) -> Probe:
@@ -285,16 +288,54 @@ def read_files(
                              F.col("_metadata.file_modification_time").alias("__mtime"))  # fmt: skip
     text_input = source.format != "parquet"
     typed = {
-        c: F.col(c) if t == "string" else (F.trim(F.col(c)) if text_input else F.col(c)).try_cast(spark_type(t))
+        c: F.col(c) if t == "string" else (F.trim(F.col(c)) if text_input else F.col(c)).try_cast(t)
         for c, t in contract.items()
     }
     # what the file held for a typed column (blank text counts as absent, as NULL)
     checked = [c for c, t in contract.items() if t != "string" and c not in lossless]
     present = {c: F.nullif(F.trim(F.col(c).cast("string")), F.lit("")) for c in checked}
     return frame.select(
-        *[typed[c].cast(spark_type(t)).alias(c) for c, t in contract.items()],
+        # cast by type name: a type object sent through Spark Connect makes strings carry an explicit
+        # collation (``string collate UTF8_BINARY``) into the Delta schema, which other readers refuse
+        *[typed[c].cast(t).alias(c) for c, t in contract.items()],
         *[F.col(c) for c in extras],
         _rescued(present, typed).alias(RESCUED_DATA),
         _normalised(F.col("__path")).alias(SOURCE_FILE),
         F.col("__mtime").alias(FILE_MODIFICATION_TIME),
     )
+
+
+# -- the read plan: what extract_files hands write_bronze -------------------------------------------
+
+PLAN_SCHEMA = StructType([StructField("path", StringType()), StructField("columns", StringType()),
+                          StructField("rows", LongType())])  # fmt: skip
+
+
+def plan_frame(spark: SparkSession, probes: list[Probe]) -> DataFrame:
+    """The files this run loads, with what their probe found (one row per file), for the run's
+    landing folder: write_bronze reads the files themselves from it (one pass, no copy)."""
+    rows = [(p.path, json.dumps(p.columns), p.rows) for p in probes]
+    return spark.createDataFrame(rows, PLAN_SCHEMA)
+
+
+def load_plan(spark: SparkSession, path: str) -> list[Probe]:
+    return [
+        Probe(r["path"], json.loads(r["columns"]), rows=r["rows"])
+        for r in spark.read.schema(PLAN_SCHEMA).parquet(path).collect()
+    ]
+
+
+def empty_frame(contract: dict[str, str]) -> StructType:
+    """The schema of a run that loads no file."""
+    fields = [StructField(c, spark_type(t)) for c, t in contract.items()]
+    fields += [StructField(RESCUED_DATA, StringType()), StructField(SOURCE_FILE, StringType()),
+               StructField(FILE_MODIFICATION_TIME, TimestampType())]  # fmt: skip
+    return StructType(fields)
+
+
+def planned_rows(spark: SparkSession, source: FileSource, probes: list[Probe], contract: dict[str, str]) -> DataFrame:
+    """The planned files' rows, read as bronze gets them (an empty frame when there are none)."""
+    if not probes:
+        return spark.createDataFrame([], empty_frame(contract))
+    lossless = lossless_columns(probes, contract) if source.format == "parquet" else set()
+    return read_files(spark, source, probes, contract, extra_columns(probes, contract), lossless)

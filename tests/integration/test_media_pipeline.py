@@ -22,6 +22,7 @@ from lakehouse_airflow.config import PipelineConfig, load_pipeline
 from lakehouse_airflow.config.pipeline import with_absolute_sql_paths
 from lakehouse_airflow.paths import PROJECT_ROOT
 from seed.media import KEYS, TABLES, MediaDay, write_day
+from support import kernel
 from support.inprocess import Run, run_pipeline
 from support.media_oracle import oracle
 
@@ -106,6 +107,10 @@ def test_bronze_holds_every_row_of_every_file_once(media: Media) -> None:
         assert got == want, table
         dates = {r["_logical_date"].isoformat() for r in rows}
         assert dates == {D1, D2}, table
+        # a second Delta reader (DuckDB's delta extension) reads the same table
+        path = media.root / "media_bronze" / f"raw_{table}"
+        theirs = kernel.connect().execute(f"SELECT _source_file, {key} FROM delta_scan('{path}')").fetchall()
+        assert sorted((f, str(k)) for f, k in theirs) == got, table
 
 
 def test_silver_equals_an_independent_reading_of_the_files(media: Media) -> None:

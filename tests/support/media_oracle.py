@@ -92,7 +92,9 @@ def oracle(files: dict[str, list[Path]]) -> dict[str, Any]:
         con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {typed} WHERE {VALID[table]}")
         cursor = con.execute(f"SELECT * FROM {table}")
         names = [d[0] for d in cursor.description]
-        out["silver"][table] = {row[names.index(KEYS[table])]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+        out["silver"][table] = {
+            row[names.index(KEYS[table])]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()
+        }
         (out["quarantine"][table],) = con.execute(f"SELECT count(*) FROM {typed} WHERE NOT ({VALID[table]})").fetchone()
     for model, sql in GOLD.items():
         out["gold"][model] = sorted(con.execute(sql).fetchall(), key=lambda r: tuple(str(v) for v in r))

@@ -19,7 +19,15 @@ from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from lakehouse_contract.naming import LAYERS, Location, TableName
 from lakehouse_contract.run import run_flags
 from lakehouse_contract.secrets import scope_ref
-from lakehouse_contract.specs import SPEC_FLAG, ExtractFilesSpec, GoldSpec, JobSpec, MaintainSpec, ValidateFilesSpec
+from lakehouse_contract.specs import (
+    SPEC_FLAG,
+    ExtractFilesSpec,
+    GoldSpec,
+    JobSpec,
+    MaintainSpec,
+    ValidateFilesSpec,
+    WriteBronzeSpec,
+)
 from lakehouse_contract.storage import is_object_store
 
 ENVIRONMENT_KEY = "lakehouse"
@@ -68,7 +76,8 @@ def remote_spec(spec: JobSpec, env: DatabricksConfig) -> JobSpec:
             changes[name] = scope_ref(env.secret_scope)
     if isinstance(spec, GoldSpec):
         changes["sql_file"] = remote_path(spec.sql_file, env)
-    if isinstance(spec, ValidateFilesSpec | ExtractFilesSpec) and not is_object_store(spec.files.root):
+    if isinstance(spec, ValidateFilesSpec | ExtractFilesSpec | WriteBronzeSpec) and spec.files is not None \
+            and not is_object_store(spec.files.root):  # fmt: skip
         root = f"{env.file_sources_root()}/{PurePosixPath(spec.files.root).name}"
         location = root + spec.files.location[len(spec.files.root) :]
         changes["files"] = replace(spec.files, root=root, location=location)

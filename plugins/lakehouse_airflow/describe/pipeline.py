@@ -108,7 +108,7 @@ def file_bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]
     write = WriteBronzeSpec(
         dag_id=d, task_id=write_id, table=g, location=where, source_system=cfg.source.system,
         watermark_column=table.watermark_column, stats_columns=(*bronze_stats_columns(table), SOURCE_FILE),
-        allow_empty=True,
+        allow_empty=True, files=source, columns=dict(table.columns),
     )  # fmt: skip
     audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source.location,
                       audit_table=cfg.lakehouse.audit_table)  # fmt: skip
@@ -149,7 +149,7 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
     write = WriteBronzeSpec(
         dag_id=d, task_id=write_id, table=g, location=where,
         source_system=cfg.source.system, watermark_column=table.watermark_column,
-        stats_columns=bronze_stats_columns(table), allow_empty=table.allow_empty,
+        stats_columns=bronze_stats_columns(table), allow_empty=table.allow_empty, files=None, columns={},
     )  # fmt: skip
     audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source,
                       audit_table=cfg.lakehouse.audit_table)  # fmt: skip
