@@ -96,6 +96,7 @@ bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whol
 	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF) --s3 s3a://lakehouse/bench-dag
 	$(RUN) python -m benchmarks.dr --sf $(BENCH_SF) --root s3a://lakehouse/bench-dag
 	$(RUN) python -m benchmarks.files
+	$(RUN) python -m benchmarks.compute
 	$(RUN) python -m benchmarks.incremental --sf $(BENCH_SF)
 
 lint: venv ## ruff + mypy

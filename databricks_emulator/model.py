@@ -13,8 +13,8 @@ from databricks_emulator.errors import ApiError
 from databricks_emulator.references import time_values
 
 TASK_SETTINGS = (
-    "spark_python_task", "libraries", "new_cluster", "job_cluster_key", "environment_key", "timeout_seconds",
-    "depends_on", "run_if", "max_retries",
+    "spark_python_task", "libraries", "new_cluster", "job_cluster_key", "environment_key", "existing_cluster_id",
+    "timeout_seconds", "depends_on", "run_if", "max_retries",
 )  # fmt: skip
 TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
 ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)[\w]*): (.+)$")

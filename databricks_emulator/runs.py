@@ -32,6 +32,7 @@ import venv
 from pathlib import Path
 from typing import Any
 
+from databricks_emulator.clusters import Clusters
 from databricks_emulator.errors import ApiError
 from databricks_emulator.model import TERMINAL, Run, TaskRun, blocked, error_of, now_ms, topological
 from databricks_emulator.references import check, substitute
@@ -42,8 +43,12 @@ __all__ = ["ApiError", "Run", "TaskRun", "Workspace"]
 class Workspace:
     """The emulated workspace: files under ``/Volumes``, secrets, and submitted runs."""
 
-    def __init__(self, root: Path, base_url: str, spark_remote: str, token: str, max_parallel: int = 2) -> None:
+    def __init__(
+        self, root: Path, base_url: str, spark_remote: str, token: str, max_parallel: int = 2,
+        clusters: Clusters | None = None,
+    ) -> None:  # fmt: skip
         self.root = root
+        self.clusters = clusters or Clusters()
         self.base_url = base_url
         self.spark_remote = spark_remote
         self.token = token
@@ -107,7 +112,12 @@ class Workspace:
     # ---- runs -------------------------------------------------------------------------------
     def submit(self, payload: dict[str, Any]) -> int:
         self._check_tasks(payload)
-        return self._start(payload, payload.get("idempotency_token"))
+        token = payload.get("idempotency_token")
+        if not (token and token in self.tokens):  # a new run: its existing clusters must be up
+            for task in payload["tasks"]:
+                if task.get("existing_cluster_id"):
+                    self.clusters.require_running(str(task["existing_cluster_id"]))
+        return self._start(payload, token)
 
     def _check_tasks(self, payload: dict[str, Any]) -> None:
         tasks = payload.get("tasks")
@@ -244,7 +254,19 @@ class Workspace:
         script = self.local(str(spark_task["python_file"]))
         if not script.is_file():
             raise FileNotFoundError(f"python_file {spark_task['python_file']} does not exist")
+        if task.spec.get("existing_cluster_id"):
+            self.clusters.require_running(str(task.spec["existing_cluster_id"]))
+        launch = (
+            self.clusters.task_cluster(run.run_name, task.spec["new_cluster"]) if "new_cluster" in task.spec else None
+        )
         task.life_cycle_state, task.state_message = "RUNNING", "In run"
+        try:
+            self._run_process(run, task, python, script, spark_task)
+        finally:
+            if launch is not None:
+                launch.ended = time.time()
+
+    def _run_process(self, run: Run, task: TaskRun, python: Path, script: Path, spark_task: dict[str, Any]) -> None:
         timeout = int(task.spec.get("timeout_seconds") or run.payload.get("timeout_seconds") or 0) or None
         work = self.root / "runs" / str(task.run_id)
         work.mkdir(parents=True, exist_ok=True)

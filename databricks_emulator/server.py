@@ -5,6 +5,9 @@ Jobs (2.1 and 2.2): ``runs/submit``, ``runs/get``, ``runs/get-output``, ``runs/c
 and for jobs defined in the workspace ``create``, ``get``, ``list``, ``delete``, ``run-now``.
 Files (2.0): ``PUT/GET/HEAD/DELETE fs/files/<path>``, ``PUT/GET/HEAD fs/directories/<path>``.
 Secrets (2.0): ``secrets/scopes/create``, ``secrets/put``, ``secrets/get``.
+Clusters (2.0 and 2.1): ``clusters/create``, ``get``, ``list``, ``delete``, ``permanent-delete``
+(``databricks_emulator/clusters.py``); the emulator's own ``GET /api/2.0/emulator/meter``: every
+cluster launched and its billed seconds.
 Every request needs ``Authorization: Bearer <token>``.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,6 +25,8 @@ from databricks_emulator.errors import ApiError
 from databricks_emulator.runs import Workspace
 
 JOBS_PREFIXES = ("/api/2.1/jobs/", "/api/2.2/jobs/")
+CLUSTERS_PREFIXES = ("/api/2.0/clusters/", "/api/2.1/clusters/")
+METER = "/api/2.0/emulator/meter"
 FILES = "/api/2.0/fs/files"
 DIRECTORIES = "/api/2.0/fs/directories"
 
@@ -68,21 +74,27 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if self.headers.get("Authorization") != f"Bearer {self.server.workspace.token}":
                 raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
-            path = unquote(urlsplit(self.path).path)
-            if path.startswith(JOBS_PREFIXES):
-                self._jobs(path.split("/jobs/", 1)[1])
-            elif path.startswith(FILES):
-                self._files(path[len(FILES) :])
-            elif path.startswith(DIRECTORIES):
-                self._directories(path[len(DIRECTORIES) :].rstrip("/"))
-            elif path.startswith("/api/2.0/secrets/"):
-                self._secrets(path.rsplit("/secrets/", 1)[1])
-            else:
-                raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} {path}'")
+            self._route(unquote(urlsplit(self.path).path))
         except ApiError as exc:
             self._send(exc.status, {"error_code": exc.code, "message": exc.message})
         except (ValueError, KeyError, TypeError) as exc:
             self._send(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": f"{type(exc).__name__}: {exc}"})
+
+    def _route(self, path: str) -> None:
+        if path.startswith(JOBS_PREFIXES):
+            self._jobs(path.split("/jobs/", 1)[1])
+        elif path.startswith(FILES):
+            self._files(path[len(FILES) :])
+        elif path.startswith(DIRECTORIES):
+            self._directories(path[len(DIRECTORIES) :].rstrip("/"))
+        elif path.startswith(CLUSTERS_PREFIXES):
+            self._clusters(path.split("/clusters/", 1)[1])
+        elif path == METER and self.command == "GET":
+            self._send(200, self.server.workspace.clusters.meter())
+        elif path.startswith("/api/2.0/secrets/"):
+            self._secrets(path.rsplit("/secrets/", 1)[1])
+        else:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} {path}'")
 
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _dispatch
 
@@ -136,6 +148,21 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"runs": [r.describe() for r in sorted(ws.runs.values(), key=lambda r: -r.run_id)]})
         else:
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} jobs/{endpoint}'")
+
+    # ---- clusters ---------------------------------------------------------------------------
+    def _clusters(self, endpoint: str) -> None:
+        clusters = self.server.workspace.clusters
+        if (self.command, endpoint) == ("POST", "create"):
+            self._send(200, {"cluster_id": clusters.create(self._json())})
+        elif (self.command, endpoint) == ("GET", "get"):
+            self._send(200, clusters.get(str(self._params()["cluster_id"])).describe(time.time()))
+        elif (self.command, endpoint) == ("GET", "list"):
+            self._send(200, {"clusters": clusters.listed()})
+        elif self.command == "POST" and endpoint in ("delete", "permanent-delete"):
+            clusters.delete(str(self._json()["cluster_id"]), permanently=endpoint == "permanent-delete")
+            self._send(200, {})
+        else:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{self.command} clusters/{endpoint}'")
 
     # ---- files ------------------------------------------------------------------------------
     def _files(self, path: str) -> None:

@@ -70,11 +70,19 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pipeline_dir(tmp_path_factory.mktemp("dbx"), "inventory", lambda raw: raw.update(dag_id=DAG))
 
 
+def _launches(emu: Emulator, since: int) -> list[dict]:
+    return emu.api("GET", "/api/2.0/emulator/meter").json()["launches"][since:]
+
+
 def test_whole_dag_on_databricks_equals_the_local_backend(
     deployed: Emulator, pipelines: Path, first, spark, tmp_path: Path
 ) -> None:
+    """The whole DAG with ``compute: shared_cluster`` (what dev..prod use): one cluster for the run,
+    created by the setup task, every Spark task on it, deleted by the teardown; tables equal."""
     before = {r["run_id"] for r in deployed.runs()}
-    result = dags_test(deployed.env, pipelines, tmp_path / "unused-local-lake", DAG)
+    launched = len(_launches(deployed, 0))
+    result = dags_test(deployed.env, pipelines, tmp_path / "unused-local-lake", DAG,
+                       extra_env={"LAKEHOUSE_ENV": "emulated_shared"})  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
 
     runs = [r for r in deployed.runs() if r["run_id"] not in before]
@@ -82,6 +90,15 @@ def test_whole_dag_on_databricks_equals_the_local_backend(
     assert len(runs) == len(spark_tasks) and {r["state"]["result_state"] for r in runs} == {"SUCCESS"}
     assert all(r["run_name"].startswith(f"{DAG}.") for r in runs)
     assert not (tmp_path / "unused-local-lake").exists()  # nothing ran on the local backend
+
+    # compute: exactly one cluster launched for the run, every task ran on it, none left running
+    (launch,) = _launches(deployed, launched)
+    assert launch["kind"] == "created" and launch["name"].startswith(f"{DAG}.") and not launch["running"]
+    assert {t.get("existing_cluster_id") for r in runs for t in r["tasks"]} == {launch["cluster_id"]}
+    assert not any("new_cluster" in t for r in runs for t in r["tasks"])
+    assert launch["seconds"] >= 240  # the simulated start is billed
+    listed = deployed.api("GET", "/api/2.1/clusters/list").json()["clusters"]
+    assert launch["cluster_id"] not in {c["cluster_id"] for c in listed}  # permanently deleted
 
     # parity: every bronze, silver and gold table equals the local backend's for the same source data
     assert _layer_state(spark, deployed.lake()) == _layer_state(spark, first.lake)
@@ -96,6 +113,29 @@ def test_whole_dag_on_databricks_equals_the_local_backend(
         for where, text in (("payloads", payloads), ("rendered", rendered), ("task logs", result.stdout + result.stderr),
                             ("driver logs", driver_logs)):  # fmt: skip
             assert secret not in text, f"a secret value appears in the {where}"
+
+
+def test_shared_cluster_is_deleted_when_a_task_fails(deployed: Emulator, tmp_path: Path) -> None:
+    """A run whose only selected table fails (its secret scope holds no keys): the teardown still
+    deletes the run's one cluster. Its own dag id: the retry-less DAG it serializes must not be the
+    one the `tasks test` cases below find in the metadata DB."""
+    dag_id = f"{DAG}_failing"
+    pipelines = pipeline_dir(tmp_path / "p", "inventory", lambda raw: raw.update(dag_id=dag_id))
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    shared = raw["environments"]["emulated_shared"]["databricks"]
+    shared.update(secret_scope="inventory-empty", max_retries=0)
+    envs = tmp_path / "environments.yaml"
+    envs.write_text(yaml.safe_dump(raw))
+    launched = len(_launches(deployed, 0))
+    result = dags_test(
+        deployed.env, pipelines, tmp_path / "unused", dag_id, date="2026-11-11",
+        extra_env={"LAKEHOUSE_ENV": "emulated_shared", "LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)},
+        args=("--conf", json.dumps({"tables": ["warehouses"]})),
+    )  # fmt: skip
+    assert "SecretNotFoundError" in result.stdout + result.stderr
+    (launch,) = _launches(deployed, launched)
+    assert launch["kind"] == "created" and not launch["running"], launch
+    assert "delete_cluster" in result.stdout + result.stderr
 
 
 def _tasks_test(
@@ -207,3 +247,30 @@ def test_the_emulator_answers_like_the_service(deployed: Emulator) -> None:
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     bad = deployed.api("POST", "/api/2.2/jobs/runs/submit", json={"run_name": "x", "tasks": [{"task_key": "a"}]})
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_the_clusters_api_answers_like_the_service(deployed: Emulator) -> None:
+    """The databricks-sdk's own create-and-wait, list and permanent delete; a run on a cluster that
+    is gone is refused."""
+    from datetime import timedelta
+
+    from databricks.sdk.service.compute import State
+
+    client = deployed.client()
+    launched = len(_launches(deployed, 0))
+    cluster = client.clusters.create(
+        spark_version="17.3.x-scala2.13", node_type_id="Standard_DS3_v2", num_workers=1, cluster_name="probe"
+    ).result(timeout=timedelta(seconds=60))
+    assert cluster.state == State.RUNNING and cluster.cluster_name == "probe"
+    assert cluster.cluster_id in {c.cluster_id for c in client.clusters.list()}
+    client.clusters.permanent_delete(cluster.cluster_id)
+    assert cluster.cluster_id not in {c.cluster_id for c in client.clusters.list()}
+    (launch,) = _launches(deployed, launched)
+    assert (launch["cluster_id"], launch["running"]) == (cluster.cluster_id, False)
+    task = {
+        "task_key": "a",
+        "existing_cluster_id": cluster.cluster_id,
+        "spark_python_task": {"python_file": "/Volumes/x/y/z/run.py"},
+    }
+    refused = deployed.api("POST", "/api/2.2/jobs/runs/submit", json={"run_name": "x", "tasks": [task]})
+    assert refused.status_code == 400 and cluster.cluster_id in refused.json()["message"]

@@ -34,9 +34,11 @@ def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):
 
 def test_shipped_environments_match_the_existing_deployment() -> None:
     envs = load_environments()
-    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated"}
+    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated", "emulated_shared"}
     assert envs["local"].backend == "local"
     db = {name: envs[name].databricks for name in ("dev", "qa", "uat", "prod")}
+    assert {d.compute for d in db.values()} == {"shared_cluster"}  # one cluster per DAG run
+    assert envs["emulated"].databricks.compute == "per_task"
     assert [d.max_retries for d in db.values()] == [1, 2, 2, 2]
     assert [d.timeout_seconds for d in db.values()] == [3600, 7200, 7200, 14400]
     for name in ("dev", "qa"):
@@ -75,21 +77,43 @@ def test_invalid_environment_names_file_and_field(tmp_path: Path, patch: dict, m
     assert str(bad) in str(err.value) and message in str(err.value)
 
 
-def test_backend_switch_changes_only_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
-    local, remote = _dag(monkeypatch, "local"), _dag(monkeypatch, "dev")
-    assert [t.task_id for t in local.tasks] == [t.task_id for t in remote.tasks]
+def test_backend_switch_changes_only_the_operator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Per-task compute: the same tasks; shared_cluster: the same tasks plus the run's cluster as
+    setup (upstream of every Spark task) and teardown (downstream of all of them)."""
+    local, shared = _dag(monkeypatch, "local"), _dag(monkeypatch, "dev")
+    per_task = _dag(monkeypatch, "dev", _env_file(tmp_path, dev={"compute": "per_task"}))
+    assert [t.task_id for t in local.tasks] == [t.task_id for t in per_task.tasks]
+    assert sorted(t.task_id for t in shared.tasks) == sorted([*local.task_ids, "create_cluster", "delete_cluster"])
+    create, delete = shared.get_task("create_cluster"), shared.get_task("delete_cluster")
+    assert create.is_setup and delete.is_teardown and create.task_id in delete.upstream_task_ids
     for a in local.tasks:
-        b = remote.get_task(a.task_id)
-        assert a.upstream_task_ids == b.upstream_task_ids and a.trigger_rule == b.trigger_rule
+        b, c = per_task.get_task(a.task_id), shared.get_task(a.task_id)
+        assert a.upstream_task_ids == b.upstream_task_ids and a.trigger_rule == b.trigger_rule == c.trigger_rule
         if isinstance(a, LakehouseSparkSubmitOperator):
-            assert isinstance(b, LakehouseDatabricksSubmitRunOperator)
-            assert b.databricks_conn_id == "databricks_dev"
+            assert isinstance(b, LakehouseDatabricksSubmitRunOperator) and isinstance(c, type(b))
+            assert b.databricks_conn_id == c.databricks_conn_id == "databricks_dev"
+            setup = {"create_cluster"} if a.trigger_rule == "all_success" else set()  # others follow one
+            assert c.upstream_task_ids == a.upstream_task_ids | setup and c.task_id in delete.upstream_task_ids
+            assert b.cluster_task_id is None and c.cluster_task_id == "create_cluster"
+            assert "new_cluster" in b.json["tasks"][0] and "new_cluster" not in c.json["tasks"][0]
+            assert c.json["tasks"][0]["libraries"] == b.json["tasks"][0]["libraries"]
         else:
-            assert type(a) is type(b)
+            assert type(a) is type(b) is type(c) and a.upstream_task_ids == c.upstream_task_ids
 
 
-def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
-    op = _dag(monkeypatch, "dev").get_task("orders.extract")
+def _env_file(tmp_path: Path, **databricks: dict) -> Path:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    for env, patch in databricks.items():
+        raw["environments"][env]["databricks"].update(patch)
+    path = tmp_path / "environments.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    op = _dag(monkeypatch, "dev", _env_file(tmp_path, dev={"compute": "per_task"})).get_task("orders.extract")
     params = op.json["tasks"][0]["spark_python_task"]["parameters"]
     assert op.json == {
         "run_name": "{{ dag.dag_id }}.{{ task.task_id }}.{{ run_id }}",
@@ -113,6 +137,7 @@ def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch
         "access_control_list": [{"group_name": "data-engineers", "permission_level": "CAN_MANAGE_RUN"}],
     }
     # the local job's spec and run flags, with locations and secret references translated
+    monkeypatch.delenv("LAKEHOUSE_ENVIRONMENTS_FILE")
     local_args = _dag(monkeypatch, "local").get_task("orders.extract").application_args
     local, remote = spec_of(local_args), spec_of(params)
     assert params[0] == "extract" and len(params) == len(local_args)
@@ -197,3 +222,24 @@ def test_environment_schemas_rename_the_layers(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "env.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(PipelineConfigError, match="environments.qa.databricks.catalog"):
         load_environments(tmp_path / "env.yaml")
+
+
+def test_run_cluster_name_is_stable_per_run_and_fits_the_api() -> None:
+    from lakehouse_airflow.databricks.cluster import cluster_name
+
+    a = cluster_name("inventory_lakehouse", "scheduled__2026-11-20T20:30:00+00:00")
+    assert a == cluster_name("inventory_lakehouse", "scheduled__2026-11-20T20:30:00+00:00")  # a retry finds it
+    assert a != cluster_name("inventory_lakehouse", "scheduled__2026-11-21T20:30:00+00:00")
+    long = cluster_name("d" * 200, "manual__" + "x" * 200)
+    assert len(long) <= 100 and long != cluster_name("d" * 200, "manual__" + "x" * 199 + "y")
+    assert a.startswith("inventory_lakehouse.scheduled__2026-11-20T20-30-00-00-00.")
+
+
+@pytest.mark.parametrize("env", ["dev", "emulated"])
+def test_the_dag_folder_bags_in_each_compute_mode(monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+    """Airflow's own checks at bagging time (a setup task's direct downstream must be all_success)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("LAKEHOUSE_ENV", env)
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {} and "inventory_lakehouse" in bag.dags

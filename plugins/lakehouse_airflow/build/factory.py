@@ -45,11 +45,14 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
         db = env.databricks
         if spec.retries is None:
             common["retries"] = db.max_retries
+        from lakehouse_airflow.databricks.cluster import CREATE_TASK_ID
+
         return LakehouseDatabricksSubmitRunOperator(
             json=submit_payload(spec, db),
             databricks_conn_id=db.conn_id,
             polling_period_seconds=db.polling_period_seconds,
             upstream_chain=spec.upstream_chain,
+            cluster_task_id=CREATE_TASK_ID if db.compute == "shared_cluster" else None,
             **common,
         )
     return LakehouseSparkSubmitOperator(
@@ -64,3 +67,26 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
         **spark_submit_settings(),
         **common,
     )
+
+
+def run_cluster_tasks(env: Environment) -> tuple[BaseOperator, BaseOperator] | None:
+    """``compute: shared_cluster``: the DAG run's cluster as a setup task and its deletion as the
+    matching teardown (None for every other compute mode)."""
+    db = env.databricks
+    if env.backend != "databricks" or db is None or db.compute != "shared_cluster":
+        return None
+    from lakehouse_airflow.databricks.cluster import (
+        CREATE_TASK_ID,
+        DELETE_TASK_ID,
+        CreateRunClusterOperator,
+        DeleteRunClusterOperator,
+    )
+    from lakehouse_airflow.databricks.payload import new_cluster
+
+    create = CreateRunClusterOperator(
+        task_id=CREATE_TASK_ID, databricks_conn_id=db.conn_id, cluster=new_cluster(db),
+        autotermination_minutes=db.autotermination_minutes, poll_seconds=db.polling_period_seconds,
+        retries=db.max_retries,
+    )  # fmt: skip
+    delete = DeleteRunClusterOperator(task_id=DELETE_TASK_ID, databricks_conn_id=db.conn_id, retries=2)
+    return create.as_setup(), delete.as_teardown(setups=create)

@@ -110,8 +110,13 @@ class DatabricksConfig(Strict):
     wheel: str = Field(pattern=r"\.whl$")
     secret_scope: str = Field(min_length=1)
     spark_version: str = Field(min_length=1)
+    # per_task: each Spark task its own runs/submit with a new_cluster; serverless: serverless jobs
+    # compute (no cluster); shared_cluster: one cluster per DAG run (setup/teardown tasks), every task
+    # on it with existing_cluster_id. `serverless: true` is short for compute: serverless.
+    compute: Literal["per_task", "serverless", "shared_cluster"] = "per_task"
     serverless: bool = False
     cluster: ClusterConfig | None = None
+    autotermination_minutes: int = Field(default=60, ge=10)  # shared_cluster: if the teardown never runs
     max_retries: int = Field(default=1, ge=0)
     timeout_seconds: int = Field(default=3600, gt=0)
     polling_period_seconds: int = Field(default=30, gt=0)  # how often the operator asks runs/get
@@ -125,9 +130,13 @@ class DatabricksConfig(Strict):
 
     @model_validator(mode="after")
     def _compute(self) -> DatabricksConfig:
-        if self.serverless and self.cluster is not None:
-            raise ValueError("serverless: true and cluster are exclusive")
-        if not self.serverless and self.cluster is None:
+        if self.serverless:  # the shorthand wins over an inherited compute mode
+            object.__setattr__(self, "compute", "serverless")
+        if self.compute == "serverless":
+            object.__setattr__(self, "serverless", True)
+            if self.cluster is not None:
+                raise ValueError("serverless: true and cluster are exclusive")
+        elif self.cluster is None:
             raise ValueError("cluster is required unless serverless: true")
         return self
 

@@ -28,14 +28,26 @@ class LakehouseDatabricksSubmitRunOperator(DatabricksSubmitRunOperator):
     Secrets are references in the payload (``dbsecrets:<scope>``), never values."""
 
     def __init__(
-        self, *, lakehouse_tables: tuple[str, ...] = (), upstream_chain: tuple[str, ...] = (), **kwargs: Any
-    ) -> None:
+        self, *, lakehouse_tables: tuple[str, ...] = (), upstream_chain: tuple[str, ...] = (),
+        cluster_task_id: str | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.lakehouse_tables = lakehouse_tables
         self.upstream_chain = tuple(upstream_chain)
+        self.cluster_task_id = cluster_task_id  # shared_cluster: the setup task whose XCom is the cluster id
 
     def execute(self, context: Context) -> Any:
         skip_unless_selected(context, self.lakehouse_tables)
+        if self.cluster_task_id:
+            cluster_id = context["ti"].xcom_pull(task_ids=self.cluster_task_id)
+            if not cluster_id:
+                raise RuntimeError(
+                    f"no cluster for this run: the setup task {self.cluster_task_id!r} has not run in this DAG run "
+                    "(clear the task together with its setup, or run the whole DAG)"
+                )
+            on_cluster: dict[str, Any] = dict(self.json or {})
+            on_cluster["tasks"] = [{**t, "existing_cluster_id": str(cluster_id)} for t in on_cluster["tasks"]]
+            self.json = on_cluster
         if self.upstream_chain:
             states = upstream_states(self.upstream_chain, context)
             payload: dict[str, Any] = dict(self.json or {})

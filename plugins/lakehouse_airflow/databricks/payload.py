@@ -145,6 +145,8 @@ def submit_payload(spec: SparkTask, env: DatabricksConfig) -> dict[str, Any]:
     if env.serverless:
         task["environment_key"] = ENVIRONMENT_KEY
         payload["environments"] = [serverless_environment(env)]
+    elif env.compute == "shared_cluster":  # the run's cluster id is added at execute time (operator)
+        task["libraries"] = [{"whl": wheel_path(env)}]
     else:
         task["new_cluster"] = new_cluster(env)
         task["libraries"] = [{"whl": wheel_path(env)}]
