@@ -243,3 +243,13 @@ def test_the_dag_folder_bags_in_each_compute_mode(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("LAKEHOUSE_ENV", env)
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {} and "inventory_lakehouse" in bag.dags
+    # shared_cluster: every DAG whose tasks run on the run's cluster (the pipeline DAGs and their
+    # maintenance and DR DAGs) creates it first and deletes it last
+    on_cluster = 0
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            if getattr(task, "cluster_task_id", None):
+                on_cluster += 1
+                assert "create_cluster" in task.get_flat_relative_ids(upstream=True), (dag.dag_id, task.task_id)
+                assert "delete_cluster" in task.get_flat_relative_ids(upstream=False), (dag.dag_id, task.task_id)
+    assert (on_cluster > 0) == (env == "dev")

@@ -8,7 +8,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
 from lakehouse_airflow.build.dr import build_dr_dag
-from lakehouse_airflow.build.factory import build_operator, run_cluster_tasks
+from lakehouse_airflow.build.factory import attach_run_cluster, build_operator
 from lakehouse_airflow.build.maintenance import build_maintenance_dag
 from lakehouse_airflow.build.params import dag_params
 from lakehouse_airflow.config.environments import current_environment
@@ -115,14 +115,7 @@ def build_dag(cfg: PipelineConfig) -> DAG:
         for spec in specs:
             for up in spec.upstream:
                 tasks[up] >> tasks[spec.full_id]
-        compute = run_cluster_tasks(env)
-        if compute:  # one cluster for the run: created before every Spark task, deleted after all
-            create, delete = compute
-            spark = [tasks[s.full_id] for s in specs if isinstance(s, SparkTask)]
-            # a setup's direct downstream must be all_success (Airflow's rule); the others (audits,
-            # all_done) come after one of those anyway
-            create >> [t for t in spark if t.trigger_rule == "all_success"]
-            spark >> delete
+        attach_run_cluster(env, [tasks[s.full_id] for s in specs if isinstance(s, SparkTask)])
         # after every task (not only the leaves: a gold model is upstream_failed while other
         # branches still run), whatever their outcome
         summary = RunSummaryOperator(task_id=SUMMARY_TASK_ID, cfg=cfg, trigger_rule="all_done", retries=0)

@@ -69,6 +69,17 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
     )
 
 
+def attach_run_cluster(env: Environment, spark: list[BaseOperator]) -> None:
+    """``compute: shared_cluster``: the run's cluster created before the Spark tasks and deleted
+    after all of them (other modes: nothing). A setup's direct downstream must be all_success
+    (Airflow's rule); the other tasks (audits, all_done) come after one of those anyway."""
+    compute = run_cluster_tasks(env)
+    if compute:
+        create, delete = compute
+        create >> [t for t in spark if t.trigger_rule == "all_success"]
+        spark >> delete
+
+
 def run_cluster_tasks(env: Environment) -> tuple[BaseOperator, BaseOperator] | None:
     """``compute: shared_cluster``: the DAG run's cluster as a setup task and its deletion as the
     matching teardown (None for every other compute mode)."""

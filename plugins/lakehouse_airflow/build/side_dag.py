@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup
 
-from lakehouse_airflow.build.factory import build_operator
+from lakehouse_airflow.build.factory import attach_run_cluster, build_operator
 from lakehouse_airflow.config.environments import current_environment
 from lakehouse_airflow.config.pipeline import PipelineConfig
-from lakehouse_airflow.describe.tasks import TaskSpec
+from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 
 
 def build_side_dag(
@@ -51,4 +51,5 @@ def build_side_dag(
             for spec in specs:
                 for up in spec.upstream:
                     built[up] >> built[spec.full_id]
+        attach_run_cluster(env, [built[s.full_id] for s in specs if isinstance(s, SparkTask)])
     return dag
