@@ -120,3 +120,14 @@ def test_media_pipeline_shape() -> None:
     for g in gold:
         assert all(u.startswith("media_silver.") for u in g.upstream), g.full_id
     assert str(naming.bronze(silver[0].spec.location.schemas, "delivery")) == "media_bronze.raw_delivery"
+
+
+def test_a_changed_environments_file_is_read_again(tmp_path: Path) -> None:
+    """Loads are cached per file version: an edit (a DAG file re-parse after a deploy) is seen."""
+    path = _env_file(tmp_path, {"media_lakehouse": {"qa": {"run_deadline_minutes": 45}}})
+    assert load_environments(path, MEDIA.dag_id)["qa"].run_deadline_minutes == 45
+    assert load_environments(path, MEDIA.dag_id) == load_environments(path, MEDIA.dag_id)
+    raw = yaml.safe_load(path.read_text())
+    raw["pipelines"]["media_lakehouse"]["qa"]["run_deadline_minutes"] = 5
+    path.write_text(yaml.safe_dump(raw))
+    assert load_environments(path, MEDIA.dag_id)["qa"].run_deadline_minutes == 5

@@ -12,6 +12,7 @@ artifacts path stay the environment's: one deployment serves every pipeline.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -207,8 +208,18 @@ def _pipeline_overrides(path: Path, raw: Any, envs: dict[str, dict[str, Any]]) -
 
 def load_environments(path: str | Path | None = None, pipeline: str | None = None) -> dict[str, Environment]:
     """Every environment of the file, with ``defaults`` merged in, and the settings of ``pipeline``
-    (a dag id) in each environment merged over them. Every pipeline's settings are validated."""
+    (a dag id) in each environment merged over them. Every pipeline's settings are validated.
+    Read once per file version and pipeline (each DAG of a parse asks; the models are frozen)."""
     path = Path(path or os.environ.get(ENVIRONMENTS_FILE_VAR) or DEFAULT_FILE)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise PipelineConfigError(f"{path}: cannot read environments: {exc}") from exc
+    return dict(_load(path, stat.st_mtime_ns, stat.st_size, pipeline))
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path: Path, _mtime_ns: int, _size: int, pipeline: str | None) -> tuple[tuple[str, Environment], ...]:
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -233,7 +244,7 @@ def load_environments(path: str | Path | None = None, pipeline: str | None = Non
             merged = _validate(path, f"pipelines.{dag_id}.{name}", _merge(bodies[name], override or {}), name)
             if dag_id == pipeline:
                 out[name] = merged
-    return out
+    return tuple(out.items())
 
 
 def current_environment(path: str | Path | None = None, pipeline: str | None = None) -> Environment:
