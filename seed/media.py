@@ -32,13 +32,13 @@ import io
 import json
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID
+from seed.drops import DropDay
 
 GENRES = ("drama", "comedy", "documentary", "action", "kids", "sport", "news", "thriller")
 CONTENT_TYPES = ("movie", "episode", "live", "clip")
@@ -92,15 +92,8 @@ SCHEMAS = {
 
 
 @dataclass(frozen=True)
-class MediaDay:
-    root: Path | str  # a folder, or s3a://bucket/prefix (written through the storage connection)
-    day: dt.date
-    sf: float = 1.0
-    seed: int = 42
+class MediaDay(DropDay):
     files: int = 4  # files per fact table and day
-
-    def size(self, base: int) -> int:
-        return max(5, int(base * self.sf))
 
 
 def _assets(req: MediaDay) -> list[dict[str, Any]]:

@@ -22,10 +22,10 @@ import io
 import json
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID
+from seed.drops import DropDay
 
 CHANNELS = {"web": "jsonl", "store": "csv"}
 REASONS = ("damaged", "wrong_item", "not_as_described", "changed_mind", "late_delivery", "defective")
@@ -33,12 +33,8 @@ FIELDS = ("return_id", "order_id", "sku", "return_date", "reason", "quantity", "
 
 
 @dataclass(frozen=True)
-class ReturnsDay:
-    root: Path | str  # a folder, or s3a://bucket/prefix (written through the storage connection)
-    day: dt.date
-    sf: float = 1.0
-    seed: int = 42
-    files: int = 3
+class ReturnsDay(DropDay):
+    files: int = 3  # drops per channel and day
 
 
 def _record(rng: random.Random, channel: str, day: dt.date, i: int) -> dict[str, Any]:
@@ -88,7 +84,7 @@ def _quarantined(rec: dict[str, Any]) -> bool:
 
 def _drops(request: ReturnsDay, channel: str) -> tuple[list[list[dict[str, Any]]], dict[str, int]]:
     rng = random.Random(f"{request.seed}:{channel}:{request.day}")
-    n = max(10, int(500 * request.sf))
+    n = request.size(500, floor=10)
     records = [_record(rng, channel, request.day, i) for i in range(n)]
     files = [records[k :: request.files] for k in range(request.files)]
     earlier = [r for f in files[:-1] for r in f]  # a correction comes in a later file than the original

@@ -12,136 +12,43 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from lakehouse_airflow.config import PipelineConfig, load_pipeline
-from lakehouse_airflow.config.pipeline import with_absolute_sql_paths
-from lakehouse_airflow.paths import PROJECT_ROOT
-from lakehouse_contract import layout
+from lakehouse_airflow.config import PipelineConfig
 from seed.returns import ReturnsDay, write_day
 from support import kernel
-from support.inprocess import JobFailed, Run, run_pipeline
-from support.returns_oracle import BUSINESS, CHANNEL, oracle
+from support.file_lake import BOTH, ReturnsLake, by_file, content, lines, shipped_file_pipeline
+from support.returns_oracle import CHANNEL, oracle
 
-SHIPPED = PROJECT_ROOT / "include" / "pipelines" / "returns.yaml"
 D0, D1, D2, D3, D4, D5, D6 = (f"2026-11-{d}" for d in range(19, 26))
-BOTH = ("returns_web", "returns_store")
 
 
 def _pipeline(tmp: Path, drops: Path) -> PipelineConfig:
     """The shipped returns pipeline on ``drops``; the store channel with the other two policies
     (rewritten files ignored, bad files skipped), and two tables over an empty folder."""
-    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
-    raw["source"]["root"] = str(drops)
-    raw["retries"] = 0
-    raw["tables"]["returns_store"]["files"].update(on_modified="ignore", on_bad_file="skip")
-    for name, allow, path in (("empty_strict", False, "nothing_here"), ("empty_ok", True, "nothing_here"),
-                              ("gone", True, "no_such_folder")):  # fmt: skip
-        raw["tables"][name] = {
-            "priority": 10 + len(raw["tables"]), "primary_key": ["return_id"], "allow_empty": allow,
-            "files": {"format": "json", "path": path}, "silver": {"enabled": False},
-            "columns": dict(raw["tables"]["returns_web"]["columns"]),
-        }  # fmt: skip
-    folder = tmp / "pipelines"
-    folder.mkdir(parents=True)
-    (folder / "returns.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    def policies_and_empty_folders(raw: dict) -> None:
+        raw["tables"]["returns_store"]["files"].update(on_modified="ignore", on_bad_file="skip")
+        for name, allow, path in (("empty_strict", False, "nothing_here"), ("empty_ok", True, "nothing_here"),
+                                  ("gone", True, "no_such_folder")):  # fmt: skip
+            raw["tables"][name] = {
+                "priority": 10 + len(raw["tables"]), "primary_key": ["return_id"], "allow_empty": allow,
+                "files": {"format": "json", "path": path}, "silver": {"enabled": False},
+                "columns": dict(raw["tables"]["returns_web"]["columns"]),
+            }  # fmt: skip
+
     (drops / "nothing_here").mkdir(parents=True)
-    return load_pipeline(folder / "returns.yaml")
-
-
-# -- the scenario ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Lake:
-    spark: Any
-    cfg: PipelineConfig
-    root: Path
-    drops: Path
-    runs: int = 0
-    seen: dict[str, Any] = field(default_factory=dict)
-
-    def run(self, date: str, tables: tuple[str, ...] = BOTH, layers=("bronze", "silver", "gold")) -> str:
-        self.runs += 1
-        run_id = f"manual__{date}T04:00:00+00:00_{self.runs}"
-        run_pipeline(self.cfg, Run(date, run_id, tables), self.root, layers)
-        return run_id
-
-    def failing(self, date: str, tables: tuple[str, ...], layers=("bronze",)) -> tuple[str, str]:
-        """A run expected to fail: (run id, the error its failed step recorded)."""
-        self.runs += 1
-        run_id = f"manual__{date}T04:00:00+00:00_{self.runs}"
-        with pytest.raises(JobFailed):
-            run_pipeline(self.cfg, Run(date, run_id, tables), self.root, layers)
-        for step in ("validate_connection", "extract"):
-            doc = self.result(run_id, tables[0], step)
-            if doc and doc["status"] == "FAILED":
-                return run_id, doc["error"]
-        raise AssertionError(f"no failed step recorded for {run_id}")
-
-    def result(self, run_id: str, table: str, step: str) -> dict | None:
-        path = Path(layout.step_result_path(str(self.root), self.cfg.dag_id, run_id, table, step))
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def table(self, schema: str, name: str):
-        return self.spark.read.format("delta").load(str(self.root / schema / name))
-
-    def bronze(self, table: str) -> list[dict]:
-        return [r.asDict() for r in self.table("returns_bronze", f"bz_{table}").collect()]
-
-    def bronze_version(self, table: str) -> int:
-        log = self.root / "returns_bronze" / f"bz_{table}" / "_delta_log"
-        return max(int(p.stem) for p in log.glob("*.json"))
-
-    def silver(self, table: str) -> dict[str, tuple]:
-        cols = ("return_id", "order_id", "sku", "return_date", "return_reason", "units", "amount_filled")
-        return {r[0]: tuple(r[1:]) for r in self.table("returns_silver", table).select(*cols).collect()}
-
-    def quarantine_count(self, table: str) -> int:
-        return self.table("returns_silver", f"{table}_quarantine").count()
-
-    def gold(self) -> list[tuple]:
-        return sorted(tuple(r) for r in self.table("returns_gold", "returns_by_sku_reason").collect())
-
-    def manifest(self) -> dict[tuple[str, str], dict]:
-        rows = self.table("returns_bronze", "bz_file_manifest").collect()
-        return {(r["table_name"], r["path"]): r.asDict() for r in rows}
-
-    def files(self, table: str, *days: str) -> list[Path]:
-        folder = self.drops / "returns_raw" / CHANNEL[table]
-        return sorted(f for d in days for f in (folder / d).glob("*") if f.is_file())
-
-    def loaded_files(self, table: str) -> list[Path]:
-        return sorted(Path(p) for (t, p), e in self.manifest().items() if t == table and e["status"] == "loaded")
-
-
-def _lines(path: Path) -> int:
-    text = [line for line in path.read_text().splitlines() if line.strip()]
-    return len(text) - (1 if path.suffix == ".csv" else 0)
-
-
-def _by_file(rows: list[dict]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["_source_file"]] = counts.get(r["_source_file"], 0) + 1
-    return counts
-
-
-def _content(rows: list[dict]) -> list[tuple]:
-    return sorted((r["_source_file"], r["_logical_date"], *(str(r[c]) for c in BUSINESS)) for r in rows)
+    return shipped_file_pipeline("returns", tmp, drops, policies_and_empty_folders)
 
 
 @pytest.fixture(scope="module")
-def scenario(spark, tmp_path_factory) -> Lake:
+def scenario(spark, tmp_path_factory) -> ReturnsLake:
     tmp = tmp_path_factory.mktemp("files")
     drops = tmp / "drops"
-    lake = Lake(spark, _pipeline(tmp, drops), tmp / "lake", drops)
+    lake = ReturnsLake(spark, _pipeline(tmp, drops), tmp / "lake", drops)
     seen = lake.seen
     expected = {d: write_day(ReturnsDay(drops, dt.date.fromisoformat(d), sf=0.3)) for d in (D1, D2)}
     seen["expected"] = expected
@@ -253,16 +160,16 @@ def scenario(spark, tmp_path_factory) -> Lake:
 # -- end to end --------------------------------------------------------------------------------------
 
 
-def test_first_run_loads_only_its_own_dates_files(scenario: Lake) -> None:
+def test_first_run_loads_only_its_own_dates_files(scenario: ReturnsLake) -> None:
     for table in BOTH:
         rows = scenario.seen["d1"][table]
         d1_files = scenario.seen["d1_files"][table]
-        assert set(_by_file(rows)) == {str(f) for f in d1_files}, "D2's drops were there; D1 must not take them"
-        assert _by_file(rows) == {str(f): _lines(f) for f in d1_files}
+        assert set(by_file(rows)) == {str(f) for f in d1_files}, "D2's drops were there; D1 must not take them"
+        assert by_file(rows) == {str(f): lines(f) for f in d1_files}
         assert {r["_logical_date"] for r in rows} == {dt.date.fromisoformat(D1)}
 
 
-def test_silver_and_gold_equal_an_independent_reading_of_the_files(scenario: Lake) -> None:
+def test_silver_and_gold_equal_an_independent_reading_of_the_files(scenario: ReturnsLake) -> None:
     seen = scenario.seen
     for stage in ("d1", "d2"):
         expected = seen[f"{stage}_oracle"]
@@ -273,7 +180,7 @@ def test_silver_and_gold_equal_an_independent_reading_of_the_files(scenario: Lak
         assert len(seen[f"{stage}_gold"]) > 20
 
 
-def test_silver_and_quarantine_counts_equal_the_generators_manifest(scenario: Lake) -> None:
+def test_silver_and_quarantine_counts_equal_the_generators_manifest(scenario: ReturnsLake) -> None:
     seen = scenario.seen
     for table in BOTH:
         channel = CHANNEL[table]
@@ -286,7 +193,7 @@ def test_silver_and_quarantine_counts_equal_the_generators_manifest(scenario: La
         assert days[D1][channel]["null_keys"] > 0 and days[D1][channel]["resent"] > 0
 
 
-def test_duplicate_keys_across_files_keep_the_later_file(scenario: Lake) -> None:
+def test_duplicate_keys_across_files_keep_the_later_file(scenario: ReturnsLake) -> None:
     rows = scenario.seen["d1"]["returns_web"]
     by_key: dict[str, list[dict]] = {}
     for r in rows:
@@ -301,7 +208,7 @@ def test_duplicate_keys_across_files_keep_the_later_file(scenario: Lake) -> None
             assert silver[key][5] == Decimal(str(latest["amount"])), key
 
 
-def test_rescued_values_stay_in_bronze_and_quarantine_the_row(scenario: Lake) -> None:
+def test_rescued_values_stay_in_bronze_and_quarantine_the_row(scenario: ReturnsLake) -> None:
     rows = scenario.seen["d1"]["returns_store"]
     rescued = [r for r in rows if r["_rescued_data"]]
     assert rescued and all(json.loads(r["_rescued_data"]) == {"amount": "n/a"} for r in rescued)
@@ -310,33 +217,33 @@ def test_rescued_values_stay_in_bronze_and_quarantine_the_row(scenario: Lake) ->
     assert not {r["return_id"] for r in rescued} & set(silver)
 
 
-def test_a_rerun_reloads_the_same_rows_once(scenario: Lake) -> None:
+def test_a_rerun_reloads_the_same_rows_once(scenario: ReturnsLake) -> None:
     seen = scenario.seen
     for table in BOTH:
-        assert _content(seen["d2_rerun"][table]) == _content(seen["d2"][table])
+        assert content(seen["d2_rerun"][table]) == content(seen["d2"][table])
     assert seen["d2_rerun_gold"] == seen["d2_gold"]
 
 
-def test_a_late_file_lands_once_in_the_next_run(scenario: Lake) -> None:
+def test_a_late_file_lands_once_in_the_next_run(scenario: ReturnsLake) -> None:
     rows = [r for r in scenario.seen["after_late"] if r["_source_file"] == scenario.seen["late"]]
     assert len(rows) == 5, "loaded once, and the rerun of its own date did not load it again"
     assert {r["_logical_date"] for r in rows} == {dt.date.fromisoformat(D3)}
     assert {f"W-LATE-{i}" for i in range(5)} <= set(scenario.seen["after_late_silver"])
 
 
-def test_an_out_of_order_backfill_takes_only_its_files(scenario: Lake) -> None:
+def test_an_out_of_order_backfill_takes_only_its_files(scenario: ReturnsLake) -> None:
     for table in BOTH:
         rows = scenario.seen["after_backfill"][table]
         d0 = [r for r in rows if r["_logical_date"] == dt.date.fromisoformat(D0)]
-        assert set(_by_file(d0)) == {str(f) for f in scenario.files(table, D0)}
+        assert set(by_file(d0)) == {str(f) for f in scenario.files(table, D0)}
         # every loaded file exactly once: rows per file = the file's lines
-        assert _by_file(rows) == {str(f): _lines(f) for f in scenario.seen["after_backfill_files"][table]}
+        assert by_file(rows) == {str(f): lines(f) for f in scenario.seen["after_backfill_files"][table]}
 
 
-def test_a_rewritten_file_is_reloaded_under_reload(scenario: Lake) -> None:
+def test_a_rewritten_file_is_reloaded_under_reload(scenario: ReturnsLake) -> None:
     path = scenario.seen["rewritten"]["returns_web"]
     rows = [r for r in scenario.seen["after_rewrite"]["returns_web"] if r["_source_file"] == path]
-    assert len(rows) == _lines(Path(path)), "the new version's rows, once (the old slice's rows replaced)"
+    assert len(rows) == lines(Path(path)), "the new version's rows, once (the old slice's rows replaced)"
     assert {r["_logical_date"] for r in rows} == {dt.date.fromisoformat(D4)}
     assert all(r["sku"] is None or "SKU-9" in r["sku"] for r in rows)
     silver = scenario.seen["after_rewrite_silver"]
@@ -345,15 +252,15 @@ def test_a_rewritten_file_is_reloaded_under_reload(scenario: Lake) -> None:
     assert scenario.seen["rewrite_results"]["web"]["metrics"]["files_replaced"]
 
 
-def test_a_rewritten_file_is_kept_and_reported_under_ignore(scenario: Lake) -> None:
+def test_a_rewritten_file_is_kept_and_reported_under_ignore(scenario: ReturnsLake) -> None:
     path = scenario.seen["rewritten"]["returns_store"]
     before = [r for r in scenario.seen["before_rewrite_store"] if r["_source_file"] == path]
     after = [r for r in scenario.seen["after_rewrite"]["returns_store"] if r["_source_file"] == path]
-    assert before and _content(after) == _content(before)
+    assert before and content(after) == content(before)
     assert scenario.seen["rewrite_results"]["store"]["metrics"]["files_modified_ignored"] == 1
 
 
-def test_a_corrupt_file_fails_the_table_naming_it_and_writes_nothing(scenario: Lake) -> None:
+def test_a_corrupt_file_fails_the_table_naming_it_and_writes_nothing(scenario: ReturnsLake) -> None:
     error = scenario.seen["corrupt_web_error"]
     assert "broken.jsonl" in error and "not JSON" in error
     before, after = scenario.seen["corrupt_web_versions"]
@@ -361,37 +268,37 @@ def test_a_corrupt_file_fails_the_table_naming_it_and_writes_nothing(scenario: L
     assert scenario.seen["corrupt_web_manifest"] is False
 
 
-def test_a_corrupt_file_is_skipped_and_recorded_under_skip(scenario: Lake) -> None:
+def test_a_corrupt_file_is_skipped_and_recorded_under_skip(scenario: ReturnsLake) -> None:
     broken, good = scenario.seen["skip_paths"]
     entry = scenario.seen["skip_manifest"][("returns_store", broken)]
     assert entry["status"] == "skipped" and "encoding" in entry["error"]
-    files = _by_file(scenario.seen["skip_bronze"])
+    files = by_file(scenario.seen["skip_bronze"])
     assert broken not in files and files[good] == 1
     (row,) = [r for r in scenario.seen["skip_bronze"] if r["_source_file"] == good]
     found = (row["return_id"], row["sku"], row["amount"], row["order_id"], row["quantity"], row["note"])
     assert found == ("S-GOOD-1", "SKU-00002", Decimal("5.25"), 1, 3, "x")  # by name, whatever the column order
 
 
-def test_an_added_column_evolves_bronze(scenario: Lake) -> None:
+def test_an_added_column_evolves_bronze(scenario: ReturnsLake) -> None:
     rows = [r for r in scenario.seen["extra_bronze"] if r["return_id"] == "W-EXTRA-1"]
     assert len(rows) == 1 and rows[0]["channel_note"] == "app" and rows[0]["amount"] == Decimal("12.50")
 
 
-def test_a_missing_column_fails_before_any_write(scenario: Lake) -> None:
+def test_a_missing_column_fails_before_any_write(scenario: ReturnsLake) -> None:
     error = scenario.seen["missing_error"]
     assert "no-amount.jsonl" in error and "amount" in error and "missing" in error
     before, after = scenario.seen["missing_versions"]
     assert after == before
 
 
-def test_an_empty_folder_is_refused_unless_allowed(scenario: Lake) -> None:
+def test_an_empty_folder_is_refused_unless_allowed(scenario: ReturnsLake) -> None:
     assert "holds no files" in scenario.seen["empty_error"] and "allow_empty" in scenario.seen["empty_error"]
     assert "no_such_folder does not exist" in scenario.seen["gone_error"]
     result, rows = scenario.seen["empty_ok"]
     assert result["status"] == "SUCCESS" and result["metrics"]["rows_written"] == 0 and rows == []
 
 
-def test_a_second_delta_reader_sees_the_same_bronze(scenario: Lake) -> None:
+def test_a_second_delta_reader_sees_the_same_bronze(scenario: ReturnsLake) -> None:
     con = kernel.connect()
     path = scenario.root / "returns_bronze" / "bz_returns_web"
     theirs = sorted(

@@ -16,31 +16,18 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from lakehouse_airflow.config import PipelineConfig, load_pipeline
-from lakehouse_airflow.config.pipeline import with_absolute_sql_paths
-from lakehouse_airflow.paths import PROJECT_ROOT
+from lakehouse_airflow.config import PipelineConfig
 from seed.media import KEYS, TABLES, MediaDay, write_day
 from support import kernel
+from support.file_lake import shipped_file_pipeline
 from support.inprocess import Run, run_pipeline
 from support.media_oracle import oracle
 
-SHIPPED = PROJECT_ROOT / "include" / "pipelines" / "media.yaml"
 D1, D2 = "2026-11-20", "2026-11-21"
 DIMENSIONS = ("assets", "devices", "geo")
 FACTS = ("delivery", "metrics")
 GOLD = ("executive_summary", "content_performance", "delivery_quality", "device_analytics", "geographic_analytics")
-
-
-def _pipeline(tmp: Path, drops: Path) -> PipelineConfig:
-    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
-    raw["source"]["root"] = str(drops)
-    raw["retries"] = 0
-    folder = tmp / "pipelines"
-    folder.mkdir(parents=True)
-    (folder / "media.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return load_pipeline(folder / "media.yaml")
 
 
 @dataclass
@@ -68,7 +55,7 @@ class Media:
 def media(spark, tmp_path_factory) -> Media:
     tmp = tmp_path_factory.mktemp("media")
     drops = tmp / "drops"
-    lake = Media(spark, _pipeline(tmp, drops), tmp / "lake", drops)
+    lake = Media(spark, shipped_file_pipeline("media", tmp, drops), tmp / "lake", drops)
     seen = lake.seen
     seen["expected"] = {d: write_day(MediaDay(drops, dt.date.fromisoformat(d), sf=0.2)) for d in (D1, D2)}
     lake.run(D1)
