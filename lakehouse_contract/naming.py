@@ -18,6 +18,7 @@ IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # table, column, schema and rule names of a 
 
 BRONZE_PREFIX = "bz_"
 QUARANTINE_SUFFIX = "_quarantine"
+ASSET_SCHEME = "x-lakehouse"  # Airflow Asset URIs of the tables (x-: a scheme of our own, kept as is)
 AUDIT_LOG = "bz_audit_log"  # default; a pipeline may name its own (lakehouse.audit_table)
 WATERMARKS = "bz_watermarks"
 MAINTENANCE_LOG = "bz_maintenance_log"
@@ -65,6 +66,12 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def asset_uri(self) -> str:
+        """The table's Airflow Asset URI, the same in every environment and on every backend
+        (``x-lakehouse://<schema>/<table>``): lineage follows the table, not where it is stored."""
+        return f"{ASSET_SCHEME}://{self.schema}/{self.name}"
 
     @classmethod
     def parse(cls, qualified: str) -> TableName:

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
-from lakehouse_contract.naming import Location
+from lakehouse_contract import naming
+from lakehouse_contract.naming import Location, TableName
 from lakehouse_contract.serial import SpecError, from_data, to_data
 
 LoadMode = Literal["full", "incremental"]
@@ -42,6 +43,11 @@ class JobSpec:
 
     def relocated(self, location: Location) -> JobSpec:
         return replace(self, location=location)
+
+    def commits(self) -> tuple[TableName, ...]:
+        """The layer table whose new version this job commits (bronze, silver or gold; its Airflow
+        Asset). Control tables (audit, watermarks, DQ, quarantine, manifest) are not assets."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class WriteBronzeSpec(JobSpec):
     files: FileSource | None
     columns: dict[str, str]
 
+    def commits(self) -> tuple[TableName, ...]:
+        return (naming.bronze(self.location.schemas, self.table),)
+
 
 @dataclass(frozen=True)
 class AuditSpec(JobSpec):
@@ -181,6 +190,9 @@ class SilverSpec(JobSpec):
     derive: tuple[Derived, ...] = ()  # computed after standardising, before the expectations
     partition_by: tuple[str, ...] = ()  # silver table partition columns
 
+    def commits(self) -> tuple[TableName, ...]:
+        return (naming.silver(self.location.schemas, self.table),)
+
 
 @dataclass(frozen=True)
 class GoldSpec(JobSpec):
@@ -191,6 +203,9 @@ class GoldSpec(JobSpec):
     inputs: tuple[str, ...]  # silver tables (and control tables) the SQL reads as views
     partition_by: tuple[str, ...]
     audit_table: str
+
+    def commits(self) -> tuple[TableName, ...]:
+        return (naming.gold(self.location.schemas, self.table),)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pendulum
 import psycopg
 import pytest
 from pyspark.sql import SparkSession
@@ -24,7 +25,7 @@ from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import PipelineConfig, load_pipeline
 from seed.activity import ActivityRequest, ActivitySummary, apply_activity
 from seed.load import current_seed
-from support.dagrun import LOAD_STAMPS, dags_test, pipeline_dir, rows, state, ti_run_ids, ti_states
+from support.dagrun import LOAD_STAMPS, asset_events, dags_test, pipeline_dir, rows, state, ti_run_ids, ti_states
 from support.env import IT_SCHEMA, IT_SF, sh
 from support.inprocess import Run, run_pipeline, run_task, spark_specs
 
@@ -245,10 +246,12 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
         == "skipped"
     )
     assert rows(spark, bronze_path, set()) == rows_before and rows(spark, marks_path, set()) == marks_before
+    assert asset_events(stack, run1) == {}  # the failed write committed nothing: no asset event
 
     again = dags_test(stack, pipelines, lake, "inventory_lakehouse", args=conf, date=day)
     assert again.returncode == 0, again.stdout[-3000:]
-    states = ti_states(stack, ti_run_ids(stack, day)[-1])
+    run2 = ti_run_ids(stack, day)[-1]
+    states = ti_states(stack, run2)
     ran = {t for t, s in states.items() if s == "success"}
     assert ran == {
         "shipments.validate_connection",
@@ -262,6 +265,18 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
         "summary",
     }  # fmt: skip  (executive_summary reads dq_results: every table)
     assert {s for t, s in states.items() if t not in ran} == {"skipped"}
+    # one asset event per committed table, from the task that committed it, naming the run's slice;
+    # none for the skipped tables
+    events = asset_events(stack, run2)
+    assert {name: [task for task, _ in e] for name, e in events.items()} == {
+        "inventory_bronze.bz_shipments": ["shipments.write_bronze"],
+        "inventory_silver.shipments": ["inventory_silver.shipments"],
+        "inventory_gold.inventory_health": ["inventory_gold.inventory_health"],
+        "inventory_gold.supplier_performance": ["inventory_gold.supplier_performance"],
+        "inventory_gold.executive_summary": ["inventory_gold.executive_summary"],
+    }
+    (_, extra), *_ = events["inventory_bronze.bz_shipments"]
+    assert extra["run_id"] == run2 and extra["logical_date"] == day and extra["mode"] == "incremental"
     # this lake's last load ended where DAYS[0] begins and DAYS[0..1] never ran here: the run reads
     # from that committed mark to the end of its own interval (no hole)
     start, end = scenario.windows[DAYS[0]][0], scenario.windows[day][1]
@@ -277,3 +292,4 @@ def test_airflow_params_select_tables_and_a_failed_write_retries_cleanly(scenari
     assert expected > 0 and sliced.count() == sliced.select("shipment_id").distinct().count() == expected
     mark = spark.read.format("delta").load(str(marks_path)).where("table_name = 'shipments'").first()
     assert mark["high_water_mark"] == end and mark["load_mode"] == "incremental"
+    assert pendulum.parse(extra["data_interval_end"]) == pendulum.instance(end)  # the slice's interval

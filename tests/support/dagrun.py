@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,21 @@ def ti_states(env: dict[str, str], run_id: str) -> dict[str, str]:
     return dict(rows)
 
 
+def asset_events(env: dict[str, str], run_id: str) -> dict[str, list[tuple[str, dict]]]:
+    """Asset name -> [(emitting task id, event extra)] of the events a DAG run emitted."""
+    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(airflow_dsn) as conn:
+        rows = conn.execute(
+            "SELECT a.name, e.source_task_id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE e.source_run_id = %s ORDER BY e.id",
+            (run_id,),
+        ).fetchall()
+    out: dict[str, list[tuple[str, dict]]] = {}
+    for name, task_id, extra in rows:
+        out.setdefault(name, []).append((task_id, extra if isinstance(extra, dict) else json.loads(extra)))
+    return out
+
+
 def ti_run_ids(env: dict[str, str], logical_date: str) -> list[str]:
     """Run ids of the DAG runs with this logical date, oldest first."""
     airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
@@ -108,6 +124,16 @@ def layer_snapshot(spark, lake: Path) -> dict[str, list]:
             if path.name.endswith("_quarantine"):
                 df = df.where(F.col("_batch_id") == runs(spark, lake)[0])
             out[f"{layer}.{path.name}"] = sorted(df.collect())
+    return out
+
+
+def lake_state(spark, lake: Path) -> dict[str, list]:
+    """``state`` plus every bronze table (audit log and watermarks aside: per-run records): what two
+    runs of the same source data on different backends or compute must agree on."""
+    out = state(spark, lake)
+    for path in sorted((lake / "inventory_bronze").iterdir()):
+        if path.name not in ("bz_audit_log", "bz_watermarks"):
+            out[f"inventory_bronze.{path.name}"] = rows(spark, path, PER_RUN | LOAD_STAMPS)
     return out
 
 

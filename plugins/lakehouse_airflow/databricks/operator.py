@@ -10,6 +10,7 @@ from airflow.sdk import Context
 
 from lakehouse_airflow.build.params import skip_unless_selected
 from lakehouse_airflow.databricks.payload import idempotency_token
+from lakehouse_airflow.operators.assets import record_commits
 from lakehouse_airflow.operators.spark_submit import upstream_states
 from lakehouse_contract.run import UPSTREAM_STATES
 
@@ -58,7 +59,9 @@ class LakehouseDatabricksSubmitRunOperator(DatabricksSubmitRunOperator):
                 "parameters": [*task["spark_python_task"]["parameters"], UPSTREAM_STATES, states],
             }
             self.json = payload
-        return super().execute(context)
+        result = super().execute(context)
+        record_commits(context, self.outlets)
+        return result
 
     def submit_job(self, context: Context) -> int:
         payload = self._prepare_submit_json(context)

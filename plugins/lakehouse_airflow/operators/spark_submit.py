@@ -8,6 +8,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Context
 
 from lakehouse_airflow.build.params import skip_unless_selected
+from lakehouse_airflow.operators.assets import record_commits
 from lakehouse_airflow.operators.secrets import jdbc_env, object_store_env, pii_key_env
 from lakehouse_contract.run import UPSTREAM_STATES
 
@@ -54,3 +55,4 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
             states = upstream_states(self.upstream_chain, context)
             self.application_args = [*(self.application_args or []), UPSTREAM_STATES, states]
         super().execute(context)
+        record_commits(context, self.outlets)
