@@ -49,6 +49,10 @@ class JobSpec:
         Asset). Control tables (audit, watermarks, DQ, quarantine, manifest) are not assets."""
         return ()
 
+    def reads(self) -> tuple[TableName, ...]:
+        """The layer tables the job reads (its Airflow inlets: the lineage edges)."""
+        return ()
+
 
 @dataclass(frozen=True)
 class ValidateSpec(JobSpec):
@@ -193,6 +197,9 @@ class SilverSpec(JobSpec):
     def commits(self) -> tuple[TableName, ...]:
         return (naming.silver(self.location.schemas, self.table),)
 
+    def reads(self) -> tuple[TableName, ...]:
+        return (naming.bronze(self.location.schemas, self.table),)
+
 
 @dataclass(frozen=True)
 class GoldSpec(JobSpec):
@@ -206,6 +213,14 @@ class GoldSpec(JobSpec):
 
     def commits(self) -> tuple[TableName, ...]:
         return (naming.gold(self.location.schemas, self.table),)
+
+    def reads(self) -> tuple[TableName, ...]:
+        tables = (naming.gold_input(self.location.schemas, name) for name in self.inputs)
+        return tuple(
+            t
+            for t in tables
+            if t.schema == self.location.schemas.silver and t != naming.dq_results(self.location.schemas)
+        )
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = ROOT / "include" / "pipelines"
 
 
+def silver_of(cfg) -> list[str]:
+    return [c.name for c in cfg.silver_tables()]
+
+
 def _expected(name: str) -> dict[str, str]:
     """Committing task id -> asset URI, from the pipeline file (an independent reading of it)."""
     cfg = load_pipeline(PIPELINES / f"{name}.yaml")
     s = cfg.lakehouse
     out = {f"{t}.write_bronze": f"x-lakehouse://{s.bronze_schema}/{s.bronze_prefix}{t}" for t in cfg.tables}
-    silver = [c.name for c in cfg.silver_tables()]
+    silver = silver_of(cfg)
     out |= {f"{s.silver_schema}.{t}": f"x-lakehouse://{s.silver_schema}/{t}" for t in silver}
     out |= {f"{s.gold_schema}.{m}": f"x-lakehouse://{s.gold_schema}/{m}" for m in cfg.gold.models}
     return out
@@ -44,7 +48,19 @@ def test_each_committing_task_emits_its_table_and_nothing_else_does(monkeypatch:
         for ((asset_name, uri, group),) in found.values():
             assert group == ASSET_GROUP and uri == f"x-lakehouse://{asset_name.replace('.', '/', 1)}"
             assert seen.setdefault(asset_name, uri) == uri  # one URI per table across the DAGs
-    # the maintenance and DR DAGs commit no layer table of a run: they emit none
+        # the maintenance and DR DAGs commit no layer table of a run: they emit none
+        # inlets: silver reads its bronze table, gold its silver inputs (dq_results is a control
+        # table): each is an asset some task of the same DAG emits, so the lineage graph is closed
+        cfg = load_pipeline(PIPELINES / f"{name}.yaml")
+        lake = cfg.lakehouse
+        inlets = {t.task_id: sorted(a.name for a in t.inlets) for t in dag.tasks if t.inlets}
+        want = {f"{lake.silver_schema}.{t}": [f"{lake.bronze_schema}.{lake.bronze_prefix}{t}"] for t in silver_of(cfg)}
+        for model, gold in cfg.gold.models.items():
+            want[f"{lake.gold_schema}.{model}"] = sorted(
+                f"{lake.silver_schema}.{i}" for i in gold.inputs if i != "dq_results"
+            )
+        assert inlets == want
+        assert {n for names in inlets.values() for n in names} <= {n for ((n, _, _),) in found.values()}
     side = [d for d in bag.dags.values() if d.dag_id.endswith(("_maintenance", "_dr"))]
     assert len(side) >= 2 and not any(t.outlets for d in side for t in d.tasks)
 

@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator
 from lakehouse_airflow.config.environments import Environment
 from lakehouse_airflow.config.pipeline import PipelineConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec
-from lakehouse_airflow.operators.assets import table_assets
+from lakehouse_airflow.operators.assets import input_assets, table_assets
 from lakehouse_airflow.operators.spark_env import spark_submit_settings
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 from lakehouse_airflow.operators.validate import ValidateSourceOperator
@@ -54,6 +54,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
             polling_period_seconds=db.polling_period_seconds,
             upstream_chain=spec.upstream_chain,
             cluster_task_id=CREATE_TASK_ID if db.compute == "shared_cluster" else None,
+            inlets=input_assets(spec.spec),
             outlets=table_assets(spec.spec),
             **common,
         )
@@ -66,6 +67,7 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
         pii_key_conn_id=spec.pii_key_conn_id,
         storage_conn_id=spec.storage_conn_id,
         upstream_chain=spec.upstream_chain,
+        inlets=input_assets(spec.spec),
         outlets=table_assets(spec.spec),
         **spark_submit_settings(),
         **common,

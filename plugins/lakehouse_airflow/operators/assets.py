@@ -10,14 +10,25 @@ from typing import Any
 
 from airflow.sdk import Asset, Context
 
+from lakehouse_contract.naming import TableName
 from lakehouse_contract.specs import JobSpec
 
 ASSET_GROUP = "lakehouse"
 
 
+def _asset(table: TableName) -> Asset:
+    return Asset(name=str(table), uri=table.asset_uri, group=ASSET_GROUP)
+
+
 def table_assets(spec: JobSpec) -> list[Asset]:
     """The Assets of the tables ``spec``'s job commits (none for extract, audit, maintenance...)."""
-    return [Asset(name=str(t), uri=t.asset_uri, group=ASSET_GROUP) for t in spec.commits()]
+    return [_asset(t) for t in spec.commits()]
+
+
+def input_assets(spec: JobSpec) -> list[Asset]:
+    """The Assets of the layer tables ``spec``'s job reads (silver: its bronze table; gold: its
+    silver inputs): the task's inlets, so the asset graph shows the pipeline's lineage."""
+    return [_asset(t) for t in spec.reads()]
 
 
 def commit_extra(context: Context) -> dict[str, Any]:
