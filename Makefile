@@ -93,7 +93,7 @@ BENCH_SF = $(if $(filter command line,$(origin SF)),$(SF),1)
 bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer (local disk and S3), DR, file drops vs pyarrow, incremental vs full
 	$(RUN) python -m benchmarks.bronze --sf $(BENCH_SF)
 	scripts/locals3.sh up
-	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF) --s3 s3a://lakehouse/bench-dag
+	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF) --s3 s3a://lakehouse/bench-dag --cluster
 	$(RUN) python -m benchmarks.dr --sf $(BENCH_SF) --root s3a://lakehouse/bench-dag
 	$(RUN) python -m benchmarks.files
 	$(RUN) python -m benchmarks.compute
@@ -106,9 +106,16 @@ lint: venv ## ruff + mypy
 object-store: venv ## the S3-compatible object store (SeaweedFS, built once from the Go module proxy) on 127.0.0.1:18333
 	scripts/locals3.sh up
 
-down: ## stop the Airflow services, the local Spark server, the object store and PostgreSQL
+cluster: venv ## a Spark standalone cluster (master + 2 workers) as the Spark server's master: jobs run on its executors
+	scripts/localcluster.sh up
+	@url=$$(scripts/localcluster.sh url); \
+	  if [ "$$(cat .local/spark/connect.master 2>/dev/null)" != "$$url" ]; then scripts/localspark.sh down; fi; \
+	  LAKEHOUSE_SPARK_MASTER=$$url scripts/localspark.sh up
+
+down: ## stop the Airflow services, the local Spark server and cluster, the object store and PostgreSQL
 	-scripts/localairflow.sh down
 	-scripts/localspark.sh down
+	-scripts/localcluster.sh down
 	-scripts/locals3.sh down
 	-scripts/localpg.sh down
 

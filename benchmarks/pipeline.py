@@ -66,9 +66,11 @@ def _task_seconds(run_id: str) -> dict[str, float]:
     return totals
 
 
-def dags_test(lake: Path | str, pipelines: Path, date: str, log: Path, conf: str | None = None) -> tuple[int, float]:
+def dags_test(
+    lake: Path | str, pipelines: Path, date: str, log: Path, conf: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, float]:
     """``airflow dags test`` of the pipeline DAG for ``date`` into ``lake``: (exit code, wall seconds)."""
-    env = {**os.environ, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake)}
+    env = {**os.environ, **(env or {}), "LAKEHOUSE_PIPELINES_DIR": str(pipelines), "LAKEHOUSE_ROOT": str(lake)}
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["airflow", "dags", "test", *(["--conf", conf] if conf else []), DAG_ID, date]
     start = time.perf_counter()
@@ -108,9 +110,11 @@ def clear_bucket_prefix(uri: str) -> None:
             s3.delete_object(Bucket=where.bucket, Key=obj["Key"])
 
 
-def measure(lake: Path | str, pipelines: Path, date: str, log: Path) -> dict[str, object]:
+def measure(
+    lake: Path | str, pipelines: Path, date: str, log: Path, env: dict[str, str] | None = None
+) -> dict[str, object]:
     """One full run of the DAG into ``lake``: wall time, per layer whole-task and in-job seconds."""
-    rc, wall = dags_test(lake, pipelines, date, log)
+    rc, wall = dags_test(lake, pipelines, date, log, env=env)
     run_id, in_job, failed = _audit_seconds(lake)
     whole = _task_seconds(run_id)
     return {
@@ -122,11 +126,30 @@ def measure(lake: Path | str, pipelines: Path, date: str, log: Path) -> dict[str
     }  # fmt: skip
 
 
+def on_cluster(lake: Path, pipelines: Path, date: str, log: Path) -> dict[str, object]:
+    """The same run with the jobs' Spark on the local standalone cluster (scripts/localcluster.sh:
+    master + two one-core workers) behind a second Spark Connect server, stopped afterwards."""
+    state = PROJECT_ROOT / ".local" / "bench-cluster"
+    port = os.environ.get("LAKEHOUSE_BENCH_CLUSTER_CONNECT_PORT", "15112")
+    env = {**os.environ, "LAKEHOUSE_CLUSTER_STATE": str(state / "cluster"), "LAKEHOUSE_CLUSTER_PORT": "17177",
+           "LAKEHOUSE_SPARK_STATE": str(state / "connect"),
+           "LAKEHOUSE_SPARK_MASTER": "spark://127.0.0.1:17177", "LAKEHOUSE_SPARK_PORT": port}  # fmt: skip
+    try:
+        for script in ("localcluster.sh", "localspark.sh"):
+            subprocess.run([str(PROJECT_ROOT / "scripts" / script), "up"], env=env, check=True)
+        shutil.rmtree(lake, ignore_errors=True)
+        return measure(lake, pipelines, date, log, env={"LAKEHOUSE_SPARK_REMOTE": f"sc://127.0.0.1:{port}"})
+    finally:
+        for script in ("localspark.sh", "localcluster.sh"):
+            subprocess.run([str(PROJECT_ROOT / "scripts" / script), "down"], env=env, check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline")
     p.add_argument("--sf", type=float, default=1.0)
     p.add_argument("--date", default="2026-11-20")
     p.add_argument("--s3", default="", help="also run the DAG with this s3a:// root (same seed, same date)")
+    p.add_argument("--cluster", action="store_true", help="also run it on the local standalone Spark cluster")
     args = p.parse_args(argv)
     seed_database(SeedRequest(os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"], SCHEMA, args.sf, 42))
     state = PROJECT_ROOT / ".local"
@@ -142,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         report["s3"] = {"root": args.s3, **on_s3}
         report["s3_vs_local_wall"] = round(float(on_s3["dag_wall_s"]) / float(report["dag_wall_s"]), 2)  # type: ignore[arg-type]
         ok = ok and on_s3["dag_rc"] == 0
+    if args.cluster:
+        clustered = on_cluster(state / "bench-dag-lake-cluster", pipelines, args.date,
+                               state / "logs" / f"bench-dag-cluster-sf{args.sf}.log")  # fmt: skip
+        report["cluster"] = {"workers": "2 x 1 core", **clustered}
+        report["cluster_vs_local_wall"] = round(float(clustered["dag_wall_s"]) / float(report["dag_wall_s"]), 2)  # type: ignore[arg-type]
+        ok = ok and clustered["dag_rc"] == 0
     save(f"pipeline-sf{args.sf}", report)
     return 0 if ok else 1
 

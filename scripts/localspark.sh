@@ -6,10 +6,13 @@
 #   scripts/localspark.sh up | down | status
 #   scripts/localspark.sh run    the server in the foreground (containers: docker-compose.yaml)
 # LAKEHOUSE_SPARK_MASTER (default local[LAKEHOUSE_SPARK_CORES]) may be a spark:// standalone master;
+# a spark:// master makes the server the cluster's driver (executors elsewhere, LAKEHOUSE_SPARK_EXECUTOR_MEMORY
+# each, default 2g); scripts/localcluster.sh starts one on this machine (`make cluster`).
 # LAKEHOUSE_SPARK_BIND (default 127.0.0.1) is the address the Connect port listens on.
+# LAKEHOUSE_SPARK_UI_PORT, when set, turns the Spark UI (and its REST API) on at that port.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="${LAKEHOUSE_STATE_DIR:-$ROOT/.local}/spark"
+STATE="${LAKEHOUSE_SPARK_STATE:-${LAKEHOUSE_STATE_DIR:-$ROOT/.local}/spark}"  # pid, log, scratch
 PORT="${LAKEHOUSE_SPARK_PORT:-15102}"
 CORES="${LAKEHOUSE_SPARK_CORES:-2}"
 MASTER="${LAKEHOUSE_SPARK_MASTER:-local[$CORES]}"
@@ -43,7 +46,7 @@ SERVER_ARGS=(
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
   --conf "spark.connect.grpc.binding.address=$BIND"
   --conf "spark.connect.grpc.binding.port=$PORT"
-  --conf spark.ui.enabled=false
+  --conf spark.executor.memory="${LAKEHOUSE_SPARK_EXECUTOR_MEMORY:-2g}"
   # a job whose process died (SIGKILL, lost worker) leaves its operation detached: interrupt it
   # after 60 s (default 5 min) so its tasks stop and it never commits behind the retry's back
   --conf spark.connect.execute.manager.detachedTimeout=60s
@@ -59,6 +62,11 @@ SERVER_ARGS=(
   --conf spark.sql.sources.parallelPartitionDiscovery.parallelism=8
   --conf "spark.local.dir=$STATE/tmp"
 )
+if [[ -n "${LAKEHOUSE_SPARK_UI_PORT:-}" ]]; then
+  SERVER_ARGS+=(--conf spark.ui.enabled=true --conf "spark.ui.port=$LAKEHOUSE_SPARK_UI_PORT")
+else
+  SERVER_ARGS+=(--conf spark.ui.enabled=false)
+fi
 
 is_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
@@ -67,7 +75,13 @@ cmd_up() {
   "$ROOT/scripts/client_cds.sh"  # faster start of every task's spark-submit (once per Java/Spark version)
   if is_up; then
     if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-      echo "localspark: Spark Connect already on 127.0.0.1:$PORT"; return
+      running="$(cat "$STATE/connect.master" 2>/dev/null || echo "local[$CORES]")"
+      if [[ -n "${LAKEHOUSE_SPARK_MASTER:-}" && "$running" != "$MASTER" ]]; then
+        echo "localspark: the server on 127.0.0.1:$PORT runs on $running, not $MASTER;" \
+          "stop it first (scripts/localspark.sh down)" >&2
+        exit 1
+      fi
+      echo "localspark: Spark Connect already on 127.0.0.1:$PORT (master $running)"; return
     fi
     # a server this checkout did not start (another clone's, whose jars may be gone): never reuse it
     echo "localspark: port $PORT is taken by a server this checkout did not start (another clone?);" \
@@ -78,8 +92,9 @@ cmd_up() {
   nohup "$SPARK_SUBMIT" "${SERVER_ARGS[@]}" \
     >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
+  echo "$MASTER" >"$STATE/connect.master"
   for _ in $(seq 1 300); do
-    if is_up; then echo "localspark: Spark Connect on 127.0.0.1:$PORT (log $LOG)"; return; fi
+    if is_up; then echo "localspark: Spark Connect on 127.0.0.1:$PORT, master $MASTER (log $LOG)"; return; fi
     if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
       echo "localspark: server exited during start-up; last log lines:" >&2; tail -30 "$LOG" >&2; exit 1
     fi
@@ -96,7 +111,7 @@ cmd_down() {
     for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     echo "localspark: stopped"
   fi
-  rm -f "$PIDFILE"
+  rm -f "$PIDFILE" "$STATE/connect.master"
 }
 
 case "${1:-}" in

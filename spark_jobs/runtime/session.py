@@ -41,6 +41,9 @@ def get_spark(app_name: str) -> SparkSession:
         retries = int(os.environ.get(RECONNECT_ENV) or RECONNECT_RETRIES)
         policy = DefaultPolicy(max_retries=retries, max_backoff=RECONNECT_MAX_BACKOFF_MS)
         spark.client.set_retry_policies([policy])  # type: ignore[attr-defined]
+        # the server runs every job's queries: a tag per job names them in its UI and REST API
+        # (job tags `..._Tag_<job>-<table>`), so an operator can tell the shared server's work apart
+        spark.addTag(app_name.replace(",", "_") or "lakehouse")
         return spark
     return SparkSession.builder.appName(app_name).getOrCreate()
 

@@ -24,7 +24,7 @@ import yaml
 from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
-from support.dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, pipeline_dir, rows, state
+from support.dagrun import SHIPPED, dags_test, lake_state, pipeline_dir
 from support.databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
 from support.env import ROOT
 
@@ -45,14 +45,6 @@ def test_deploy_uploads_the_wheel_the_entry_script_and_the_gold_sql(deployed: Em
     assert "spark_jobs/jobs/extract.py" in names and "spark_jobs/storage/secrets.py" in names
     assert "lakehouse_contract/specs.py" in names  # the contract ships with the jobs
     assert not any(n.startswith(("dags/", "plugins/", "seed/", "tests/", "lakehouse_airflow/")) for n in names)
-
-
-def _layer_state(spark, lake: Path) -> dict[str, list]:
-    out = state(spark, lake)
-    for path in sorted((lake / "inventory_bronze").iterdir()):
-        if path.name not in ("bz_audit_log", "bz_watermarks"):
-            out[f"inventory_bronze.{path.name}"] = rows(spark, path, PER_RUN | LOAD_STAMPS)
-    return out
 
 
 def _rendered_fields(env: dict[str, str], dag_id: str) -> str:
@@ -101,7 +93,7 @@ def test_whole_dag_on_databricks_equals_the_local_backend(
     assert launch["cluster_id"] not in {c["cluster_id"] for c in listed}  # permanently deleted
 
     # parity: every bronze, silver and gold table equals the local backend's for the same source data
-    assert _layer_state(spark, deployed.lake()) == _layer_state(spark, first.lake)
+    assert lake_state(spark, deployed.lake()) == lake_state(spark, first.lake)
 
     # secrets by reference only: not in the payloads, the rendered templates, the task or driver logs
     payloads = json.dumps(runs)

@@ -53,7 +53,7 @@ def test_services_follow_the_official_airflow_layout(compose: dict) -> None:
     assert AIRFLOW_SERVICES | {"airflow-init", "airflow-db", "source-db", "source-seed", "spark-connect"} <= set(
         services
     )
-    assert {"spark-master", "spark-worker"} <= set(services)
+    assert {"spark-master", "spark-worker-1", "spark-worker-2"} <= set(services)
     for name in AIRFLOW_SERVICES:
         svc = services[name]
         assert svc["build"] == "." and svc["image"], name
@@ -61,8 +61,12 @@ def test_services_follow_the_official_airflow_layout(compose: dict) -> None:
     commands = {services[n]["command"] for n in AIRFLOW_SERVICES}
     assert commands == {"api-server", "scheduler", "dag-processor", "triggerer"}
     assert services["airflow-apiserver"]["ports"] == ["8080:8080"]
-    # the Spark standalone cluster is opt-in
-    assert services["spark-master"]["profiles"] == services["spark-worker"]["profiles"] == ["spark-standalone"]
+    # the Spark standalone cluster is opt-in, shaped like scripts/localcluster.sh: a master, two workers
+    workers = [services[f"spark-worker-{n}"] for n in (1, 2)]
+    assert all(s["profiles"] == ["spark-standalone"] for s in [services["spark-master"], *workers])
+    assert workers[0]["command"] == workers[1]["command"]
+    assert "Worker --cores ${SPARK_WORKER_CORES:-1}" in workers[0]["command"][-1]
+    assert "spark://spark-master:7077" in workers[0]["command"][-1]
 
 
 def test_every_variable_is_defined_or_defaulted_and_env_example_has_placeholders_only(

@@ -1,0 +1,185 @@
+"""The whole DAG on a real Spark standalone cluster (scripts/localcluster.sh: a master and two
+one-core workers, each its own JVM) with a Spark Connect server as the cluster's driver, and one
+worker killed (SIGKILL, with its executor) while silver ``orders`` MERGEs: Spark reschedules the
+lost tasks, the Airflow task succeeds on its first try, and every table equals the ``local[2]`` run
+of the same source data (the shared ``first`` run).
+
+One DAG run serves every test of the module (a run costs minutes on two cores)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from support.dagrun import dags_test, lake_state, pipeline_dir
+from support.env import free_port, sh
+
+DAG = "inventory_lakehouse_cluster"  # own dag id: the shared local run's records stay untouched
+WORKERS = 2
+MERGE_TABLE = "orders"  # its silver MERGE is slowed (20 ms a row) so the kill lands inside it
+# the whole DAG on two one-core executors (one after the kill), beside the other JVMs on 2 cores:
+# ~10 minutes here
+pytestmark = pytest.mark.timeout(2400)
+
+
+def _ports(count: int) -> int:
+    """A base port p with p and p+3 .. p+3+count free (the cluster script's layout)."""
+    while True:
+        base = free_port(below=60000)
+        if all(_free(base + 3 + n) for n in range(count + 1)):
+            return base
+
+
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _is_silver_merge(job: dict) -> bool:
+    """A Spark job of silver ``orders``' MERGE: Delta names the MERGE phase in the description, the
+    job's Connect session carries the job's tag (spark_jobs.runtime.session: ``silver-<table>``)."""
+    tagged = any(t.endswith(f"_Tag_silver-{MERGE_TABLE}") for t in job.get("jobTags", []))
+    return tagged and "MERGE operation" in job.get("description", "")
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    master_ui: str
+    driver_ui: str
+    worker_uis: list[str]
+    kills: list[dict] = field(default_factory=list)
+
+    def app(self) -> str:
+        return f"{self.driver_ui}/api/v1/applications/{_get(f'{self.driver_ui}/api/v1/applications')[0]['id']}"
+
+    def kill_worker_during_merge(self, stop: threading.Event, timeout: float = 900) -> None:
+        """Wait for silver ``orders``' MERGE to run tasks, then SIGKILL the worker hosting one of them."""
+        deadline = time.monotonic() + timeout
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                app = self.app()
+                for job in _get(f"{app}/jobs?status=running"):
+                    if not _is_silver_merge(job):
+                        continue
+                    for stage in _get(f"{app}/stages?status=active"):
+                        if stage["stageId"] not in job["stageIds"]:
+                            continue
+                        running = _get(f"{app}/stages/{stage['stageId']}/{stage['attemptId']}/taskList?status=RUNNING")
+                        executors = {t["executorId"] for t in running}
+                        for n, ui in enumerate(self.worker_uis, start=1):
+                            hosted = {str(e["id"]) for e in _get(f"{ui}/json/")["executors"]}
+                            if hosted & executors:
+                                sh(["scripts/localcluster.sh", "kill-worker", str(n)], env=self.env)
+                                self.kills.append({"worker": n, "executors": sorted(hosted), "job": job["jobId"],
+                                                   "stage": stage["stageId"], "tasks": len(running)})  # fmt: skip
+                                return
+            except OSError:  # the driver's UI is not up yet
+                pass
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def cluster(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """Master + two workers, and a second Spark Connect server (the cluster's driver, UI on)."""
+    state = tmp_path_factory.mktemp("cluster-state")
+    base, connect, ui = _ports(WORKERS), free_port(), free_port()
+    env = {
+        **stack,
+        "LAKEHOUSE_CLUSTER_STATE": str(state / "cluster"),
+        "LAKEHOUSE_SPARK_STATE": str(state / "connect"),
+        "LAKEHOUSE_CLUSTER_PORT": str(base),
+        "LAKEHOUSE_CLUSTER_WORKERS": str(WORKERS),
+        "LAKEHOUSE_SPARK_MASTER": f"spark://127.0.0.1:{base}",
+        "LAKEHOUSE_SPARK_PORT": str(connect),
+        "LAKEHOUSE_SPARK_UI_PORT": str(ui),
+        "LAKEHOUSE_SPARK_MEMORY": "2g",
+    }
+    try:
+        sh("scripts/localcluster.sh up", env=env)
+        sh("scripts/localspark.sh up", env=env)
+        yield Cluster(
+            {**env, "LAKEHOUSE_SPARK_REMOTE": f"sc://127.0.0.1:{connect}"},
+            master_ui=f"http://127.0.0.1:{base + 3}",
+            driver_ui=f"http://127.0.0.1:{ui}",
+            worker_uis=[f"http://127.0.0.1:{base + 3 + n}" for n in range(1, WORKERS + 1)],
+        )
+    finally:
+        sh("scripts/localspark.sh down", env=env, check=False)
+        sh("scripts/localcluster.sh down", env=env, check=False)
+
+
+@dataclass
+class ClusterRun:
+    lake: Path
+    output: str
+    returncode: int
+    executors: list[dict]
+    merge_jobs: list[dict]
+    master: dict
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> ClusterRun:
+    tmp = tmp_path_factory.mktemp("cluster-run")
+    pipelines = pipeline_dir(tmp, "inventory", lambda raw: raw.update(dag_id=DAG))  # retries: 0
+    stop = threading.Event()
+    killer = threading.Thread(target=cluster.kill_worker_during_merge, args=(stop,), daemon=True)
+    killer.start()
+    try:
+        result = dags_test(cluster.env, pipelines, tmp / "lake", DAG,
+                           extra_env={"LAKEHOUSE_INJECT_FAULT": f"silver:{MERGE_TABLE}:slow"})  # fmt: skip
+    finally:
+        stop.set()
+        killer.join(timeout=30)
+    app = cluster.app()
+    merges = [j for j in _get(f"{app}/jobs") if _is_silver_merge(j)]
+    return ClusterRun(tmp / "lake", result.stdout + result.stderr, result.returncode,
+                      _get(f"{app}/allexecutors"), merges, _get(f"{cluster.master_ui}/json/"))  # fmt: skip
+
+
+def test_whole_dag_on_the_cluster_equals_the_local_run(cluster_run: ClusterRun, first, spark) -> None:
+    assert cluster_run.returncode == 0, cluster_run.output[-4000:]
+    # every bronze, silver and gold table equals the local[2] run of the same source data
+    assert lake_state(spark, cluster_run.lake) == lake_state(spark, first.lake)
+
+
+def test_the_jobs_ran_on_executors_in_the_workers_jvms(cluster_run: ClusterRun) -> None:
+    executors = [e for e in cluster_run.executors if e["id"] != "driver"]
+    assert len(executors) == WORKERS  # one per worker (one core each); none was added after the kill
+    assert all(e["totalTasks"] > 0 for e in executors), executors  # both did work
+    # the master saw the application on both workers, and lost one
+    states = sorted(w["state"] for w in cluster_run.master["workers"])
+    assert states in (["ALIVE", "DEAD"], ["ALIVE"]), states  # a dead worker is listed until it times out
+    assert sum(w["state"] == "ALIVE" for w in cluster_run.master["workers"]) == 1
+
+
+def test_a_worker_killed_during_the_merge_loses_nothing(cluster: Cluster, cluster_run: ClusterRun) -> None:
+    (kill,) = cluster.kills  # the kill landed while the MERGE had tasks running on that worker
+    assert kill["tasks"] >= 1
+    lost = [e for e in cluster_run.executors if e["id"] in kill["executors"]]
+    assert lost and not any(e["isActive"] for e in lost), lost
+    assert all(e.get("removeReason") for e in lost)
+    # the MERGE job that lost tasks still succeeded: Spark ran them again on the surviving executor
+    (job,) = [j for j in cluster_run.merge_jobs if j["jobId"] == kill["job"]]
+    assert job["status"] == "SUCCEEDED", job
+    assert job["numFailedTasks"] + job.get("numKilledTasks", 0) >= 1, job
+    # ...and the Airflow task succeeded on its first try (the pipeline's retries are 0 here)
+    assert cluster_run.returncode == 0, cluster_run.output[-4000:]
