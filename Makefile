@@ -13,7 +13,7 @@ DROPS_SF ?= 1
 FILE_PIPELINES := returns media
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-unit test-e2e chromium bench object-store down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-unit test-e2e chromium bench object-store cluster down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
