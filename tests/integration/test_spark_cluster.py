@@ -177,9 +177,14 @@ def test_a_worker_killed_during_the_merge_loses_nothing(cluster: Cluster, cluste
     lost = [e for e in cluster_run.executors if e["id"] in kill["executors"]]
     assert lost and not any(e["isActive"] for e in lost), lost
     assert all(e.get("removeReason") for e in lost)
-    # the MERGE job that lost tasks still succeeded: Spark ran them again on the surviving executor
+    # the lost work was done again: the MERGE job that lost tasks succeeded with them rerun on the
+    # surviving executor or, when its materialized source went with the executor, Delta ran the
+    # MERGE again (merge.materializeSource.maxAttempts) and that later MERGE job succeeded
     (job,) = [j for j in cluster_run.merge_jobs if j["jobId"] == kill["job"]]
-    assert job["status"] == "SUCCEEDED", job
-    assert job["numFailedTasks"] + job.get("numKilledTasks", 0) >= 1, job
+    if job["status"] == "SUCCEEDED":
+        assert job["numFailedTasks"] + job.get("numKilledTasks", 0) >= 1, job
+    else:
+        later = [j for j in cluster_run.merge_jobs if j["jobId"] > kill["job"]]
+        assert later and all(j["status"] == "SUCCEEDED" for j in later), (job, later)
     # ...and the Airflow task succeeded on its first try (the pipeline's retries are 0 here)
     assert cluster_run.returncode == 0, cluster_run.output[-4000:]
