@@ -43,6 +43,7 @@ def get_spark(app_name: str) -> SparkSession:
         spark.client.set_retry_policies([policy])  # type: ignore[attr-defined]
         # the server runs every job's queries: a tag per job names them in its UI and REST API
         # (job tags `..._Tag_<job>-<table>`), so an operator can tell the shared server's work apart
+        spark.clearTags()  # one job after another in one process (tests): the current job's tag only
         spark.addTag(app_name.replace(",", "_") or "lakehouse")
         return spark
     return SparkSession.builder.appName(app_name).getOrCreate()
