@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from support.dagrun import DATE, lake_state, pipeline_dir
-from support.env import ROOT, free_port, sh
+from support.env import ROOT, free_port, port_is_free, sh
 
-DAG = "inventory_lakehouse_cluster"  # own dag id: the shared local run's records stay untouched
+DAG = "inventory_lakehouse_cluster"  # own dag id: its audit rows name it, not the shared run's
 WORKERS = 2
 MERGE_TABLE = "orders"  # its silver MERGE is slowed (20 ms a row) so the kill lands inside it
 pytestmark = pytest.mark.timeout(1800)
@@ -33,19 +33,8 @@ def _ports(count: int) -> int:
     """A base port p with p and p+3 .. p+3+count free (the cluster script's layout)."""
     while True:
         base = free_port(below=60000)
-        if all(_free(base + 3 + n) for n in range(count + 1)):
+        if all(port_is_free(base + 3 + n) for n in range(count + 1)):
             return base
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _is_silver_merge(job: dict) -> bool:

@@ -81,17 +81,20 @@ def runs(spark, lake: Path | str) -> list[str]:
     return [r["job_run_id"] for r in rows]
 
 
+def airflow_db(env: dict[str, str]) -> psycopg.Connection:
+    """A connection to the Airflow metadata database of ``env``."""
+    return psycopg.connect(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", ""))
+
+
 def ti_states(env: dict[str, str], run_id: str) -> dict[str, str]:
-    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
-    with psycopg.connect(airflow_dsn) as conn:
+    with airflow_db(env) as conn:
         rows = conn.execute("SELECT task_id, state FROM task_instance WHERE run_id = %s", (run_id,)).fetchall()
     return dict(rows)
 
 
 def asset_events(env: dict[str, str], run_id: str) -> dict[str, list[tuple[str, dict]]]:
     """Asset name -> [(emitting task id, event extra)] of the events a DAG run emitted."""
-    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
-    with psycopg.connect(airflow_dsn) as conn:
+    with airflow_db(env) as conn:
         rows = conn.execute(
             "SELECT a.name, e.source_task_id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
             "WHERE e.source_run_id = %s ORDER BY e.id",
@@ -105,8 +108,7 @@ def asset_events(env: dict[str, str], run_id: str) -> dict[str, list[tuple[str, 
 
 def ti_run_ids(env: dict[str, str], logical_date: str) -> list[str]:
     """Run ids of the DAG runs with this logical date, oldest first."""
-    airflow_dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
-    with psycopg.connect(airflow_dsn) as conn:
+    with airflow_db(env) as conn:
         rows = conn.execute(
             "SELECT run_id FROM dag_run WHERE logical_date::date = %s ORDER BY id", (logical_date,)
         ).fetchall()

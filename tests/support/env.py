@@ -44,3 +44,15 @@ def free_port(below: int = 65536) -> int:
             port = s.getsockname()[1]
         if port < below:
             return port
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on ``port`` now (a fixed port a server will take next to a free one)."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
