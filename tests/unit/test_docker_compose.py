@@ -30,7 +30,9 @@ def compose() -> dict:
 
 @pytest.fixture(scope="module")
 def env_example() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
+    pairs = (
+        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=", line)
+    )
     return {k: v.split("#")[0].strip() for k, v in pairs}
 
 
@@ -170,3 +172,40 @@ def test_image_installs_the_same_lock_file_java_17_and_the_spark_jars() -> None:
     assert "spark_packages.sh" in text and "spark.jars.packages" in text and "LAKEHOUSE_IVY_DIR" in text
     for source in re.findall(r"^COPY (?:--\S+ )*(\S+) \S+$", text, re.M):
         assert (ROOT / source).exists(), f"COPY source {source} does not exist"
+
+
+def test_the_object_store_profile_serves_the_lakehouse_with_one_key_pair(env_example: dict[str, str]) -> None:
+    """`--profile object-store`: SeaweedFS with the .env key pair as its only identity, its bucket
+    created once, and the jobs (lakehouse_s3 connection) and the Spark server (S3A's environment
+    provider) holding that same pair and pointing at the store's S3 port."""
+    rendered = yaml.safe_load(interpolate(COMPOSE.read_text(), env_example))
+    services = rendered["services"]
+    store, init = services["object-store"], services["object-store-init"]
+    assert store["profiles"] == init["profiles"] == ["object-store"]
+    assert store["image"] == init["image"] and "seaweedfs" in store["image"]
+    port = next(a.split("=", 1)[1] for a in store["command"] if a.startswith("-s3.port="))
+    assert "-s3" in store["command"] and f"127.0.0.1:{port}/healthz" in " ".join(store["healthcheck"]["test"])
+    (config,) = store["configs"]
+    assert f"-s3.config={config['target']}" in store["command"]
+    identities = json.loads(rendered["configs"][config["source"]]["content"])["identities"]
+    pair = (env_example["S3_ACCESS_KEY"], env_example["S3_SECRET_KEY"])
+    assert [(c["accessKey"], c["secretKey"]) for i in identities for c in i["credentials"]] == [pair]
+    assert {"Read", "Write", "List"} <= set(identities[0]["actions"])
+    assert (
+        "s3.bucket.create -name lakehouse" in init["command"][-1] and "-master=object-store:9333" in init["command"][-1]
+    )
+    assert init["depends_on"]["object-store"]["condition"] == "service_healthy"
+    # the jobs' connection: the conn id the pipeline config names, the same pair, the store's S3 port
+    cfg = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
+    conn = json.loads(
+        services["airflow-scheduler"]["environment"][f"AIRFLOW_CONN_{cfg.lakehouse.storage_conn_id.upper()}"]
+    )
+    assert conn["conn_type"] == "aws" and (conn["login"], conn["password"]) == pair
+    assert conn["extra"]["endpoint_url"] == f"http://object-store:{port}"
+    # the Spark server: the endpoint as configuration, the pair in its environment (scripts/localspark.sh)
+    spark = services["spark-connect"]["environment"]
+    assert spark["LAKEHOUSE_S3_ENDPOINT"] == conn["extra"]["endpoint_url"]
+    assert (spark["AWS_ACCESS_KEY_ID"], spark["AWS_SECRET_ACCESS_KEY"]) == pair
+    assert 'S3_ENDPOINT="${LAKEHOUSE_S3_ENDPOINT:-' in (ROOT / "scripts" / "localspark.sh").read_text()
+    assert services["airflow-scheduler"]["environment"]["LAKEHOUSE_ROOT"] == "/opt/lakehouse"  # the default
+    assert "object-store" in rendered["volumes"] and "object-store:/data" in store["volumes"]
