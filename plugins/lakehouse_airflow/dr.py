@@ -75,7 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     task = dr_task(cfg, action, replica, args.point)
     run_id = f"dr_cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S}"
     job_args = [*task.argv()[:3], "--run-id", run_id, "--logical-date", f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"]
-    return run_job(job_args, cfg.lakehouse.storage_conn_id)
+    code = run_job(job_args, cfg.lakehouse.storage_conn_id)
+    if code == 0 and cfg.monitor.enabled:
+        _record(cfg, task.spec.dag_id, run_id, action)
+    return code
+
+
+def _record(cfg: PipelineConfig, dag_id: str, run_id: str, action: DrAction) -> None:
+    """The step in the pipeline's ETL monitor (the DR DAG's listener does the same); the action
+    itself succeeded, so a monitor out of reach is a warning, not a failure."""
+    from lakehouse_airflow.monitor.restore_points import record_dr_step
+    from lakehouse_airflow.monitor.store import MonitorStore
+
+    store = MonitorStore(cfg.monitor.conn_id, cfg.monitor.schema_name)
+    try:
+        store.setup()
+        if record_dr_step(store, cfg, dag_id, run_id, action):
+            print(f"dr: recorded in the ETL monitor ({cfg.monitor.schema_name}.restore_points)")
+    except Exception as exc:  # reported; the DR action stands
+        print(f"dr: warning: not recorded in the ETL monitor: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

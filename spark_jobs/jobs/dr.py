@@ -235,7 +235,7 @@ def replicate(spark: SparkSession, point: RestorePoint, replica: str, log: loggi
     files_for(replica).write_text(restore_point_path(replica, point.id), point.to_json())
     checked = verify(spark, point, replica)
     return {
-        "restore_point": point.id, "tables": len(point.versions), "files_copied": copied,
+        "restore_point": point.id, "replica_root": replica, "tables": len(point.versions), "files_copied": copied,
         "files_skipped": skipped, "bytes_copied": size, "copy_seconds": round(seconds, 2),
         "rows_verified": sum(rows for rows, _ in checked.values()),
     }  # fmt: skip

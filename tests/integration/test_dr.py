@@ -15,6 +15,7 @@ activity in between), then:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -22,11 +23,15 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import PipelineConfig, load_pipeline
 from lakehouse_airflow.describe.dr import dr_dag_id, dr_task
 from lakehouse_airflow.describe.maintenance import maintenance_specs
+from lakehouse_airflow.monitor.metrics import render
+from lakehouse_airflow.monitor.restore_points import record_dr_step
+from lakehouse_airflow.monitor.store import MonitorStore
 from lakehouse_airflow.operators.secrets import object_store_env
 from lakehouse_contract import naming
 from lakehouse_contract.layout import step_result_path
@@ -78,6 +83,7 @@ class Dr:
     primary: str
     replica: str
     p1: str
+    p1_point: dict  # the point as the job wrote it into the lakehouse
     at_p1: dict[str, list]  # every table at P1, exactly
     after_days: dict[str, list]  # every table after the two days, wall clocks left out
     replicated: list[dict]  # the two replicate step results' metrics
@@ -89,12 +95,28 @@ class Dr:
 
 
 def _dr(cfg: PipelineConfig, s3, root: str, action: str, replica: str = "", point: str = "") -> dict:
-    """One ``dr`` job in this process (the task's arguments, as the DR DAG renders them): its metrics."""
+    """One ``dr`` job in this process (the task's arguments, as the DR DAG renders them), recorded in
+    the ETL monitor as the DR DAG's listener records its successful tasks: its metrics."""
     task = dr_task(cfg, action, replica, point)  # type: ignore[arg-type]
     run = Run(DAYS[-1], f"dr__{action}_{uuid.uuid4().hex[:6]}")
     assert dispatch(task_args(cfg, task, run, root)) == 0, f"dr {action} failed"  # type: ignore[arg-type]
+    assert record_dr_step(_monitor(cfg), cfg, dr_dag_id(cfg), run.run_id, action, root)
     where = ObjectUri.parse(step_result_path(root, dr_dag_id(cfg), run.run_id, action, "dr"))
     return json.loads(s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read())["metrics"]
+
+
+def _monitor(cfg: PipelineConfig) -> MonitorStore:
+    store = MonitorStore(cfg.monitor.conn_id, cfg.monitor.schema_name)
+    store.setup()
+    return store
+
+
+def _recorded(cfg: PipelineConfig, point_id: str) -> dict:
+    columns, rows = _monitor(cfg).query(
+        "SELECT * FROM __SCHEMA__.restore_points WHERE workflow_id = %s AND point_id = %s", (cfg.dag_id, point_id)
+    )
+    (row,) = rows
+    return dict(zip(columns, row, strict=True))
 
 
 def _days(cfg: PipelineConfig, root: str, dsn: str, activity: bool) -> None:
@@ -129,14 +151,12 @@ def dr(first, stack, spark, tmp_path_factory) -> Dr:
     for bucket in (primary_bucket, replica_bucket):
         s3.create_bucket(Bucket=bucket)
     primary, replica = f"s3a://{primary_bucket}/lake", f"s3a://{replica_bucket}/lake"
-    for path in first.lake.rglob("*"):
-        local_checksum = path.name.startswith(".") and path.name.endswith(".crc")  # Hadoop's, not Delta's
-        if path.is_file() and "_control" not in path.parts and not local_checksum:
-            s3.upload_file(str(path), primary_bucket, f"lake/{path.relative_to(first.lake)}")
+    objects.upload_lake(s3, first.lake, primary)
     lap("upload")
 
     _dr(cfg, s3, primary, "restore_point")
     (p1,) = points(primary)
+    p1_point = json.loads(p1.to_json())
     lap("restore_point")
     at_p1 = _state(spark, s3, primary, set())
     lap("state")
@@ -161,7 +181,9 @@ def dr(first, stack, spark, tmp_path_factory) -> Dr:
     lap("rebuild")
     rebuilt = _state(spark, s3, primary, set())
     print("dr scenario seconds:", seconds)
-    return Dr(cfg, primary, replica, p1.id, at_p1, after_days, replicated, restored, rerun, rebuilt, stack, seconds)
+    return Dr(
+        cfg, primary, replica, p1.id, p1_point, at_p1, after_days, replicated, restored, rerun, rebuilt, stack, seconds
+    )
 
 
 def test_a_replica_is_incremental_and_verified(dr) -> None:
@@ -190,6 +212,15 @@ def test_rebuild_from_the_replica_after_the_primary_bucket_is_gone(dr) -> None:
     assert dr.rebuilt == dr.at_p1
 
 
+def test_the_monitor_records_the_point_its_verified_replica_and_the_restores(dr) -> None:
+    row = _recorded(dr.cfg, dr.p1)
+    assert row["versions"] == dr.p1_point["versions"] and row["tables"] == len(dr.p1_point["versions"]) == 39
+    assert row["taken_at"] == dt.datetime.fromisoformat(dr.p1_point["taken_at"])
+    assert row["lakehouse_root"] == dr.primary and row["taken_by"].startswith(f"{dr_dag_id(dr.cfg)}/dr__restore_point_")
+    assert row["replica_root"] == dr.replica and row["rows_verified"] == dr.replicated[-1]["rows_verified"]
+    assert row["taken_at"] < row["replicated_at"] < row["restored_at"]  # restored, then rebuilt from the replica
+
+
 def test_restore_across_the_vacuum_horizon_is_refused_and_changes_nothing(dr, spark, stack) -> None:
     s3 = objects.client(stack)
     run_pipeline(dr.cfg, Run(DAYS[0], f"scheduled__{DAYS[0]}", FOCUS), dr.primary)  # type: ignore[arg-type]
@@ -200,8 +231,13 @@ def test_restore_across_the_vacuum_horizon_is_refused_and_changes_nothing(dr, sp
     assert {(r.table_name, r.status) for r in maintained.collect()} == {
         (f"inventory_gold.{m}", "SUCCESS") for m in dr.cfg.gold.models
     }
-    _dr(dr.cfg, s3, dr.primary, "restore_point")
-    p2 = points(dr.primary)[-1].id
+    env = {**stack, "LAKEHOUSE_PIPELINES_DIR": str(dr.cfg.base_dir), "LAKEHOUSE_ROOT": dr.primary}
+    taken = sh(["python", "-m", "lakehouse_airflow.dr", "restore-point"], env=env)  # the CLI records it too
+    assert "recorded in the ETL monitor" in taken.stdout, taken.stdout + taken.stderr
+    newest = points(dr.primary)[-1]
+    assert _recorded(dr.cfg, newest.id)["versions"] == newest.versions
+    assert _recorded(dr.cfg, newest.id)["taken_by"].startswith(f"{dr_dag_id(dr.cfg)}/dr_cli__")
+    p1_restored, p2 = _recorded(dr.cfg, dr.p1)["restored_at"], newest.id
     gold = f"{dr.primary}/inventory_gold/daily_sales"  # gold is recomputed: P1's files are now unreferenced
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     try:
@@ -209,13 +245,20 @@ def test_restore_across_the_vacuum_horizon_is_refused_and_changes_nothing(dr, sp
     finally:
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "true")
     before, versions = _state(spark, s3, dr.primary, set()), _versions(spark, s3, dr.primary)
-    env = {**stack, "LAKEHOUSE_PIPELINES_DIR": str(dr.cfg.base_dir), "LAKEHOUSE_ROOT": dr.primary}
     cli = sh(["python", "-m", "lakehouse_airflow.dr", "restore", "--point", dr.p1], env=env, check=False)
     out = cli.stdout + cli.stderr
     assert cli.returncode != 0
     assert f"restore point {dr.p1}" in out and "VACUUM horizon" in out and "inventory_gold.daily_sales" in out
     assert f"the oldest reachable restore point is {p2}" in out
     assert _versions(spark, s3, dr.primary) == versions and _state(spark, s3, dr.primary, set()) == before
+    assert _recorded(dr.cfg, dr.p1)["restored_at"] == p1_restored  # a refused restore is not recorded
+    # /metrics: the data age a restore would bring back (the newest point; the newest with a replica)
+    metrics = {(f.name, s.labels.get("dag_id")): s.value for f in text_string_to_metric_families(
+        render([_monitor(dr.cfg)]).decode()) for s in f.samples}  # fmt: skip
+    age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(points(dr.primary)[-1].taken_at)).total_seconds()
+    assert abs(metrics[("lakehouse_restore_point_age_seconds", dr.cfg.dag_id)] - age) < 5
+    replica_age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(dr.p1_point["taken_at"])).total_seconds()
+    assert abs(metrics[("lakehouse_replica_age_seconds", dr.cfg.dag_id)] - replica_age) < 5
     listed = sh(["python", "-m", "lakehouse_airflow.dr", "list"], env=env).stdout
     assert dr.p1 in listed and p2 in listed
-    assert objects.credentials(stack)["secret"] not in out + listed
+    assert objects.credentials(stack)["secret"] not in out + listed + taken.stdout + taken.stderr

@@ -4,6 +4,7 @@ key pair of the ``lakehouse_s3`` connection, listings, and DuckDB reading Delta 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -53,3 +54,15 @@ def duckdb_s3(env: dict[str, str]) -> duckdb.DuckDBPyConnection:
         "REGION 'us-east-1')".replace("?", "'{}'").format(c["key"], c["secret"], c["endpoint"].split("://", 1)[1])
     )
     return con
+
+
+def upload_lake(s3: Any, lake: Path, root: str, tables: set[str] | None = None) -> None:
+    """A lakehouse on disk copied under ``root`` on the object store (its Delta tables only, or the
+    ``tables`` named; Hadoop's local ``.crc`` files and the run-time ``_control`` documents left out)."""
+    where = ObjectUri.parse(root)
+    for path in sorted(lake.rglob("*")):
+        relative = path.relative_to(lake)
+        local_checksum = path.name.startswith(".") and path.name.endswith(".crc")  # Hadoop's, not Delta's
+        chosen = tables is None or (len(relative.parts) > 1 and relative.parts[1] in tables)
+        if path.is_file() and "_control" not in relative.parts and not local_checksum and chosen:
+            s3.upload_file(str(path), where.bucket, f"{where.key}/{relative}")

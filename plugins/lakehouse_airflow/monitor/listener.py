@@ -20,7 +20,8 @@ from lakehouse_airflow.config.environments import ENV_VAR, ENVIRONMENTS_FILE_VAR
 from lakehouse_airflow.lake_files import read_text
 from lakehouse_airflow.monitor.alerts import deadline_alert, redact_text
 from lakehouse_airflow.monitor.catalogue import CatalogueTask, catalogue
-from lakehouse_airflow.monitor.monitored import tracked
+from lakehouse_airflow.monitor.monitored import dr_tracked, tracked
+from lakehouse_airflow.monitor.restore_points import record_dr_step
 from lakehouse_airflow.monitor.store import MonitorStore, RunInfo, processing_mode
 from lakehouse_airflow.paths import lakehouse_root
 from lakehouse_contract.layout import step_result_path
@@ -209,6 +210,10 @@ def _task_ended(ti: Any, status: str, state: str, error: Any = None) -> None:
 @_guard("task success")
 def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
     _task_ended(task_instance, "DONE", "success")
+    dr = dr_tracked(task_instance.dag_id)
+    if dr:  # a DR step: its restore point, replica or restore, in the pipeline's monitor
+        cfg, store = dr
+        record_dr_step(store, cfg, task_instance.dag_id, task_instance.run_id, task_instance.task_id.rsplit(".", 1)[-1])
 
 
 @hookimpl

@@ -39,6 +39,12 @@ RUNS = """
 SELECT workflow_id, state, count(*), count(*) FILTER (WHERE deadline_breached)
 FROM __SCHEMA__.process_runs GROUP BY 1, 2 ORDER BY 1, 2
 """
+# the data age a restore would bring back (RPO): the newest restore point, the newest with a verified replica
+RESTORE_POINTS = """
+SELECT workflow_id, extract(epoch FROM now() - max(taken_at)),
+       extract(epoch FROM now() - max(taken_at) FILTER (WHERE replicated_at IS NOT NULL))
+FROM __SCHEMA__.restore_points GROUP BY 1 ORDER BY 1
+"""
 LABELS = ["dag_id", "table", "layer"]
 
 
@@ -83,6 +89,22 @@ class MonitorCollector(Collector):
         for dag_id, count in breached.items():
             breaches.add_metric([dag_id], float(count))
         yield from (*gauges.values(), lag, outcomes, runs, breaches)
+        yield from self._restore_points()
+
+    def _restore_points(self) -> Iterator[Metric]:
+        point_age = GaugeMetricFamily(
+            "lakehouse_restore_point_age_seconds", "Seconds since the newest restore point was taken", labels=["dag_id"]
+        )
+        replica_age = GaugeMetricFamily(
+            "lakehouse_replica_age_seconds", "Seconds since the newest restore point with a verified replica was taken",
+            labels=["dag_id"],
+        )  # fmt: skip
+        for store in self.stores:
+            for dag_id, point, replica in store.query(RESTORE_POINTS)[1]:
+                point_age.add_metric([dag_id], float(point))
+                if replica is not None:
+                    replica_age.add_metric([dag_id], float(replica))
+        yield from (point_age, replica_age)
 
 
 def render(stores: Iterable[MonitorStore]) -> bytes:

@@ -7,6 +7,7 @@ import logging
 import os
 
 from lakehouse_airflow.config import PipelineConfig, load_pipelines
+from lakehouse_airflow.describe.dr import dr_dag_id
 from lakehouse_airflow.describe.maintenance import maintenance_dag_id
 from lakehouse_airflow.monitor.store import MonitorStore
 from lakehouse_airflow.paths import PIPELINES_DIR
@@ -33,6 +34,22 @@ def tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
     `airflow tasks test` (which sets AIRFLOW_TEST_MODE) is never tracked: Airflow documents it as
     not recording state, and it may run inside a real run, whose monitor history must stay as it was."""
     cfg = pipelines().get(dag_id)
+    if cfg is None or os.environ.get("AIRFLOW_TEST_MODE"):
+        return None
+    store = _ready((cfg.monitor.conn_id, cfg.monitor.schema_name))
+    return None if store is None else (cfg, store)
+
+
+@functools.cache
+def dr_pipelines() -> dict[str, PipelineConfig]:
+    """Pipelines with ``monitor.enabled`` by the DAG id of their DR DAG (its restore points are
+    recorded: monitor/restore_points.py; its runs are not tracked as a process)."""
+    return {dr_dag_id(cfg): cfg for cfg in load_pipelines(PIPELINES_DIR) if cfg.monitor.enabled}
+
+
+def dr_tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
+    """The pipeline whose DR DAG this is and its monitor (None: not a DR DAG, or `tasks test`)."""
+    cfg = dr_pipelines().get(dag_id)
     if cfg is None or os.environ.get("AIRFLOW_TEST_MODE"):
         return None
     store = _ready((cfg.monitor.conn_id, cfg.monitor.schema_name))

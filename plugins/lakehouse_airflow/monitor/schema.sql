@@ -115,6 +115,23 @@ CREATE TABLE IF NOT EXISTS __SCHEMA__.run_summary (
     PRIMARY KEY (workflow_id, run_id)
 );
 
+-- the restore points of the pipeline's lakehouse (the DR DAG's and the dr CLI's restore_point steps),
+-- with the replica that holds a verified copy and the last restore to the point
+CREATE TABLE IF NOT EXISTS __SCHEMA__.restore_points (
+    workflow_id       text NOT NULL,           -- the pipeline's DAG id
+    point_id          text NOT NULL,
+    taken_at          timestamptz NOT NULL,
+    lakehouse_root    text NOT NULL,
+    tables            integer NOT NULL,
+    versions          jsonb NOT NULL,          -- schema.table -> Delta version
+    taken_by          text NOT NULL,           -- <dag id>/<run id> of the step that took it
+    replica_root      text,
+    replicated_at     timestamptz,
+    rows_verified     bigint,
+    restored_at       timestamptz,
+    PRIMARY KEY (workflow_id, point_id)
+);
+
 CREATE INDEX IF NOT EXISTS processing_steps_by_date ON __SCHEMA__.processing_steps (workflow_id, processing_date);
 CREATE INDEX IF NOT EXISTS run_receipts_by_run ON __SCHEMA__.run_receipts (workflow_id, run_id);
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -275,6 +276,36 @@ class MonitorStore:
                     (row[0], run[0], task_id),
                 )
         return None if row is None else status
+
+    # -- restore points (monitor/restore_points.py) ----------------------------------------------
+
+    def add_restore_point(self, workflow_id: str, point_id: str, taken_at: str, root: str,
+                          versions: dict[str, int], taken_by: str) -> None:  # fmt: skip
+        with self.cursor() as cur:
+            cur.execute(
+                f"""INSERT INTO {self.schema}.restore_points
+                        (workflow_id, point_id, taken_at, lakehouse_root, tables, versions, taken_by)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (workflow_id, point_id) DO NOTHING""",
+                (workflow_id, point_id, taken_at, root, len(versions), json.dumps(versions, sort_keys=True), taken_by),
+            )
+
+    def restore_point_replicated(self, workflow_id: str, point_id: str, replica: str, rows_verified: int) -> bool:
+        with self.cursor() as cur:
+            cur.execute(
+                f"""UPDATE {self.schema}.restore_points
+                    SET replica_root = %s, replicated_at = now(), rows_verified = %s
+                    WHERE workflow_id = %s AND point_id = %s""",
+                (replica, rows_verified, workflow_id, point_id),
+            )
+            return bool(cur.rowcount)
+
+    def restore_point_restored(self, workflow_id: str, point_id: str) -> bool:
+        with self.cursor() as cur:
+            cur.execute(
+                f"UPDATE {self.schema}.restore_points SET restored_at = now() WHERE workflow_id = %s AND point_id = %s",
+                (workflow_id, point_id),
+            )
+            return bool(cur.rowcount)
 
     # -- reads ------------------------------------------------------------------------------------
 
