@@ -14,7 +14,9 @@ What the emulated "cluster" gives a task, like a Databricks runtime does:
   Spark Connect server), ``DATABRICKS_RUNTIME_VERSION``, and the workspace API for
   ``databricks.sdk.runtime.dbutils`` (secrets);
 * ``/Volumes/...`` paths (the FUSE mount) backed by the emulator's storage directory, announced to
-  the job as ``LAKEHOUSE_VOLUMES_MOUNT``.
+  the job as ``LAKEHOUSE_VOLUMES_MOUNT``;
+* the cluster's ``spark_env_vars`` in the driver's environment, ``{{secrets/<scope>/<key>}}``
+  references resolved from the emulated secret scopes (an ``s3a://`` lakehouse's key pair, say).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +39,8 @@ from databricks_emulator.clusters import Clusters
 from databricks_emulator.errors import ApiError
 from databricks_emulator.model import TERMINAL, Run, TaskRun, blocked, error_of, now_ms, topological
 from databricks_emulator.references import check, substitute
+
+SECRET_REFERENCE = re.compile(r"\{\{\s*secrets/([^/{}\s]+)/([^/{}\s]+)\s*\}\}")  # in spark_env_vars
 
 __all__ = ["ApiError", "Run", "TaskRun", "Workspace"]
 
@@ -259,14 +264,22 @@ class Workspace:
         launch = (
             self.clusters.task_cluster(run.run_name, task.spec["new_cluster"]) if "new_cluster" in task.spec else None
         )
+        cluster = (
+            self.clusters.get(str(task.spec["existing_cluster_id"])).spec
+            if task.spec.get("existing_cluster_id")
+            else task.spec.get("new_cluster")
+        )
+        env = self._cluster_env(cluster)
         task.life_cycle_state, task.state_message = "RUNNING", "In run"
         try:
-            self._run_process(run, task, python, script, spark_task)
+            self._run_process(run, task, python, script, spark_task, env)
         finally:
             if launch is not None:
                 launch.ended = time.time()
 
-    def _run_process(self, run: Run, task: TaskRun, python: Path, script: Path, spark_task: dict[str, Any]) -> None:
+    def _run_process(
+        self, run: Run, task: TaskRun, python: Path, script: Path, spark_task: dict[str, Any], env: dict[str, str]
+    ) -> None:
         timeout = int(task.spec.get("timeout_seconds") or run.payload.get("timeout_seconds") or 0) or None
         work = self.root / "runs" / str(task.run_id)
         work.mkdir(parents=True, exist_ok=True)
@@ -274,7 +287,7 @@ class Workspace:
         proc = subprocess.Popen(
             [str(python), str(script), *(substitute(str(p), values) for p in spark_task.get("parameters", []))],
             cwd=work,
-            env=self._cluster_env(),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -301,7 +314,10 @@ class Workspace:
             task.error, task.error_trace = error_of(stderr, proc.returncode)
             task.state_message = f"Workload failed, see run output for details: {task.error}"
 
-    def _cluster_env(self) -> dict[str, str]:
+    def _cluster_env(self, cluster: dict[str, Any] | None = None) -> dict[str, str]:
+        """The driver's environment on the cluster: the runtime's variables and the cluster's
+        ``spark_env_vars``, secret references ({{secrets/<scope>/<key>}}) resolved as a cluster
+        resolves them at start (a missing secret fails the task; no value is ever reported)."""
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "JAVA_HOME", "TMPDIR", "SPARK_LOCAL_IP", "TZ")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(
@@ -315,7 +331,16 @@ class Workspace:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        for name, value in ((cluster or {}).get("spark_env_vars") or {}).items():
+            env[str(name)] = SECRET_REFERENCE.sub(self._secret, str(value))
         return env
+
+    def _secret(self, ref: re.Match[str]) -> str:
+        scope, key = ref[1], ref[2]
+        try:
+            return self.secrets[scope][key]
+        except KeyError:
+            raise LookupError(f"spark_env_vars: secret {key!r} of scope {scope!r} does not exist") from None
 
     def _environment(self, run: Run, spec: dict[str, Any]) -> Path:
         """The interpreter of an isolated environment holding the task's wheels (cached by content)."""

@@ -8,15 +8,21 @@
 
 from __future__ import annotations
 
+from lakehouse_contract.storage import ACCESS_KEY_ENV, SECRET_KEY_ENV
+
 JDBC_ENV_PREFIX = "LAKEHOUSE_JDBC"
 JDBC_PARTS = ("URL", "USER", "PASSWORD")
 PII_KEY_ENV = "LAKEHOUSE_PII_KEY"
 JDBC_SCOPE_KEYS = {"URL": "jdbc-url", "USER": "jdbc-user", "PASSWORD": "jdbc-password"}
 PII_SCOPE_KEY = "pii-hash-key"
+# an s3a:// lakehouse on Databricks without an instance profile: the storage connection's key pair,
+# which the environment's cluster.spark_env_vars reference as {{secrets/<scope>/<key>}}
+OBJECT_STORE_SCOPE_KEYS = {ACCESS_KEY_ENV: "s3-access-key", SECRET_KEY_ENV: "s3-secret-key"}
 # environment variable the operator sets -> secret-scope key `deploy --secrets` puts it under
 SCOPE_KEYS = {
     **{f"{JDBC_ENV_PREFIX}_{part}": key for part, key in JDBC_SCOPE_KEYS.items()},
     PII_KEY_ENV: PII_SCOPE_KEY,
+    **OBJECT_STORE_SCOPE_KEYS,
 }
 ENV = "env"
 SCOPE = "dbsecrets"

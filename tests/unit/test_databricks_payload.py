@@ -13,7 +13,7 @@ from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline
 from lakehouse_airflow.config.environments import load_environments
 from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
-from lakehouse_airflow.databricks.payload import idempotency_token
+from lakehouse_airflow.databricks.payload import idempotency_token, new_cluster
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 from lakehouse_contract.naming import Location, Schemas
 from lakehouse_contract.specs import ExtractSpec, GoldSpec, MaintainSpec, SilverSpec
@@ -34,7 +34,7 @@ def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):
 
 def test_shipped_environments_match_the_existing_deployment() -> None:
     envs = load_environments()
-    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated", "emulated_shared"}
+    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated", "emulated_shared", "emulated_s3"}
     assert envs["local"].backend == "local"
     db = {name: envs[name].databricks for name in ("dev", "qa", "uat", "prod")}
     assert {d.compute for d in db.values()} == {"shared_cluster"}  # one cluster per DAG run
@@ -49,6 +49,13 @@ def test_shipped_environments_match_the_existing_deployment() -> None:
         10,
     )
     assert all(d.spark_version.endswith("-scala2.13") for d in db.values())
+    # an s3a:// root without an instance profile: the key pair reaches the cluster from the secret scope
+    s3 = envs["emulated_s3"].databricks
+    assert s3.lakehouse_root.startswith("s3a://") and s3.compute == "shared_cluster"
+    cluster = new_cluster(s3)
+    assert cluster["spark_env_vars"]["AWS_ACCESS_KEY_ID"] == f"{{{{secrets/{s3.secret_scope}/s3-access-key}}}}"
+    assert cluster["spark_env_vars"]["AWS_SECRET_ACCESS_KEY"] == f"{{{{secrets/{s3.secret_scope}/s3-secret-key}}}}"
+    assert "spark_env_vars" not in new_cluster(db["prod"])
 
 
 @pytest.mark.parametrize(
@@ -60,6 +67,15 @@ def test_shipped_environments_match_the_existing_deployment() -> None:
         ({"colour": "blue"}, "environments.dev.databricks.colour: unknown key"),
         ({"artifacts_path": "relative/path"}, "environments.dev.databricks.artifacts_path"),
         ({"artifacts_path": "/Workspace/Shared/lakehouse"}, "environments.dev.databricks.artifacts_path"),
+        ({"lakehouse_root": "s3://bucket/lake"}, "environments.dev.databricks.lakehouse_root"),
+        (
+            {"compute": "serverless", "cluster": None, "lakehouse_root": "s3a://bucket/lake"},
+            "serverless compute reaches object storage through Unity Catalog only",
+        ),
+        (
+            {"cluster": {"node_type_id": "x", "num_workers": 1, "spark_env_vars": {"AWS_SECRET_ACCESS_KEY": "abc"}}},
+            "spark_env_vars.AWS_SECRET_ACCESS_KEY holds a secret: give a secret reference",
+        ),
     ],
 )
 def test_invalid_environment_names_file_and_field(tmp_path: Path, patch: dict, message: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,15 +40,29 @@ class Autoscale(Strict):
         return self
 
 
+SECRET_REF = re.compile(r"^\{\{secrets/[^/{}]+/[^/{}]+\}\}$")  # Databricks: {{secrets/<scope>/<key>}}
+SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|TOKEN|CREDENTIAL", re.I)
+
+
 class ClusterConfig(Strict):
     node_type_id: str = Field(min_length=1)
     num_workers: int | None = Field(default=None, ge=0)
     autoscale: Autoscale | None = None
+    # the cluster's environment variables (the Jobs API's spark_env_vars), e.g. the key pair of an
+    # s3:// lakehouse root where no instance profile gives one; a variable whose name says it holds a
+    # secret must be a secret reference, {{secrets/<scope>/<key>}}, resolved by the cluster at start
+    spark_env_vars: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_size(self) -> ClusterConfig:
         if (self.num_workers is None) == (self.autoscale is None):
             raise ValueError("give exactly one of num_workers or autoscale")
+        for name, value in self.spark_env_vars.items():
+            if SECRET_NAME.search(name) and not SECRET_REF.match(value):
+                raise ValueError(
+                    f"spark_env_vars.{name} holds a secret: give a secret reference {{{{secrets/<scope>/<key>}}}}, "
+                    "never the value"
+                )
         return self
 
 
@@ -99,8 +114,10 @@ class DatabricksConfig(Strict):
     # Files API `deploy` uses writes volumes; clusters and serverless read them as files and libraries)
     artifacts_path: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
     # the lakehouse root the jobs read and write (path-based Delta tables, as locally): a Unity Catalog
-    # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths)
-    lakehouse_root: str = Field(pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+")
+    # volume, which clusters and serverless compute mount at /Volumes (the jobs use file-system paths),
+    # or an object-store prefix s3a://<bucket>/<prefix> that the cluster reaches with its own
+    # credentials (an instance profile, or cluster.spark_env_vars with secret references)
+    lakehouse_root: str = Field(pattern=r"^(/Volumes/[^/]+/[^/]+/[^/]+|s3a://[^/]+/.+)")
     # file sources with a local root read <files_root>/<root folder name> here (object-store roots are
     # kept as they are); unset: a `files` folder beside lakehouse_root
     files_root: str | None = Field(default=None, pattern=r"^(/Volumes/[^/]+/[^/]+/[^/]+|s3a?://.+)")
@@ -139,6 +156,11 @@ class DatabricksConfig(Strict):
                 raise ValueError("serverless: true and cluster are exclusive")
         elif self.cluster is None:
             raise ValueError("cluster is required unless serverless: true")
+        if self.serverless and self.lakehouse_root.startswith("s3a://"):
+            raise ValueError(
+                "serverless compute reaches object storage through Unity Catalog only: give lakehouse_root a "
+                "/Volumes path (a volume over the bucket), or use a cluster (compute: shared_cluster or per_task)"
+            )
         return self
 
 

@@ -23,8 +23,9 @@ from lakehouse_airflow.databricks.payload import remote_path
 from lakehouse_airflow.describe.pipeline import pipeline_specs
 from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_airflow.paths import PIPELINES_DIR, PROJECT_ROOT, SPARK_ENTRYPOINT
-from lakehouse_contract.secrets import SCOPE_KEYS
+from lakehouse_contract.secrets import OBJECT_STORE_SCOPE_KEYS, SCOPE_KEYS
 from lakehouse_contract.specs import GoldSpec
+from lakehouse_contract.storage import is_object_store
 
 ENTRY_SCRIPT = SPARK_ENTRYPOINT
 
@@ -76,19 +77,24 @@ def workspace_client(conn_id: str):
     return WorkspaceClient(host=f"{scheme}://{hook.host}{port}", token=conn.password)
 
 
-def scope_secrets(pipelines_dir: Path = PIPELINES_DIR) -> dict[str, str]:
-    """Secret scope key -> value, from the Airflow connections the pipelines use locally."""
-    from lakehouse_airflow.operators.secrets import jdbc_env, pii_key_env
+def scope_secrets(pipelines_dir: Path = PIPELINES_DIR, object_store: bool = False) -> dict[str, str]:
+    """Secret scope key -> value, from the Airflow connections the pipelines use locally;
+    ``object_store``: also the key pair of their storage connection (an s3a:// lakehouse root)."""
+    from lakehouse_airflow.operators.secrets import jdbc_env, object_store_env, pii_key_env
 
     values: dict[str, str] = {}
     for cfg in load_pipelines(pipelines_dir):
+        needs: list[dict[str, str]] = []
+        if object_store:
+            keys = object_store_env(cfg.lakehouse.storage_conn_id)
+            needs.append({name: keys[name] for name in OBJECT_STORE_SCOPE_KEYS})
         for spec in pipeline_specs(cfg):
-            if not isinstance(spec, SparkTask):
-                continue
-            found = {
-                **(jdbc_env(spec.source_conn_id) if spec.source_conn_id else {}),
-                **(pii_key_env(spec.pii_key_conn_id) if spec.pii_key_conn_id else {}),
-            }
+            if isinstance(spec, SparkTask):
+                needs.append({
+                    **(jdbc_env(spec.source_conn_id) if spec.source_conn_id else {}),
+                    **(pii_key_env(spec.pii_key_conn_id) if spec.pii_key_conn_id else {}),
+                })  # fmt: skip
+        for found in needs:
             for name, value in found.items():
                 key = SCOPE_KEYS[name]
                 if values.setdefault(key, value) != value:
@@ -118,7 +124,8 @@ def deploy(env_name: str | None = None, wheel: Path | None = None, secrets: bool
         raise ValueError(f"environment {env.name!r} has backend {env.backend!r}: nothing to deploy")
     client = workspace_client(env.databricks.conn_id)
     if secrets:
-        put_secrets(client, env.databricks.secret_scope, scope_secrets())
+        put_secrets(client, env.databricks.secret_scope,
+                    scope_secrets(object_store=is_object_store(env.databricks.lakehouse_root)))  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         built = wheel or build_wheel(Path(tmp))
         uploaded = []

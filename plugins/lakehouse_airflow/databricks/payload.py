@@ -106,6 +106,7 @@ def new_cluster(env: DatabricksConfig) -> dict[str, Any]:
         "node_type_id": env.cluster.node_type_id,
         **size,
         "spark_conf": {"spark.sql.session.timeZone": "UTC"},
+        **({"spark_env_vars": dict(env.cluster.spark_env_vars)} if env.cluster.spark_env_vars else {}),
         "custom_tags": dict(env.tags),
         "data_security_mode": "SINGLE_USER",
     }
