@@ -7,11 +7,13 @@ wheel, Spark, Delta and PostgreSQL are all real."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import signal
 import subprocess
 import time
+import uuid
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,9 +26,10 @@ import yaml
 from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
-from support.dagrun import SHIPPED, dags_test, lake_state, pipeline_dir
+from support import s3 as objects
+from support.dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, lake_state, pipeline_dir
 from support.databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
-from support.env import ROOT
+from support.env import ROOT, sh
 
 DAG = "inventory_lakehouse_dbx"  # own dag id: the shared local run's records stay untouched
 TASKS_TEST_DATE = "2026-11-10"  # no run of that date exists: `tasks test` makes (and drops) its own
@@ -266,3 +269,55 @@ def test_the_clusters_api_answers_like_the_service(deployed: Emulator) -> None:
     }
     refused = deployed.api("POST", "/api/2.2/jobs/runs/submit", json={"run_name": "x", "tasks": [task]})
     assert refused.status_code == 400 and cluster.cluster_id in refused.json()["message"]
+
+
+def test_the_lakehouse_on_s3_through_databricks(deployed: Emulator, first, spark, tmp_path: Path) -> None:
+    """``emulated_s3``: the lakehouse in the project's S3 server, the cluster holding the key pair as
+    environment variables from secret references (``deploy --secrets`` put the pair in the scope);
+    warehouses' bronze and silver (the ``tables`` param) equal the local run, step results are in the
+    bucket, and no key value is in a payload, a rendered template, a task or driver log."""
+    sh("scripts/locals3.sh up", env=deployed.env, timeout=1200)
+    keys = objects.credentials(deployed.env)
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    settings = raw["environments"]["emulated_s3"]["databricks"]
+    root = f"s3a://lakehouse/dbx-{uuid.uuid4().hex[:8]}"
+    settings["lakehouse_root"] = root
+    settings["cluster"]["spark_env_vars"]["AWS_ENDPOINT_URL_S3"] = keys["endpoint"]  # the suite's port
+    envs = tmp_path / "environments.yaml"
+    envs.write_text(yaml.safe_dump(raw))
+    env = {**deployed.env, "LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)}
+    out = sh(
+        ["python", "-m", "lakehouse_airflow.databricks.deploy", "--env", "emulated_s3", "--secrets"], env=env
+    ).stdout
+    assert f"secret {SCOPE}/s3-access-key set" in out and keys["secret"] not in out
+    stored = base64.b64decode(deployed.client().secrets.get_secret(SCOPE, "s3-secret-key").value or "").decode()
+    assert stored == keys["secret"]
+
+    dag_id = f"{DAG}_s3"
+    pipelines = pipeline_dir(tmp_path / "p", "inventory", lambda raw: raw.update(dag_id=dag_id))
+    before = {r["run_id"] for r in deployed.runs()}
+    result = dags_test(env, pipelines, tmp_path / "unused-local-lake", dag_id, date="2026-11-12",
+                       extra_env={"LAKEHOUSE_ENV": "emulated_s3"}, args=("--conf", '{"tables": ["warehouses"]}'))  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    runs = [r for r in deployed.runs() if r["run_id"] not in before]
+    assert len(runs) == 5 and {r["state"]["result_state"] for r in runs} == {"SUCCESS"}  # bronze x4, silver
+
+    for table in ("inventory_bronze/bz_warehouses", "inventory_silver/warehouses"):
+        ours = spark.read.format("delta").load(f"{root}/{table}")
+        kept = [c for c in ours.columns if c not in PER_RUN | LOAD_STAMPS]
+        theirs = spark.read.format("delta").load(str(first.lake / table)).select(*kept)
+        assert sorted(map(tuple, ours.select(*kept).collect()), key=repr) == sorted(
+            map(tuple, theirs.collect()), key=repr
+        ), table
+    s3 = objects.client(deployed.env)
+    results = objects.keys(s3, f"{root}/_control/step_results")
+    assert len(results) == 5 and not (tmp_path / "unused-local-lake").exists()
+
+    # the cluster carries references only; the values stay in the scope
+    payloads = json.dumps(runs) + json.dumps(deployed.api("GET", "/api/2.0/emulator/meter").json())
+    assert "{{secrets/inventory-emulated/s3-secret-key}}" in _rendered_fields(env, dag_id)
+    driver_logs = "".join((deployed.root / "runs" / str(t["run_id"]) / "driver.log").read_text()
+                          for r in runs for t in r["tasks"])  # fmt: skip
+    for where, text in (("payloads", payloads), ("rendered", _rendered_fields(env, dag_id)),
+                        ("task logs", result.stdout + result.stderr), ("driver logs", driver_logs)):  # fmt: skip
+        assert keys["secret"] not in text and keys["key"] not in text, f"an S3 key appears in the {where}"

@@ -167,6 +167,21 @@ def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch
     assert op.retries == 1  # dev's max retries
 
 
+def test_cluster_secret_references_reach_databricks_verbatim(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A per-task cluster's spark_env_vars hold Databricks' own {{secrets/...}} references inside
+    the operator's templated payload: Airflow's rendering hands them over as written."""
+    ref = "{{secrets/inventory-dev/s3-secret-key}}"
+    cluster = {
+        "node_type_id": "x",
+        "num_workers": 1,
+        "spark_env_vars": {"AWS_SECRET_ACCESS_KEY": ref, "AWS_REGION": "eu-west-1"},
+    }
+    dag = _dag(monkeypatch, "dev", _env_file(tmp_path, dev={"compute": "per_task", "cluster": cluster}))
+    op = dag.get_task("orders.extract")
+    rendered = op.render_template(op.json["tasks"][0]["new_cluster"], {}, jinja_env=dag.get_template_env())
+    assert rendered["spark_env_vars"] == {"AWS_SECRET_ACCESS_KEY": ref, "AWS_REGION": "eu-west-1"}
+
+
 def test_gold_task_payload_serverless(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import yaml
 

@@ -112,6 +112,12 @@ def new_cluster(env: DatabricksConfig) -> dict[str, Any]:
     }
 
 
+def jinja_literal(text: str) -> str:
+    """``text`` as Airflow renders it, verbatim: the payload is a templated field, and Databricks'
+    own ``{{...}}`` references (``{{secrets/<scope>/<key>}}``) must reach the service as written."""
+    return f"{{% raw %}}{text}{{% endraw %}}" if "{{" in text or "{%" in text else text
+
+
 def task_key(full_id: str) -> str:
     """``group.task`` as a Jobs API task key (letters, digits, ``_`` and ``-`` only)."""
     return full_id.replace(".", "__")
@@ -149,7 +155,10 @@ def submit_payload(spec: SparkTask, env: DatabricksConfig) -> dict[str, Any]:
     elif env.compute == "shared_cluster":  # the run's cluster id is added at execute time (operator)
         task["libraries"] = [{"whl": wheel_path(env)}]
     else:
-        task["new_cluster"] = new_cluster(env)
+        cluster = new_cluster(env)
+        if "spark_env_vars" in cluster:  # Databricks' {{secrets/...}} references, kept from Airflow's Jinja
+            cluster["spark_env_vars"] = {k: jinja_literal(v) for k, v in cluster["spark_env_vars"].items()}
+        task["new_cluster"] = cluster
         task["libraries"] = [{"whl": wheel_path(env)}]
     payload["tasks"] = [task]
     if env.access_control_list:
