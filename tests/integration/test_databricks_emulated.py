@@ -27,7 +27,7 @@ from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 from support import s3 as objects
-from support.dagrun import LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, lake_state, pipeline_dir
+from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, lake_state, pipeline_dir
 from support.databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
 from support.env import ROOT, sh
 
@@ -294,13 +294,20 @@ def test_the_lakehouse_on_s3_through_databricks(deployed: Emulator, first, spark
     assert stored == keys["secret"]
 
     dag_id = f"{DAG}_s3"
-    pipelines = pipeline_dir(tmp_path / "p", "inventory", lambda raw: raw.update(dag_id=dag_id))
+
+    def config(raw: dict) -> None:  # executive_summary reads every silver table's DQ results: not here
+        raw.update(dag_id=dag_id)
+        raw["gold"]["models"].pop("executive_summary")
+
+    pipelines = pipeline_dir(tmp_path / "p", "inventory", config)
     before = {r["run_id"] for r in deployed.runs()}
-    result = dags_test(env, pipelines, tmp_path / "unused-local-lake", dag_id, date="2026-11-12",
+    result = dags_test(env, pipelines, tmp_path / "unused-local-lake", dag_id, date=DATE,
                        extra_env={"LAKEHOUSE_ENV": "emulated_s3"}, args=("--conf", '{"tables": ["warehouses"]}'))  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
     runs = [r for r in deployed.runs() if r["run_id"] not in before]
-    assert len(runs) == 5 and {r["state"]["result_state"] for r in runs} == {"SUCCESS"}  # bronze x4, silver
+    assert {".".join(r["run_name"].removeprefix(f"{dag_id}.").split(".")[:2]) for r in runs} == {
+        "warehouses.extract", "warehouses.write_bronze", "warehouses.audit", "inventory_silver.warehouses",
+    } and {r["state"]["result_state"] for r in runs} == {"SUCCESS"}  # fmt: skip
 
     for table in ("inventory_bronze/bz_warehouses", "inventory_silver/warehouses"):
         ours = spark.read.format("delta").load(f"{root}/{table}")
@@ -311,13 +318,13 @@ def test_the_lakehouse_on_s3_through_databricks(deployed: Emulator, first, spark
         ), table
     s3 = objects.client(deployed.env)
     results = objects.keys(s3, f"{root}/_control/step_results")
-    assert len(results) == 5 and not (tmp_path / "unused-local-lake").exists()
+    assert len(results) == len(runs) and not (tmp_path / "unused-local-lake").exists()
 
-    # the cluster carries references only; the values stay in the scope
+    # the job processes got the key pair only from the cluster's secret references (the emulator hands
+    # a driver none of its own environment's credentials): the step results above prove they had it;
+    # the values stay in the scope
     payloads = json.dumps(runs) + json.dumps(deployed.api("GET", "/api/2.0/emulator/meter").json())
-    assert "{{secrets/inventory-emulated/s3-secret-key}}" in _rendered_fields(env, dag_id)
-    driver_logs = "".join((deployed.root / "runs" / str(t["run_id"]) / "driver.log").read_text()
-                          for r in runs for t in r["tasks"])  # fmt: skip
+    driver_logs = "".join(p.read_text() for p in (deployed.root / "runs").glob("*/driver.log"))
     for where, text in (("payloads", payloads), ("rendered", _rendered_fields(env, dag_id)),
                         ("task logs", result.stdout + result.stderr), ("driver logs", driver_logs)):  # fmt: skip
         assert keys["secret"] not in text and keys["key"] not in text, f"an S3 key appears in the {where}"
