@@ -13,7 +13,7 @@ DROPS_SF ?= 1
 FILE_PIPELINES := returns media
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-unit test-e2e chromium bench object-store cluster down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-all test-unit test-e2e chromium bench object-store cluster down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,7 +77,10 @@ databricks-demo: seed airflow-db ## the same DAG on the Databricks backend, agai
 export-job: venv ## the pipeline as a native Databricks job: Jobs API JSON + Asset Bundle in build/databricks (ENV=prod: one env)
 	$(RUN) python -m lakehouse_airflow.databricks.job_export $(if $(ENV),--env $(ENV))
 
-test: venv chromium ## run the whole test suite incl. e2e (starts PostgreSQL, Spark, Airflow services itself)
+test: venv chromium ## the test suite CI runs, e2e included (starts PostgreSQL, Spark, S3, Airflow services itself); long scenarios aside
+	$(RUN) python -m pytest -m "not long" $(PYTEST_ARGS)
+
+test-all: venv chromium ## everything: make test plus the long scenarios (standalone cluster, S3 server basics, native job, media pipeline)
 	$(RUN) python -m pytest $(PYTEST_ARGS)
 
 test-e2e: venv chromium ## the real Airflow services suite only (REST API + headless Chromium)

@@ -19,15 +19,25 @@ from support.env import IT_SCHEMA, IT_SF, MONITOR_DB, project_env, sh
 
 TESTS = Path(__file__).resolve().parent
 TIER_MARKERS = {"spark": pytest.mark.spark, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+# scenarios `make test` (and so CI, 90 minutes on 2 cores) leaves to `make test-all`: each re-proves,
+# on other infrastructure or another pipeline, what a module in `make test` proves (docs/tests.md)
+LONG = {
+    "integration/test_spark_cluster.py",  # the standalone cluster (own master, workers, Spark server)
+    "integration/test_object_store.py",  # the S3 server's basics; test_lakehouse_on_s3 runs the DAG there
+    "integration/test_databricks_native_job.py",  # the exported job; test_databricks_emulated runs the DAG
+    "integration/test_media_pipeline.py",  # a second file pipeline; test_file_sources runs returns
+}
 pytest_plugins = ["support.databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tier's marker, from the test's directory (so a unit test can never start a service)."""
     for item in items:
-        tier = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
-        if tier in TIER_MARKERS:
-            item.add_marker(TIER_MARKERS[tier])
+        where = Path(str(item.fspath)).resolve().relative_to(TESTS)
+        if where.parts[0] in TIER_MARKERS:
+            item.add_marker(TIER_MARKERS[where.parts[0]])
+        if where.as_posix() in LONG:
+            item.add_marker(pytest.mark.long)
 
 
 @pytest.fixture(scope="session")
