@@ -33,7 +33,10 @@ def tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
 
     `airflow tasks test` (which sets AIRFLOW_TEST_MODE) is never tracked: Airflow documents it as
     not recording state, and it may run inside a real run, whose monitor history must stay as it was."""
-    cfg = pipelines().get(dag_id)
+    return _with_store(pipelines().get(dag_id))
+
+
+def _with_store(cfg: PipelineConfig | None) -> tuple[PipelineConfig, MonitorStore] | None:
     if cfg is None or os.environ.get("AIRFLOW_TEST_MODE"):
         return None
     store = _ready((cfg.monitor.conn_id, cfg.monitor.schema_name))
@@ -49,11 +52,7 @@ def dr_pipelines() -> dict[str, PipelineConfig]:
 
 def dr_tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
     """The pipeline whose DR DAG this is and its monitor (None: not a DR DAG, or `tasks test`)."""
-    cfg = dr_pipelines().get(dag_id)
-    if cfg is None or os.environ.get("AIRFLOW_TEST_MODE"):
-        return None
-    store = _ready((cfg.monitor.conn_id, cfg.monitor.schema_name))
-    return None if store is None else (cfg, store)
+    return _with_store(dr_pipelines().get(dag_id))
 
 
 def _ready(key: tuple[str, str]) -> MonitorStore | None:

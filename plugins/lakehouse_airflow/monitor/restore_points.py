@@ -11,7 +11,6 @@ verified, the time of the last restore to it. ``lakehouse_restore_point_age_seco
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from lakehouse_airflow.config import PipelineConfig
@@ -21,7 +20,6 @@ from lakehouse_airflow.paths import lakehouse_root
 from lakehouse_contract.layout import restore_point_path, step_result_path
 from lakehouse_contract.results import StepResult
 
-log = logging.getLogger(__name__)
 RECORDED = ("restore_point", "replicate", "restore", "rebuild")  # the DR actions the monitor records
 
 
