@@ -47,7 +47,7 @@ def _with_store(cfg: PipelineConfig | None) -> tuple[PipelineConfig, MonitorStor
 def dr_pipelines() -> dict[str, PipelineConfig]:
     """Pipelines with ``monitor.enabled`` by the DAG id of their DR DAG (its restore points are
     recorded: monitor/restore_points.py; its runs are not tracked as a process)."""
-    return {dr_dag_id(cfg): cfg for cfg in load_pipelines(PIPELINES_DIR) if cfg.monitor.enabled}
+    return {dr_dag_id(cfg): cfg for cfg in pipelines().values()}  # the same parse; maintenance ids map to it too
 
 
 def dr_tracked(dag_id: str) -> tuple[PipelineConfig, MonitorStore] | None:
