@@ -11,6 +11,7 @@ catalog, the catalog table ``<catalog>.<schema>.<table>`` (Unity Catalog on Data
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -43,6 +44,23 @@ FITS_SUFFIX = "_fits_contract"
 def fits_rule(column: str) -> str:
     """The generated rule quarantining a row whose ``column`` does not fit the contract type."""
     return f"{column}{FITS_SUFFIX}"
+
+
+# change data capture: the columns a change row carries in bronze besides the row image
+CDC_OP = "_op"  # insert | update | delete | snapshot (the row read by the initial snapshot)
+CDC_LSN = "_lsn"  # the commit LSN of the change's transaction (64-bit position: orders transactions)
+CDC_SEQ = "_seq"  # the change's position inside its transaction
+CDC_COMMIT_TIMESTAMP = "_commit_timestamp"  # when the transaction committed (UTC)
+CDC_COLUMNS = {CDC_OP: "string", CDC_LSN: "bigint", CDC_SEQ: "int", CDC_COMMIT_TIMESTAMP: "timestamp"}
+
+
+def cdc_slot(pipeline: str, table: str) -> str:
+    """The logical replication slot (and publication) of a CDC table: ``lakehouse_<pipeline>_<table>``,
+    at most 63 characters (PostgreSQL's limit; longer names end in a stable hash)."""
+    name = re.sub(r"[^a-z0-9_]", "_", f"lakehouse_{pipeline}_{table}".lower())
+    if len(name) <= 63:
+        return name
+    return f"{name[:54]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def is_identifier(name: str) -> bool:

@@ -74,6 +74,10 @@ class ExtractOutcome(Outcome):
     files_modified_ignored: int | None = None
     # file tables: JSON list of [logical date, path] of older rows of these files to replace
     files_replaced: str | None = None
+    # CDC tables: the slot's confirmed position when read, and the end of the last transaction landed
+    # (what write_bronze confirms after its commit)
+    cdc_from_lsn: str | None = None
+    cdc_to_lsn: str | None = None
 
 
 @dataclass(frozen=True)

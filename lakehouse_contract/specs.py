@@ -17,6 +17,7 @@ from lakehouse_contract.naming import Location, TableName
 from lakehouse_contract.serial import SpecError, from_data, to_data
 
 LoadMode = Literal["full", "incremental"]
+SilverLoadMode = Literal["full", "incremental", "cdc"]  # cdc: bronze holds change rows in log order
 DeleteDetection = Literal["every_run", "weekly", "never"]
 FileFormat = Literal["parquet", "csv", "json"]
 OnModified = Literal["reload", "ignore"]
@@ -88,6 +89,35 @@ class ExtractSpec(JobSpec):
 
 
 @dataclass(frozen=True)
+class CdcSource:
+    """Where a CDC table's changes come from: its logical replication slot and publication."""
+
+    source: str  # schema.table in the source database
+    slot: str  # logical replication slot (plugin pgoutput), one per table
+    publication: str  # the publication the slot decodes (this table only)
+    jdbc_secret: str  # secret reference of the source connection (its role needs REPLICATION)
+
+
+@dataclass(frozen=True)
+class ExtractCdcSpec(JobSpec):
+    """Change rows since the slot's confirmed position -> landing; the first run (or a re-snapshot,
+    mode=full) creates the slot and lands the snapshot it exports (``spark_jobs.jobs.extract_cdc``)."""
+
+    job: ClassVar[str] = "extract_cdc"
+    step: ClassVar[str | None] = "extract"
+
+    cdc: CdcSource
+    columns: dict[str, str]
+    primary_key: tuple[str, ...]
+    source_timezone: str  # the zone the watermark registry records the last commit time in
+    max_changes: int  # per run at most about this many changes (whole transactions); the rest next run
+    partition_column: str | None  # the snapshot's partitioned read
+    num_partitions: int
+    fetch_size: int
+    allow_empty: bool
+
+
+@dataclass(frozen=True)
 class FileSource:
     """Where a file table's drops land and how to read them (``spark_jobs.jobs.extract_files``)."""
 
@@ -140,6 +170,8 @@ class WriteBronzeSpec(JobSpec):
     # holds extract's read plan, not a copy of the rows); None / {} for database tables
     files: FileSource | None
     columns: dict[str, str]
+    # CDC tables: the slot write_bronze confirms once the change rows are committed; None otherwise
+    cdc: CdcSource | None
 
     def commits(self) -> tuple[TableName, ...]:
         return (naming.bronze(self.location.schemas, self.table),)
@@ -186,7 +218,7 @@ class SilverSpec(JobSpec):
     lowercase: tuple[str, ...]
     pii: dict[str, str]  # column -> mask kind
     hashed_id: str | None
-    load_mode: LoadMode
+    load_mode: SilverLoadMode
     watermark_column: str
     rules: tuple[Rule, ...]
     pii_key_secret: str | None  # secret reference; set when the table has PII or a hashed id
@@ -254,6 +286,7 @@ SPEC_TYPES: dict[str, type[JobSpec]] = {
     for cls in (
         ValidateSpec,
         ExtractSpec,
+        ExtractCdcSpec,
         ValidateFilesSpec,
         ExtractFilesSpec,
         WriteBronzeSpec,

@@ -87,6 +87,12 @@ full_page_writes = off
 max_wal_size = 2GB
 CONF
   fi
+  # change data capture (pgoutput slots) needs logical decoding; a data directory initialised
+  # before that gets the setting appended, and a server running without it is restarted
+  if ! grep -q "^wal_level = logical" "$DATA/postgresql.conf"; then
+    printf 'wal_level = logical\nmax_replication_slots = 32\nmax_wal_senders = 16\n' >> "$DATA/postgresql.conf"
+    if is_up; then as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 restart >/dev/null; fi
+  fi
   if ! is_up; then
     as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null \
       || { tail -20 "$LOG" >&2; exit 1; }
@@ -97,7 +103,7 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse') THEN CREATE ROLE lakehouse LOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airflow') THEN CREATE ROLE airflow LOGIN; END IF;
 END \$\$;
-ALTER ROLE lakehouse PASSWORD '$LAKEHOUSE_SOURCE_PASSWORD';
+ALTER ROLE lakehouse PASSWORD '$LAKEHOUSE_SOURCE_PASSWORD' REPLICATION;
 ALTER ROLE airflow PASSWORD '$LAKEHOUSE_AIRFLOW_DB_PASSWORD';
 SQL
   for pair in "airflow:airflow" "${LAKEHOUSE_SOURCE_DB:-DE}:lakehouse" "${LAKEHOUSE_OPS_DB:-lakehouse_ops}:airflow"; do

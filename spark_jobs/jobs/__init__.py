@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 JOBS = (
-    "validate", "extract", "validate_files", "extract_files", "write_bronze", "audit", "silver", "gold", "maintain",
+    "validate", "extract", "validate_files", "extract_files", "extract_cdc", "write_bronze", "audit", "silver", "gold", "maintain",
     "report", "dr",
 )  # fmt: skip
 

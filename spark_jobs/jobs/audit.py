@@ -1,7 +1,8 @@
 """audit: append one row to ``bz_audit_log`` for the table's load in this run, then reconcile.
 
 Runs whatever happened upstream. Exits non-zero when the load failed or the source and bronze
-row counts disagree, so the Airflow run ends failed and alerts fire.
+row counts disagree, so the Airflow run ends failed and alerts fire. A CDC table's count is the
+changes extract read (deletes included) against bronze's rows in that log range.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import logging
 import socket
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse_contract.naming import CDC_LSN, CDC_OP
+from lakehouse_contract.results import ExtractOutcome, StepResult
 from lakehouse_contract.specs import AuditSpec
 from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
 from spark_jobs.storage import leases
 from spark_jobs.storage.audit_log import append_audit
+from spark_jobs.storage.pgoutput import lsn_to_int
 from spark_jobs.storage.results import read_result
 from spark_jobs.storage.tables import audit_table, bronze_table
 from spark_jobs.transforms.audit import AuditInputs, build_record, parse_states
@@ -31,14 +36,29 @@ def main(argv: list[str]) -> int:
         leases.release(ctx, log)
 
 
+def _cdc_batch(bronze: DataFrame, extract: StepResult | None) -> DataFrame | None:
+    """A CDC table's batch: the change rows of the log range extract read, whichever run stored
+    them (a retry stores none twice), or the snapshot; None for other tables."""
+    if extract is None or extract.status != "SUCCESS" or not extract.metrics.get("cdc_to_lsn"):
+        return None
+    done = ExtractOutcome.of(extract)
+    if done.load_mode == "full":
+        return bronze.where(F.col(CDC_OP) == "snapshot")
+    start, end = lsn_to_int(str(done.cdc_from_lsn)), lsn_to_int(str(done.cdc_to_lsn))
+    return bronze.where((F.col(CDC_LSN) > F.lit(start)) & (F.col(CDC_LSN) <= F.lit(end)))
+
+
 def _audit(ctx: RunContext, spec: AuditSpec, log: logging.Logger) -> int:
     spark = get_spark(f"audit-{ctx.table}")
     target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
     bronze_rows = None
+    extract = read_result(ctx, "extract")
     if target.exists():
-        batch = target.read(spark).where(F.col("_batch_id") == ctx.run_id)
-        if "_record_status" in batch.columns:
-            batch = batch.where(F.col("_record_status") != DELETED)  # tombstones are not source rows
+        batch = _cdc_batch(target.read(spark), extract)
+        if batch is None:
+            batch = target.read(spark).where(F.col("_batch_id") == ctx.run_id)
+            if "_record_status" in batch.columns:
+                batch = batch.where(F.col("_record_status") != DELETED)  # tombstones are not source rows
         bronze_rows = batch.count()
     error = ctx.upstream_error
     if not error:  # a native Databricks run: the validate job left its outcome on disk
@@ -54,7 +74,7 @@ def _audit(ctx: RunContext, spec: AuditSpec, log: logging.Logger) -> int:
             processed_by=f"{ctx.dag_id}.{ctx.task_id}@{socket.gethostname()}",
             upstream_states=parse_states(ctx.upstream_states),
             upstream_error=error or None,
-            extract=read_result(ctx, "extract"),
+            extract=extract,
             write=read_result(ctx, "write_bronze"),
             bronze_rows=bronze_rows,
         )

@@ -47,7 +47,7 @@ from spark_jobs.storage.tables import (
 )
 from spark_jobs.transforms import schema
 from spark_jobs.transforms.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
-from spark_jobs.transforms.incremental import DELETED, latest_versions
+from spark_jobs.transforms.incremental import DELETED, latest_changes, latest_versions
 from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
 
 DQ_COLUMNS = (
@@ -104,7 +104,10 @@ class BronzeInput:
 
 def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput:
     """Full tables: all of bronze. Incremental tables: for each key of this date's slice, its newest
-    version in all of bronze (tombstones win), so the result does not depend on the load order."""
+    version in all of bronze (tombstones win), so the result does not depend on the load order.
+    CDC tables: for each key of this date's slice, its last change in log order; a re-snapshot
+    (mode=full) makes silver exactly the live keys of bronze (keys deleted while the log was lost
+    leave)."""
     bronze_ref = bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
@@ -113,7 +116,13 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
         stats = bronze.agg(F.count(F.lit(1)).alias("n"), F.max("_batch_id").alias("batch")).first()
         rows, batch = (int(stats["n"]), stats["batch"]) if stats else (0, None)
         return BronzeInput(bronze, None, rows, batch or ctx.run_id)
-    current = latest_versions(bronze, spec.primary_key, ctx.logical_date, spec.watermark_column).persist()
+    if spec.load_mode == "cdc" and ctx.mode == "full":  # a re-snapshot: silver becomes what bronze holds
+        live = latest_changes(bronze, spec.primary_key, None).where(F.col("_record_status") != DELETED)
+        return BronzeInput(live, None, bronze.count(), ctx.run_id)
+    if spec.load_mode == "cdc":  # change rows: the log's order decides
+        current = latest_changes(bronze, spec.primary_key, ctx.logical_date).persist()
+    else:
+        current = latest_versions(bronze, spec.primary_key, ctx.logical_date, spec.watermark_column).persist()
     rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.logical_date)).count()
     live = current.where(F.col("_record_status") != DELETED)
     return BronzeInput(live, current.select(*spec.primary_key), rows_read, ctx.run_id, current)

@@ -3,7 +3,9 @@
 File tables: the landing folder holds extract_files' read plan; the claimed files are read from
 their location here (one pass over the data).
 
-Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
+CDC tables (``spec.cdc``): the snapshot overwrites; change rows are appended (only transactions
+newer than bronze's last), then the replication slot is confirmed -- after the commit, so a crash
+in between re-reads those changes and stores them once. Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
 (``_logical_date = ds``: the window's rows plus tombstones for deleted keys) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
 untouched; a rerun of the same date rewrites the same slice (no duplicates). The watermark
@@ -15,24 +17,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse_contract.naming import SOURCE_FILE
+from lakehouse_contract.naming import CDC_LSN, CDC_OP, SOURCE_FILE
 from lakehouse_contract.results import ExtractOutcome, StepResult, WriteOutcome
 from lakehouse_contract.specs import WriteBronzeSpec
 from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.errors import EmptySourceError, MissingStepResultError, ReconciliationError
-from spark_jobs.runtime.faults import with_fault
+from spark_jobs.runtime.faults import fault_point, with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
-from spark_jobs.storage import leases, watermarks
+from spark_jobs.storage import cdc, leases, watermarks
 from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice, sql_literal
 from spark_jobs.storage.file_source import load_plan, planned_rows
+from spark_jobs.storage.pgoutput import lsn_to_int
 from spark_jobs.storage.results import read_result
-from spark_jobs.storage.tables import bronze_table, ident, watermark_table
+from spark_jobs.storage.secrets import resolve_jdbc
+from spark_jobs.storage.tables import TableRef, bronze_table, ident, watermark_table
 from spark_jobs.transforms.bronze import with_bronze_metadata
 from spark_jobs.transforms.incremental import DELETED, tombstones
 
@@ -67,6 +72,34 @@ def _older_rows_of_files(done: ExtractOutcome) -> str | None:
     )
 
 
+def _write_changes(ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, out: DataFrame,
+                   target: TableRef, create: dict[str, str] | None) -> int:  # fmt: skip
+    """CDC tables: the snapshot replaces bronze; change rows are appended, only those of transactions
+    after the last one bronze holds (a retry after a commit whose slot was not confirmed re-reads
+    them: they are not stored twice). Returns the rows written; no commit when there are none."""
+    out = out.withColumn(
+        "_record_status", F.when(F.col(CDC_OP) == "delete", F.lit(DELETED)).otherwise(F.col("_record_status"))
+    )
+    if done.load_mode == "full":  # the snapshot a new slot exported
+        target.save(out.write.mode("overwrite").option("overwriteSchema", "true"), create)
+        return out.count()
+    stored = cdc.stored_lsn(out.sparkSession, target)
+    new = out.where(F.col(CDC_LSN) > F.lit(stored)) if stored is not None else out
+    rows = new.count()
+    if rows:
+        target.save(new.write.mode("append"), create)
+    return rows
+
+
+def _confirm(ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, log: logging.Logger) -> None:
+    """After the commit: the slot may let go of what bronze now holds."""
+    assert spec.cdc is not None and done.cdc_to_lsn
+    fault_point("confirm", ctx.table)  # drills: the commit happened, the confirmation does not
+    with cdc.connect(resolve_jdbc(spec.cdc.jdbc_secret)) as conn:
+        if cdc.confirm(conn, spec.cdc.slot, lsn_to_int(done.cdc_to_lsn)):
+            log.info("%s: slot %s confirmed at %s", ctx.table, spec.cdc.slot, done.cdc_to_lsn)
+
+
 def main(argv: list[str]) -> int:
     ctx, spec, log = start_job(argv, WriteBronzeSpec)
 
@@ -94,7 +127,10 @@ def main(argv: list[str]) -> int:
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
         out = _bronze_frame(ctx, spec, extract, done, landing)
         create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
-        if done.table_load_mode == "incremental":
+        written = rows
+        if spec.cdc is not None:
+            written = _write_changes(ctx, spec, done, out, target, create)
+        elif done.table_load_mode == "incremental":
             replace_slice(
                 target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create,
                 also=_older_rows_of_files(done),
@@ -113,9 +149,11 @@ def main(argv: list[str]) -> int:
             rows=rows,
             epoch=watermarks.restore_epoch(ctx.root),
         )
+        if spec.cdc is not None:
+            _confirm(ctx, spec, done, log)
         leases.release(ctx, log)  # the table is loaded: the next run may extract it
         return WriteOutcome(
-            rows_written=rows,
+            rows_written=written,
             rows_deleted=done.rows_deleted,
             load_mode=mode,
             watermark_advanced=int(moved),

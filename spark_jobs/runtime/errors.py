@@ -58,3 +58,7 @@ class SchemaDriftError(JobError):
 
 class InjectedFaultError(JobError):
     """A failure deliberately injected through LAKEHOUSE_INJECT_FAULT (tests, drills)."""
+
+
+class CdcSetupError(JobError):
+    """Change data capture cannot run on this source as configured (wal_level, role, slot lost)."""

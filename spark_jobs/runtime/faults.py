@@ -6,7 +6,8 @@ those rows sleep instead (10 minutes each), so a drill can kill the Spark server
 process while the write is in flight; ``<step>:<table>:slow`` makes each of them take 20 ms (a read
 that stays open long enough to restart its source under it). Steps that honour it: ``extract`` (the
 JDBC read), ``write_bronze`` (the bronze write) and ``silver`` (the frame MERGEd into silver).
-Unset, nothing changes.
+``confirm:<table>`` fails a CDC table's write_bronze after its bronze commit, before the slot is
+confirmed (:func:`fault_point`). Unset, nothing changes.
 """
 
 from __future__ import annotations
@@ -36,3 +37,9 @@ def with_fault(df: DataFrame, step: str, table: str) -> DataFrame:
     # a filter that keeps every row but evaluates the effect for all rows after the first
     keep = F.coalesce(effect.try_cast("boolean"), F.lit(True))
     return df.where(F.when(F.monotonically_increasing_id() >= 1, keep).otherwise(F.lit(True)))
+
+
+def fault_point(step: str, table: str) -> None:
+    """Raise here when ``LAKEHOUSE_INJECT_FAULT`` names this point (a step between two commits)."""
+    if os.environ.get(FAULT_ENV, "") == f"{step}:{table}":
+        raise InjectedFaultError(f"injected failure in {step}:{table}")

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse_contract.naming import SOURCE_FILE
+from lakehouse_contract.naming import CDC_LSN, CDC_SEQ, SOURCE_FILE
 from spark_jobs.runtime.errors import JobError
 
 DELETED = "DELETED"
@@ -126,3 +126,16 @@ def latest_versions(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.d
     ]
     ranked = candidates.withColumn("__rn", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)))
     return ranked.where("__rn = 1").drop("__rn").unionByName(this_slice.where(null_key))
+
+
+def latest_changes(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.date | None) -> DataFrame:
+    """CDC bronze: for each key changed in ``logical_date``'s slice (None: every key), its last change
+    in log order (transaction end LSN, then position in the transaction) in all of bronze -- a
+    delete when the key is gone, whatever came before it (a key deleted and inserted again lives)."""
+    candidates = bronze
+    if logical_date is not None:
+        affected = bronze.where(F.col("_logical_date") == F.lit(logical_date)).select(*keys).distinct()
+        candidates = bronze.join(affected, list(keys), "left_semi")
+    order = [F.col(CDC_LSN).desc(), F.col(CDC_SEQ).desc()]
+    ranked = candidates.withColumn("__rn", F.row_number().over(Window.partitionBy(*keys).orderBy(*order)))
+    return ranked.where("__rn = 1").drop("__rn")

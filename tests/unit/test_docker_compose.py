@@ -102,6 +102,12 @@ def test_connections_cover_the_pipeline_config(compose: dict) -> None:
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
 
 
+def test_the_source_database_runs_with_logical_decoding(compose: dict) -> None:
+    """cadence: cdc tables read the source's logical replication log (pgoutput slots)."""
+    command = compose["services"]["source-db"]["command"]
+    assert command[0] == "postgres" and "wal_level=logical" in command
+
+
 def test_mounts_exist_and_named_volumes_are_declared(compose: dict) -> None:
     declared = set(compose["volumes"])
     for name, svc in compose["services"].items():

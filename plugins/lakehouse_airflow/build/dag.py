@@ -50,6 +50,8 @@ def _doc(cfg: PipelineConfig) -> str:
 def _mode(table: TableConfig) -> str:
     if table.files is not None:
         return f"new {table.files.format} files per date (manifest; modified: {table.files.on_modified})"
+    if table.cadence == "cdc":
+        return "change data capture (logical replication slot)"
     if table.load_mode == "incremental":
         return f"incremental on `{table.watermark_column}` (deletes: {table.delete_detection})"
     return "full"

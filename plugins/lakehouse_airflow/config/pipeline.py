@@ -55,6 +55,9 @@ class SparkConfig(Strict):
 
 LoadMode = Literal["full", "incremental"]
 DeleteDetection = Literal["every_run", "weekly", "never"]
+# how often a table's source is read, and how: daily batch (load_mode decides full or incremental),
+# or change data capture from the source's logical replication log
+Cadence = Literal["daily", "cdc"]
 
 
 class TableDefaults(Strict):
@@ -65,6 +68,9 @@ class TableDefaults(Strict):
     num_partitions: int = Field(default=2, ge=1, le=64)
     # incremental: each window also re-reads this much before its start (rows committed late)
     lookback_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+    cadence: Cadence = "daily"
+    # cdc: a run reads at most about this many changes (whole transactions); the rest the next run
+    cdc_max_changes: int = Field(default=500_000, ge=1)
 
 
 class TableConfig(Strict):
@@ -79,6 +85,8 @@ class TableConfig(Strict):
     num_partitions: int = Field(ge=1, le=64)
     fetch_size: int = Field(ge=1)
     lookback_minutes: int = Field(ge=0, le=7 * 24 * 60)
+    cadence: Cadence
+    cdc_max_changes: int = Field(ge=1)
     pii: dict[str, MaskKind] = {}  # column -> display mask; raw value stays in bronze only
     allow_empty: bool = False
     zorder: tuple[str, ...] = ()  # maintenance: Z-ORDER columns of the table's bronze and silver tables
@@ -226,6 +234,8 @@ class PipelineConfig(Strict):
                 raise ValueError(f"tables.{table.name}.files: required for a file source (format, path, ...)")
             if not files and table.files is not None:
                 raise ValueError(f"tables.{table.name}.files: only for a file source (source.kind: files)")
+            if files and table.cadence == "cdc":
+                raise ValueError(f"tables.{table.name}.cadence: cdc reads a database's log, not files")
         return self
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ from lakehouse_contract.run import run_flags
 from lakehouse_contract.secrets import scope_ref
 from lakehouse_contract.specs import (
     SPEC_FLAG,
+    CdcSource,
     ExtractFilesSpec,
     GoldSpec,
     JobSpec,
@@ -74,6 +75,9 @@ def remote_spec(spec: JobSpec, env: DatabricksConfig) -> JobSpec:
     for name in ("jdbc_secret", "pii_key_secret"):
         if getattr(spec, name, None):
             changes[name] = scope_ref(env.secret_scope)
+    cdc = getattr(spec, "cdc", None)
+    if isinstance(cdc, CdcSource):  # CDC tables: the source connection the slot is read through
+        changes["cdc"] = replace(cdc, jdbc_secret=scope_ref(env.secret_scope))
     if isinstance(spec, GoldSpec):
         changes["sql_file"] = remote_path(spec.sql_file, env)
     if isinstance(spec, ValidateFilesSpec | ExtractFilesSpec | WriteBronzeSpec) and spec.files is not None \

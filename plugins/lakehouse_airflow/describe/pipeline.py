@@ -13,11 +13,22 @@ from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig
 from lakehouse_airflow.config.sources import FileSourceConfig, SourceConfig
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec, TriggerRule
 from lakehouse_airflow.paths import files_root, lakehouse_root
-from lakehouse_contract.naming import CAST_FAILED, CONTROL_INPUTS, SOURCE_FILE, Location, Schemas, fits_rule
+from lakehouse_contract.naming import (
+    CAST_FAILED,
+    CDC_LSN,
+    CONTROL_INPUTS,
+    SOURCE_FILE,
+    Location,
+    Schemas,
+    cdc_slot,
+    fits_rule,
+)
 from lakehouse_contract.secrets import JDBC_ENV_PREFIX, PII_KEY_ENV, env_ref
 from lakehouse_contract.specs import (
     AuditSpec,
+    CdcSource,
     Derived,
+    ExtractCdcSpec,
     ExtractFilesSpec,
     ExtractSpec,
     FileSource,
@@ -108,7 +119,7 @@ def file_bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]
     write = WriteBronzeSpec(
         dag_id=d, task_id=write_id, table=g, location=where, source_system=cfg.source.system,
         watermark_column=table.watermark_column, stats_columns=(*bronze_stats_columns(table), SOURCE_FILE),
-        allow_empty=True, files=source, columns=dict(table.columns),
+        allow_empty=True, files=source, columns=dict(table.columns), cdc=None,
     )  # fmt: skip
     audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source.location,
                       audit_table=cfg.lakehouse.audit_table)  # fmt: skip
@@ -125,8 +136,36 @@ def file_bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]
     ]  # fmt: skip
 
 
+def cdc_source(cfg: PipelineConfig, table: TableConfig) -> CdcSource:
+    """A CDC table's slot and publication (named by the contract), and its source connection."""
+    name = cdc_slot(cfg.dag_id, table.name)
+    return CdcSource(source=source_name(cfg, table), slot=name, publication=name, jdbc_secret=env_ref(JDBC_ENV_PREFIX))
+
+
+def _extract_spec(cfg: PipelineConfig, table: TableConfig, task_id: str) -> ExtractSpec | ExtractCdcSpec:
+    g, d, where = table.name, cfg.dag_id, location(cfg)
+    if table.cadence == "cdc":
+        return ExtractCdcSpec(
+            dag_id=d, task_id=task_id, table=g, location=where, cdc=cdc_source(cfg, table),
+            columns=dict(table.columns), primary_key=table.primary_key, source_timezone=cfg.source_timezone(),
+            max_changes=table.cdc_max_changes, partition_column=table.partition_column,
+            num_partitions=table.num_partitions, fetch_size=table.fetch_size, allow_empty=table.allow_empty,
+        )  # fmt: skip
+    source, jdbc = source_name(cfg, table), env_ref(JDBC_ENV_PREFIX)
+    return ExtractSpec(
+        dag_id=d, task_id=task_id, table=g, location=where,
+        source=source, columns=dict(table.columns), jdbc_secret=jdbc,
+        primary_key=table.primary_key, load_mode=table.load_mode, watermark_column=table.watermark_column,
+        source_timezone=cfg.source_timezone(), delete_detection=table.delete_detection,
+        lookback_minutes=table.lookback_minutes,
+        partition_column=table.partition_column, num_partitions=table.num_partitions, fetch_size=table.fetch_size,
+        allow_empty=table.allow_empty,
+    )  # fmt: skip
+
+
 def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
-    """validate_connection -> extract -> write_bronze -> audit for one table."""
+    """validate_connection -> extract -> write_bronze -> audit for one table (a CDC table's extract
+    reads the replication log, and its write_bronze confirms the slot: both need the source)."""
     if table.files is not None:
         return file_bronze_specs(cfg, table)
     assert isinstance(cfg.source, SourceConfig)
@@ -137,19 +176,13 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
         dag_id=d, task_id=validate_id, table=g, location=where,
         source=source, columns=dict(table.columns), jdbc_secret=jdbc, allow_empty=table.allow_empty,
     )  # fmt: skip
-    extract = ExtractSpec(
-        dag_id=d, task_id=extract_id, table=g, location=where,
-        source=source, columns=dict(table.columns), jdbc_secret=jdbc,
-        primary_key=table.primary_key, load_mode=table.load_mode, watermark_column=table.watermark_column,
-        source_timezone=cfg.source_timezone(), delete_detection=table.delete_detection,
-        lookback_minutes=table.lookback_minutes,
-        partition_column=table.partition_column, num_partitions=table.num_partitions, fetch_size=table.fetch_size,
-        allow_empty=table.allow_empty,
-    )  # fmt: skip
+    extract = _extract_spec(cfg, table, extract_id)
+    cdc = cdc_source(cfg, table) if table.cadence == "cdc" else None
     write = WriteBronzeSpec(
         dag_id=d, task_id=write_id, table=g, location=where,
         source_system=cfg.source.system, watermark_column=table.watermark_column,
-        stats_columns=bronze_stats_columns(table), allow_empty=table.allow_empty, files=None, columns={},
+        stats_columns=(*bronze_stats_columns(table), *([CDC_LSN] if cdc else [])), allow_empty=table.allow_empty,
+        files=None, columns={}, cdc=cdc,
     )  # fmt: skip
     audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source,
                       audit_table=cfg.lakehouse.audit_table)  # fmt: skip
@@ -160,7 +193,7 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
         SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="extract", step="extract", spec=extract,
                   upstream=(validate_id,), source_conn_id=cfg.source.conn_id),
         SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="write_bronze", step="write_bronze",
-                  spec=write, upstream=(extract_id,)),
+                  spec=write, upstream=(extract_id,), source_conn_id=cfg.source.conn_id if cdc else None),
         SparkTask(group=g, layer="bronze", table=g, tables=(g,), task_id="audit", step="audit", spec=audit,
                   upstream=(write_id,), trigger_rule="all_done", retries=0, upstream_chain=chain,
                   upstream_error_of=validate_id),
@@ -196,7 +229,8 @@ def silver_spec(cfg: PipelineConfig, table: TableConfig) -> SilverSpec:
         dag_id=cfg.dag_id, task_id=f"{group}.{table.name}", table=table.name, location=location(cfg),
         primary_key=table.primary_key, columns=dict(table.columns), required=table.silver_required(),
         lowercase=table.silver.lowercase, pii=dict(table.pii), hashed_id=table.silver.hashed_id,
-        load_mode=table.load_mode, watermark_column=table.watermark_column, rules=silver_rules(cfg, table),
+        load_mode="cdc" if table.cadence == "cdc" else table.load_mode, watermark_column=table.watermark_column,
+        rules=silver_rules(cfg, table),
         pii_key_secret=env_ref(PII_KEY_ENV) if needs_key else None, audit_table=cfg.lakehouse.audit_table,
         derive=tuple(Derived(n, d.expr, d.type) for n, d in table.silver.derive.items()),
         partition_by=table.silver.partition_by,

@@ -1,0 +1,334 @@
+"""Change data capture from PostgreSQL logical replication (``cadence: cdc``), on the real services.
+
+A two-table pipeline (``accounts``: one key column; ``entries``: a composite key) on its own source
+schema. Each run is every Spark task of the pipeline, run in-process as the DAG runs them
+(``support.inprocess``). The oracle is the source itself: after every run silver equals the source
+table by key and content (SQL in PostgreSQL), and bronze holds each change of the log once.
+
+One scenario, in order (module fixture), many assertions: the initial snapshot; a stream of
+inserts, updates (key changes included), deletes, a delete-and-insert of one key and a large
+multi-row transaction; a failure after the bronze commit and before the slot is confirmed (the
+retry stores nothing twice); a failure inside the bronze write (nothing lost); a column added at
+the source; a bronze table restored behind its slot (refused, then re-snapshotted with mode=full);
+a contract column dropped at the source (refused, nothing written, the slot unmoved).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse_airflow.config import PipelineConfig, load_pipeline
+from lakehouse_contract.layout import step_result_path
+from lakehouse_contract.naming import cdc_slot
+from spark_jobs.runtime.faults import FAULT_ENV
+from spark_jobs.storage.pgoutput import lsn_to_int
+from support import kernel
+from support.inprocess import JobFailed, Run, run_pipeline
+
+SCHEMA = "cdc_it"
+DAG = "cdc_it_lakehouse"
+TABLES = {"accounts": ("account_id",), "entries": ("account_id", "line_no")}
+COLUMNS = {
+    "accounts": ["account_id", "owner", "balance", "status", "opened_on", "updated_at"],
+    "entries": ["account_id", "line_no", "amount", "memo", "booked_at"],
+}
+PIPELINE = f"""
+dag_id: {DAG}
+schedule: "0 1 * * *"
+timezone: UTC
+start_date: 2026-01-01
+source: {{conn_id: inventory_source, database: DE, schema: {SCHEMA}, system: cdc_it}}
+lakehouse: {{bronze_schema: cdc_bronze, silver_schema: cdc_silver, gold_schema: cdc_gold}}
+monitor: {{project_code: CDC, process_load: cdc_it}}
+defaults: {{cadence: cdc, num_partitions: 2}}
+tables:
+  accounts:
+    priority: 1
+    primary_key: [account_id]
+    partition_column: account_id
+    silver: {{required: [owner], lowercase: [status]}}
+    columns: {{account_id: bigint, owner: string, balance: "decimal(12,2)", status: string, opened_on: date,
+              updated_at: timestamp}}
+  entries:
+    priority: 2
+    primary_key: [account_id, line_no]
+    columns: {{account_id: bigint, line_no: int, amount: "decimal(12,2)", memo: string, booked_at: timestamp}}
+"""
+DDL = f"""
+DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
+CREATE SCHEMA {SCHEMA};
+CREATE TABLE {SCHEMA}.accounts (account_id bigint PRIMARY KEY, owner text, balance numeric(12,2), status text,
+                                 opened_on date, updated_at timestamp);
+CREATE TABLE {SCHEMA}.entries (account_id bigint, line_no int, amount numeric(12,2), memo text, booked_at timestamp,
+                                PRIMARY KEY (account_id, line_no));
+INSERT INTO {SCHEMA}.accounts
+  SELECT g, 'Owner ' || g, (g * 3.25)::numeric(12,2), CASE WHEN g % 3 = 0 THEN 'CLOSED' ELSE 'Open' END,
+         DATE '2025-01-01' + g, TIMESTAMP '2026-11-01 08:00' + g * INTERVAL '1 minute'
+  FROM generate_series(1, 300) g;
+INSERT INTO {SCHEMA}.entries
+  SELECT a, l, (a + l / 10.0)::numeric(12,2), 'memo ' || a || '/' || l, TIMESTAMP '2026-11-02 09:00' + l * INTERVAL '1 s'
+  FROM generate_series(1, 300) a, generate_series(1, 3) l;
+"""
+# the stream between the snapshot and the second run: every kind of change, in several transactions
+STREAM = [
+    f"INSERT INTO {SCHEMA}.accounts VALUES (1001, 'New One', 10.00, 'Open', DATE '2026-11-20', now()::timestamp),"
+    " (1002, 'New Two', 20.00, 'Open', DATE '2026-11-20', now()::timestamp)",
+    f"UPDATE {SCHEMA}.accounts SET balance = balance + 1, updated_at = now()::timestamp WHERE account_id <= 20",
+    f"UPDATE {SCHEMA}.accounts SET account_id = 5005, owner = 'Moved Five' WHERE account_id = 5",  # key change
+    f"UPDATE {SCHEMA}.entries SET line_no = 9 WHERE account_id = 7 AND line_no = 1",  # composite key change
+    f"DELETE FROM {SCHEMA}.accounts WHERE account_id IN (30, 31, 32)",
+    f"DELETE FROM {SCHEMA}.entries WHERE account_id = 40",
+    # one transaction: a key deleted and inserted again, and a row inserted then deleted (never seen)
+    f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 50; "
+    f"INSERT INTO {SCHEMA}.accounts VALUES (50, 'Reborn', 0.50, 'Open', DATE '2026-11-21', now()::timestamp); "
+    f"INSERT INTO {SCHEMA}.accounts VALUES (7777, 'Ghost', 1, 'Open', NULL, NULL); "
+    f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 7777",
+    # a large multi-row transaction: 30 000 inserts and 900 updates at once
+    f"INSERT INTO {SCHEMA}.entries SELECT a, l, l, NULL, TIMESTAMP '2026-11-21 00:00' "
+    f"FROM generate_series(1, 300) a, generate_series(100, 199) l; "
+    f"UPDATE {SCHEMA}.entries SET memo = upper(memo) WHERE line_no <= 3",
+]
+
+
+@dataclass
+class Scenario:
+    cfg: PipelineConfig
+    lake: Path
+    dsn: str
+    runs: dict[str, dict]  # name -> what the test recorded then
+
+
+def _sql(dsn: str, *statements: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # each its own transaction (several statements: one)
+
+
+def source_rows(dsn: str, table: str) -> list[tuple]:
+    cols = COLUMNS[table]
+    with psycopg.connect(dsn) as conn:
+        return sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {SCHEMA}.{table}").fetchall(), key=repr)
+
+
+def _normal(table: str, row: tuple) -> tuple:
+    """A source row as silver holds it (the status is lower-cased by the silver config)."""
+    if table != "accounts":
+        return row
+    values = dict(zip(COLUMNS[table], row, strict=True))
+    values["status"] = values["status"].lower() if values["status"] else None
+    return tuple(values.values())
+
+
+def silver_rows(spark, lake: Path, table: str) -> list[tuple]:
+    frame = spark.read.format("delta").load(str(lake / "cdc_silver" / table)).select(*COLUMNS[table])
+    return sorted((tuple(r) for r in frame.collect()), key=repr)
+
+
+def bronze(spark, lake: Path, table: str):
+    return spark.read.format("delta").load(str(lake / "cdc_bronze" / f"bz_{table}"))
+
+
+def slot_position(dsn: str, table: str) -> int | None:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (cdc_slot(DAG, table),)
+        ).fetchone()
+    return lsn_to_int(row[0]) if row else None
+
+
+def drop_slots(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in TABLES:
+            name = cdc_slot(DAG, table)
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                         (name,))  # fmt: skip
+            conn.execute(f'DROP PUBLICATION IF EXISTS "{name}"')
+
+
+def assert_silver_equals_source(spark, scenario: Scenario, when: str) -> None:
+    for table in TABLES:
+        expected = sorted((_normal(table, r) for r in source_rows(scenario.dsn, table)), key=repr)
+        assert silver_rows(spark, scenario.lake, table) == expected, f"{when}: silver {table} != source"
+
+
+def assert_each_change_once(spark, scenario: Scenario, table: str) -> None:
+    changes = bronze(spark, scenario.lake, table).where("_op <> 'snapshot'")
+    key = ["_lsn", "_seq"]
+    assert changes.count() == changes.select(*key).distinct().count(), f"{table}: a change stored twice"
+
+
+def run_id(name: str, day: str) -> str:
+    return f"scheduled__{day}T01:00:00+00:00-{name}"
+
+
+def run(scenario: Scenario, name: str, day: str, mode: str = "incremental", fault: str = "") -> None:
+    os.environ[FAULT_ENV] = fault
+    try:
+        run_pipeline(scenario.cfg, Run(day, run_id(name, day), mode=mode), scenario.lake)
+    finally:
+        os.environ.pop(FAULT_ENV, None)
+
+
+def error_of(scenario: Scenario, name: str, day: str, table: str, step: str) -> str:
+    """The error a failed step recorded in its step result."""
+    path = Path(step_result_path(str(scenario.lake), DAG, run_id(name, day), table, step))
+    result = json.loads(path.read_text())
+    assert result["status"] == "FAILED", result
+    return str(result["error"])
+
+
+@pytest.fixture(scope="module")
+def scenario(stack, tmp_path_factory) -> Iterator[Scenario]:
+    dsn = stack["AIRFLOW_CONN_INVENTORY_SOURCE"]
+    drop_slots(dsn)
+    _sql(dsn, DDL)
+    tmp = tmp_path_factory.mktemp("cdc")
+    (tmp / "cdc.yaml").write_text(textwrap.dedent(PIPELINE))
+    scenario = Scenario(load_pipeline(tmp / "cdc.yaml"), tmp / "lake", dsn, {})
+    try:
+        yield scenario
+    finally:
+        drop_slots(dsn)  # a slot left behind would hold the server's WAL forever
+
+
+def test_the_first_run_loads_the_snapshot_its_slot_exported(scenario: Scenario, spark) -> None:
+    run(scenario, "snapshot", "2026-11-20")
+    with psycopg.connect(scenario.dsn) as conn:
+        slots = dict(
+            conn.execute(
+                "SELECT slot_name, plugin FROM pg_replication_slots WHERE slot_name LIKE %s", (f"lakehouse_{DAG}_%",)
+            ).fetchall()
+        )
+        published = conn.execute(
+            "SELECT pubname, tablename FROM pg_publication_tables WHERE schemaname = %s ORDER BY 1", (SCHEMA,)
+        ).fetchall()
+    assert slots == {cdc_slot(DAG, t): "pgoutput" for t in TABLES}
+    assert published == [(cdc_slot(DAG, t), t) for t in sorted(TABLES)]
+    for table in TABLES:
+        rows = bronze(spark, scenario.lake, table)
+        ops = {r[0]: r[1] for r in rows.groupBy("_op").count().collect()}
+        assert ops == {"snapshot": len(source_rows(scenario.dsn, table))}
+        # every snapshot row sits at the slot's consistent point, where the slot stands
+        (lsn,) = {r[0] for r in rows.select("_lsn").distinct().collect()}
+        assert lsn == slot_position(scenario.dsn, table)
+    assert_silver_equals_source(spark, scenario, "after the snapshot")
+
+
+def test_a_stream_of_changes_reaches_silver_exactly(scenario: Scenario, spark) -> None:
+    before = {t: bronze(spark, scenario.lake, t).count() for t in TABLES}
+    _sql(scenario.dsn, *STREAM)
+    run(scenario, "stream", "2026-11-21")
+    assert_silver_equals_source(spark, scenario, "after the stream")
+    accounts = bronze(spark, scenario.lake, "accounts").where("_op <> 'snapshot'")
+    ops = {r[0]: r[1] for r in accounts.groupBy("_op").count().collect()}
+    # 2 inserts, 20 updates, the key change (delete + update), 3 deletes, delete + insert of 50, the
+    # ghost's insert and delete: each change of the log is a row, in log order
+    assert ops == {"insert": 2 + 1 + 1, "update": 20 + 1, "delete": 1 + 3 + 1 + 1}
+    moved = accounts.where("account_id IN (5, 5005)").orderBy("_lsn", "_seq").select("account_id", "_op").collect()
+    assert [tuple(r) for r in moved] == [(5, "delete"), (5005, "update")]
+    ghost = accounts.where("account_id = 7777").orderBy("_seq").select("_op", "_lsn").collect()
+    assert [r[0] for r in ghost] == ["insert", "delete"] and ghost[0][1] == ghost[1][1]  # one transaction
+    entries = bronze(spark, scenario.lake, "entries")
+    # key change (delete + update), account 40's three lines, the big insert, the 896 lines <= 3 left
+    assert entries.count() - before["entries"] == 2 + 3 + 30_000 + 896
+    big = entries.where("line_no >= 100").select("_lsn").distinct().count()
+    assert big == 1  # the large transaction: one commit position for its 30 000 rows
+    for table in TABLES:
+        assert_each_change_once(spark, scenario, table)
+        stored = bronze(spark, scenario.lake, table).agg(F.max("_lsn")).first()[0]
+        assert slot_position(scenario.dsn, table) == stored  # confirmed up to what bronze holds
+    # the deleted keys are in bronze as tombstones, not in silver
+    tomb = accounts.where("_op = 'delete'").select("_record_status").distinct().collect()
+    assert [r[0] for r in tomb] == ["DELETED"]
+    # a second Delta reader (delta-kernel-rs) sees the same silver rows, key by key
+    con = kernel.connect()
+    for table in TABLES:
+        cols = ", ".join(COLUMNS[table])
+        found = con.execute(f"SELECT {cols} FROM delta_scan('{scenario.lake}/cdc_silver/{table}')").fetchall()
+        assert sorted(found, key=repr) == silver_rows(spark, scenario.lake, table)
+
+
+def test_a_failure_after_the_bronze_commit_stores_nothing_twice(scenario: Scenario, spark) -> None:
+    _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET owner = owner || '*' WHERE account_id BETWEEN 100 AND 139",
+         f"INSERT INTO {SCHEMA}.accounts VALUES (2001, 'After', 1, 'Open', NULL, NULL)")  # fmt: skip
+    slot_before = slot_position(scenario.dsn, "accounts")
+    bronze_before = bronze(spark, scenario.lake, "accounts").count()
+    with pytest.raises(JobFailed, match="accounts.write_bronze"):
+        run(scenario, "confirm", "2026-11-22", fault="confirm:accounts")
+    assert "injected failure in confirm:accounts" in error_of(scenario, "confirm", "2026-11-22", "accounts",
+                                                                "write_bronze")  # fmt: skip
+    # the commit happened, the slot did not move: the log still offers those changes
+    assert bronze(spark, scenario.lake, "accounts").count() == bronze_before + 41
+    assert slot_position(scenario.dsn, "accounts") == slot_before
+    run(scenario, "confirm", "2026-11-22")  # the retry: extract re-reads the same 41 changes
+    assert bronze(spark, scenario.lake, "accounts").count() == bronze_before + 41
+    assert_each_change_once(spark, scenario, "accounts")
+    assert slot_position(scenario.dsn, "accounts") > slot_before
+    assert_silver_equals_source(spark, scenario, "after the retry")
+
+
+def test_a_failure_inside_the_bronze_write_loses_nothing(scenario: Scenario, spark) -> None:
+    _sql(scenario.dsn, f"DELETE FROM {SCHEMA}.entries WHERE account_id BETWEEN 200 AND 209 AND line_no < 100",
+         f"UPDATE {SCHEMA}.entries SET amount = amount * 2 WHERE account_id = 1")  # fmt: skip
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{scenario.lake}/cdc_bronze/bz_entries`").first()["version"]
+    slot_before = slot_position(scenario.dsn, "entries")
+    with pytest.raises(JobFailed, match="entries.write_bronze"):
+        run(scenario, "inside", "2026-11-23", fault="write_bronze:entries")
+    after = spark.sql(f"DESCRIBE HISTORY delta.`{scenario.lake}/cdc_bronze/bz_entries`").first()["version"]
+    assert after == version and slot_position(scenario.dsn, "entries") == slot_before
+    run(scenario, "inside", "2026-11-23")
+    assert_each_change_once(spark, scenario, "entries")
+    assert_silver_equals_source(spark, scenario, "after the failed write's retry")
+
+
+def test_a_column_added_at_the_source_is_reported_and_not_loaded(scenario: Scenario, spark) -> None:
+    _sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts ADD COLUMN nickname text",
+         f"UPDATE {SCHEMA}.accounts SET nickname = 'nick', balance = 99 WHERE account_id BETWEEN 60 AND 64")  # fmt: skip
+    run(scenario, "added", "2026-11-24")
+    assert_silver_equals_source(spark, scenario, "after a column was added")
+    assert "nickname" not in bronze(spark, scenario.lake, "accounts").columns
+
+
+def test_a_bronze_table_behind_its_slot_is_refused_then_resnapshotted(scenario: Scenario, spark) -> None:
+    """A bronze table restored to an older version no longer holds changes its slot has let go:
+    reading on would lose them silently. The run refuses and names the way out (mode=full)."""
+    path = f"{scenario.lake}/cdc_bronze/bz_accounts"
+    first_version = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").first()["version"]
+    spark.sql(f"RESTORE TABLE delta.`{path}` TO VERSION AS OF {first_version}")
+    # a key deleted while bronze is behind: the re-snapshot must take it out of silver too
+    _sql(scenario.dsn, f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 2")
+    with pytest.raises(JobFailed, match="accounts.extract"):
+        run(scenario, "behind", "2026-11-25")
+    error = error_of(scenario, "behind", "2026-11-25", "accounts", "extract")
+    assert "CdcSetupError" in error and "holds changes up to" in error and "mode=full" in error, error
+    run(scenario, "resnapshot", "2026-11-25", mode="full")
+    ops = {r[0] for r in bronze(spark, scenario.lake, "accounts").select("_op").distinct().collect()}
+    assert ops == {"snapshot"}  # the re-snapshot replaced bronze
+    assert_silver_equals_source(spark, scenario, "after the re-snapshot")
+    _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = 2 WHERE account_id = 3")
+    run(scenario, "after-resnapshot", "2026-11-26")  # and the new slot streams on
+    assert_silver_equals_source(spark, scenario, "after the re-snapshot's next run")
+
+
+def test_a_contract_column_dropped_at_the_source_stops_the_run_and_moves_nothing(scenario: Scenario, spark) -> None:
+    _sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts DROP COLUMN opened_on",
+         f"UPDATE {SCHEMA}.accounts SET balance = 3 WHERE account_id = 4")  # fmt: skip
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{scenario.lake}/cdc_bronze/bz_accounts`").first()["version"]
+    slot_before = slot_position(scenario.dsn, "accounts")
+    silver_before = silver_rows(spark, scenario.lake, "accounts")
+    with pytest.raises(JobFailed, match="accounts.extract"):
+        run(scenario, "dropped", "2026-11-27")
+    error = error_of(scenario, "dropped", "2026-11-27", "accounts", "extract")
+    assert "SchemaDriftError" in error and "opened_on" in error, error
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{scenario.lake}/cdc_bronze/bz_accounts`").first()["version"] == version
+    assert slot_position(scenario.dsn, "accounts") == slot_before
+    assert silver_rows(spark, scenario.lake, "accounts") == silver_before
