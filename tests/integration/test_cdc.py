@@ -43,6 +43,7 @@ COLUMNS = {
 }
 PIPELINE = f"""
 dag_id: {DAG}
+owner: data-platform
 schedule: "0 1 * * *"
 timezone: UTC
 start_date: 2026-01-01
