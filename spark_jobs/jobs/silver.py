@@ -112,7 +112,7 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
     bronze = bronze_ref.read(spark)
-    if spec.load_mode != "incremental":  # one pass for the row count and the batch id
+    if spec.load_mode == "full":  # one pass for the row count and the batch id
         stats = bronze.agg(F.count(F.lit(1)).alias("n"), F.max("_batch_id").alias("batch")).first()
         rows, batch = (int(stats["n"]), stats["batch"]) if stats else (0, None)
         return BronzeInput(bronze, None, rows, batch or ctx.run_id)
