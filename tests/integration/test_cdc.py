@@ -15,6 +15,7 @@ a contract column dropped at the source (refused, nothing written, the slot unmo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -33,7 +34,7 @@ from lakehouse_contract.naming import cdc_slot
 from spark_jobs.runtime.faults import FAULT_ENV
 from spark_jobs.storage.pgoutput import lsn_to_int
 from support import kernel
-from support.inprocess import JobFailed, Run, run_pipeline
+from support.inprocess import JobFailed, Run, run_pipeline, run_task, spark_specs
 
 SCHEMA = "cdc_it"
 DAG = "cdc_it_lakehouse"
@@ -185,6 +186,15 @@ def run(scenario: Scenario, name: str, day: str, mode: str = "incremental", faul
         os.environ.pop(FAULT_ENV, None)
 
 
+def audit_after_failure(scenario: Scenario, name: str, day: str, table: str) -> None:
+    """What the DAG runs after a failed chain (trigger rule all_done): the table's audit, which
+    records the failure and gives the table's lease back."""
+    run = Run(day, run_id(name, day))
+    audit = next(s for s in spark_specs(scenario.cfg, run) if s.full_id == f"{table}.audit")
+    with contextlib.suppress(JobFailed):
+        run_task(scenario.cfg, audit, run, scenario.lake)
+
+
 def error_of(scenario: Scenario, name: str, day: str, table: str, step: str) -> str:
     """The error a failed step recorded in its step result."""
     path = Path(step_result_path(str(scenario.lake), DAG, run_id(name, day), table, step))
@@ -318,6 +328,7 @@ def test_a_bronze_table_behind_its_slot_is_refused_then_resnapshotted(scenario: 
         run(scenario, "behind", "2026-11-25")
     error = error_of(scenario, "behind", "2026-11-25", "accounts", "extract")
     assert "CdcSetupError" in error and "holds changes up to" in error and "mode=full" in error, error
+    audit_after_failure(scenario, "behind", "2026-11-25", "accounts")
     run(scenario, "resnapshot", "2026-11-25", mode="full")
     ops = {r[0] for r in bronze(spark, scenario.lake, "accounts").select("_op").distinct().collect()}
     assert ops == {"snapshot"}  # the re-snapshot replaced bronze
