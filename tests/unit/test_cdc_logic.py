@@ -206,3 +206,88 @@ def test_on_databricks_the_slot_is_read_through_the_secret_scope(tmp_path: Path)
     remote = remote_spec(spec, env)
     assert isinstance(remote, ExtractCdcSpec) and remote.cdc.jdbc_secret == f"dbsecrets:{env.secret_scope}"
     assert remote.cdc.slot == spec.cdc.slot  # the slot is the source's, the same from every backend
+
+
+def _cdc_dags(tmp_path: Path) -> dict:
+    from lakehouse_airflow.build.dag import build_all
+
+    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
+    for name in ("inventory", "orders", "order_details"):  # the real-time tables
+        raw["tables"][name]["cadence"] = "cdc"
+    raw["cdc"] = {"schedule": "*/10 * * * *", "wait_minutes": 45}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    return build_all(str(tmp_path))
+
+
+def test_cdc_tables_get_their_own_dag_and_the_main_dag_waits_for_their_silver(tmp_path: Path) -> None:
+    from airflow.sdk import Asset
+
+    from lakehouse_airflow.operators.cdc_wait import CdcCaughtUpSensor
+
+    dags = _cdc_dags(tmp_path)
+    main, cdc = dags["inventory_lakehouse"], dags["inventory_lakehouse_cdc"]
+    cdc_ids = set(cdc.task_dict)
+    assert cdc_ids == {
+        f"{t}.{step}" for t in ("inventory", "orders", "order_details")
+        for step in ("validate_connection", "extract", "write_bronze", "audit")
+    } | {f"inventory_silver.{t}" for t in ("inventory", "orders", "order_details")} | {"summary"}  # fmt: skip
+    assert cdc.timetable.expression == "*/10 * * * *" and cdc.max_active_runs == 1 and not cdc.catchup
+    # the jobs of the CDC DAG record under its id (step results, the monitor's view of the run)
+    assert '"dag_id":"inventory_lakehouse_cdc"' in cdc.task_dict["orders.extract"].application_args[2]
+    assert not cdc_ids - {"summary"} & set(main.task_dict)  # each task in one DAG only
+    # the main DAG: everything else; what read a CDC silver table now waits for the CDC DAG
+    wait = main.task_dict["inventory_silver.cdc_caught_up"]
+    assert isinstance(wait, CdcCaughtUpSensor) and wait.mode == "reschedule" and wait.timeout == 45 * 60
+    assert {a.uri for a in wait.inlets if isinstance(a, Asset)} == {
+        f"x-lakehouse://inventory_silver/{t}" for t in ("inventory", "orders", "order_details")
+    }
+    assert "inventory_silver.cdc_caught_up" in main.task_dict["inventory_gold.daily_sales"].upstream_task_ids
+    assert "inventory_silver.cdc_caught_up" in main.task_dict["inventory_silver.shipments"].upstream_task_ids  # FK
+    assert main.task_dict["inventory_gold.daily_sales"].upstream_task_ids == {
+        "inventory_silver.cdc_caught_up", "inventory_silver.products"
+    }  # fmt: skip
+    assert main.params.get_param("tables").schema["items"]["enum"] == [
+        "products", "suppliers", "warehouses", "customers", "shipments", "returns", "stock_levels"
+    ]  # fmt: skip
+
+
+def test_without_cdc_tables_there_is_one_dag_and_no_wait(tmp_path: Path) -> None:
+    from lakehouse_airflow.build.dag import build_all
+
+    (tmp_path / "p.yaml").write_text(
+        yaml.safe_dump(with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED))
+    )
+    dags = build_all(str(tmp_path))
+    assert "inventory_lakehouse_cdc" not in dags
+    assert not any("cdc_caught_up" in t for t in dags["inventory_lakehouse"].task_dict)
+
+
+class _Event:
+    def __init__(self, end: str | None) -> None:
+        self.extra = {"data_interval_end": end} if end else {}
+
+
+class _Events(list):
+    def ascending(self, _: bool) -> _Events:
+        return _Events(reversed(self))
+
+    def limit(self, n: int) -> _Events:
+        return _Events(self[:n])
+
+
+def test_the_wait_passes_only_once_every_table_covers_the_interval(tmp_path: Path) -> None:
+    import pendulum
+
+    sensor = _cdc_dags(tmp_path)["inventory_lakehouse"].task_dict["inventory_silver.cdc_caught_up"]
+    end = pendulum.datetime(2026, 11, 21, 20, 30)
+    covered = _Events([_Event("2026-11-21T20:00:00+00:00"), _Event("2026-11-21T20:40:00+00:00")])
+    short = _Events([_Event("2026-11-21T20:20:00+00:00"), _Event(None)])
+    names = [a.name for a in sensor.inlets]
+    events = {a: covered for a in sensor.inlets}
+    assert sensor.poke({"data_interval_end": end, "inlet_events": events}) is True
+    events[sensor.inlets[1]] = short
+    context = {"data_interval_end": end, "inlet_events": events}
+    assert sensor.poke(context) is False
+    assert sensor._behind(context) == [f"{names[1]} (covered up to 2026-11-21T20:20:00+00:00)"]
+    events[sensor.inlets[1]] = _Events()
+    assert sensor._behind(context) == [f"{names[1]} (covered up to never)"]

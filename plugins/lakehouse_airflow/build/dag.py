@@ -15,9 +15,12 @@ from lakehouse_airflow.config.environments import current_environment
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.config.sources import FileSourceConfig
 from lakehouse_airflow.describe.dr import replica_root
-from lakehouse_airflow.describe.pipeline import pipeline_specs, source_label
+from lakehouse_airflow.describe.parts import DagPart, cdc_dag_id, dag_parts
+from lakehouse_airflow.describe.pipeline import silver_spec, source_label
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 from lakehouse_airflow.monitor.alerts import FailureNotifier
+from lakehouse_airflow.operators.assets import table_assets
+from lakehouse_airflow.operators.cdc_wait import CdcCaughtUpSensor
 from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID, RunSummaryOperator
 from lakehouse_airflow.paths import files_root
 
@@ -28,22 +31,25 @@ def _source_doc(cfg: PipelineConfig) -> str:
     return f"Source connection `{cfg.source.conn_id}` (database `{cfg.source.database}`)"
 
 
-def _doc(cfg: PipelineConfig) -> str:
+def _doc(cfg: PipelineConfig, part: DagPart) -> str:
     rows = "\n".join(
         f"| {t.priority} | `{t.name}` | `{source_label(cfg, t)}` | {_mode(t)} | "
         f"{', '.join(t.primary_key)} | {', '.join(t.pii) or '-'} |"
         for t in cfg.ordered_tables()
+        if t.name in part.tables
     )
     return (
-        f"### {cfg.dag_id}\n\n{cfg.description}\n\n"
+        f"### {part.dag_id}\n\n{cfg.description}\n\n"
         f"{_source_doc(cfg)}, bronze schema "
         f"`{cfg.lakehouse.bronze_schema}`, audit table `{cfg.lakehouse.audit_table}`.\n\n"
         "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n"
         + rows
-        + f"\n\nSilver: `{cfg.lakehouse.silver_schema}` ({len(cfg.silver_tables())} tables, expectations in the "
-        f"pipeline file). Gold: `{cfg.lakehouse.gold_schema}` models "
-        + ", ".join(f"`{m}`" for m in cfg.gold.models)
-        + "."
+        + f"\n\nSilver: `{cfg.lakehouse.silver_schema}` (expectations in the pipeline file). "
+        + (
+            f"Changes are read every `{cfg.cdc.schedule}`; gold is built by `{cfg.dag_id}`."
+            if part.cadence == "cdc"
+            else f"Gold: `{cfg.lakehouse.gold_schema}` models " + ", ".join(f"`{m}`" for m in cfg.gold.models) + "."
+        )
     )
 
 
@@ -78,11 +84,26 @@ def _task_group(spec: TaskSpec, rank: int, width: int) -> TaskGroup:
     return TaskGroup(group_id=spec.group, tooltip=TOOLTIPS.get(spec.layer, spec.group))
 
 
-def build_dag(cfg: PipelineConfig) -> DAG:
+def _schedule(cfg: PipelineConfig, part: DagPart, tz: pendulum.Timezone) -> CronDataIntervalTimetable | None:
+    env = current_environment(pipeline=cfg.dag_id)
+    cron = cfg.cdc.schedule if part.cadence == "cdc" else env.schedule_for(cfg.schedule)
+    return CronDataIntervalTimetable(cron, timezone=tz) if cron else None
+
+
+def _cdc_wait(cfg: PipelineConfig, part: DagPart) -> CdcCaughtUpSensor:
+    """The main DAG's stand-in for the CDC DAG's silver tasks it reads."""
+    assets = [asset for t in part.waits_for for asset in table_assets(silver_spec(cfg, cfg.tables[t]))]
+    return CdcCaughtUpSensor(
+        task_id=part.wait_task.split(".", 1)[1], assets=assets, cdc_dag_id=cdc_dag_id(cfg),
+        lakehouse_tables=part.waits_for, timeout=cfg.cdc.wait_minutes * 60, poke_interval=60, retries=0,
+    )  # fmt: skip
+
+
+def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
+    """The DAG of one part of the pipeline (default: the main one; see ``describe.parts``)."""
+    part = part or dag_parts(cfg)[0]
     env = current_environment(pipeline=cfg.dag_id)
     tz = pendulum.timezone(cfg.timezone)
-    cron = env.schedule_for(cfg.schedule)
-    schedule = CronDataIntervalTimetable(cron, timezone=tz) if cron else None
     default_args = {
         "owner": cfg.owner,
         "retries": cfg.retries,
@@ -93,18 +114,18 @@ def build_dag(cfg: PipelineConfig) -> DAG:
     if cfg.alerts.webhook_conn_id or cfg.alerts.email:
         default_args["on_failure_callback"] = FailureNotifier(cfg.alerts)
     with DAG(
-        dag_id=cfg.dag_id,
+        dag_id=part.dag_id,
         description=cfg.description or None,
-        schedule=schedule,
+        schedule=_schedule(cfg, part, tz),
         start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
-        catchup=cfg.catchup,
-        max_active_runs=cfg.max_active_runs,
+        catchup=cfg.catchup and part.cadence != "cdc",  # a CDC run reads everything since the last one
+        max_active_runs=1 if part.cadence == "cdc" else cfg.max_active_runs,
         default_args=default_args,
-        tags=list(cfg.tags),
-        doc_md=_doc(cfg),
-        params=dag_params(cfg),
+        tags=[*cfg.tags, *(["cdc"] if part.cadence == "cdc" else [])],
+        doc_md=_doc(cfg, part),
+        params=dag_params(cfg, part.tables),
     ) as dag:
-        specs = pipeline_specs(cfg)
+        specs = part.specs
         groups: dict[str, TaskGroup] = {}
         tasks = {}
         width = len(str(len(cfg.tables)))
@@ -114,6 +135,12 @@ def build_dag(cfg: PipelineConfig) -> DAG:
             with groups[spec.group]:
                 task_id = spec.full_id if spec.layer == "bronze" else spec.task_id
                 tasks[spec.full_id] = build_operator(spec, cfg, env, task_id=task_id)
+        if part.wait_task:
+            group = part.wait_task.split(".", 1)[0]
+            if group not in groups:
+                groups[group] = TaskGroup(group_id=group, tooltip=TOOLTIPS["silver"])
+            with groups[group]:
+                tasks[part.wait_task] = _cdc_wait(cfg, part)
         for spec in specs:
             for up in spec.upstream:
                 tasks[up] >> tasks[spec.full_id]
@@ -126,11 +153,12 @@ def build_dag(cfg: PipelineConfig) -> DAG:
 
 
 def build_all(directory: str) -> dict[str, DAG]:
-    """Per pipeline file in ``directory``: its DAG, its maintenance DAG unless disabled, its DR DAG
-    when a replica root is configured."""
+    """Per pipeline file in ``directory``: its DAG (and its CDC DAG when tables have ``cadence:
+    cdc``), its maintenance DAG unless disabled, its DR DAG when a replica root is configured."""
     dags: dict[str, DAG] = {}
     for cfg in load_pipelines(directory):
-        dags[cfg.dag_id] = build_dag(cfg)
+        for part in dag_parts(cfg):  # the main DAG, and <dag_id>_cdc when tables have cadence: cdc
+            dags[part.dag_id] = build_dag(cfg, part)
         if cfg.maintenance.enabled:
             maintenance = build_maintenance_dag(cfg)
             dags[maintenance.dag_id] = maintenance

@@ -12,8 +12,10 @@ from lakehouse_airflow.config import PipelineConfig
 MODES = ("incremental", "full")
 
 
-def dag_params(cfg: PipelineConfig) -> dict[str, Param]:
-    names = [t.name for t in cfg.ordered_tables()]
+def dag_params(cfg: PipelineConfig, tables: Iterable[str] | None = None) -> dict[str, Param]:
+    """The trigger form; ``tables`` offers the DAG's own tables (default: all of the pipeline's)."""
+    wanted = set(tables) if tables is not None else None
+    names = [t.name for t in cfg.ordered_tables() if wanted is None or t.name in wanted]
     return {
         "tables": Param(
             [],

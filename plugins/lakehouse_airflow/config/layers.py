@@ -114,6 +114,14 @@ class MaintenanceConfig(Strict):
     retention_hours: int = Field(default=168, ge=168)
 
 
+class CdcConfig(Strict):
+    """The ``<dag_id>_cdc`` DAG of the pipeline's ``cadence: cdc`` tables (bronze and silver), and
+    how long the main DAG waits for their silver tables to cover its interval before its gold runs."""
+
+    schedule: str = Field(default="*/15 * * * *", min_length=1)  # cron in the pipeline's timezone
+    wait_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
 class DrConfig(Strict):
     """Disaster recovery (``<dag_id>_dr``): a restore point of every table, replicated to a second
     bucket or prefix and verified. Without a replica root (here or ``$LAKEHOUSE_REPLICA_ROOT``)

@@ -18,6 +18,7 @@ from lakehouse_airflow.config.base import PipelineConfigError, Strict, describe_
 from lakehouse_airflow.config.expressions import ExpressionError, check_expression
 from lakehouse_airflow.config.layers import (
     ACTIONS,
+    CdcConfig,
     DrConfig,
     GoldConfig,
     MaintenanceConfig,
@@ -195,6 +196,7 @@ class PipelineConfig(Strict):
     gold: GoldConfig = GoldConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
     dr: DrConfig = DrConfig()
+    cdc: CdcConfig = CdcConfig()
     monitor: MonitorConfig = MonitorConfig()
     alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)
@@ -289,6 +291,10 @@ class PipelineConfig(Strict):
 
     def source_timezone(self) -> str:
         return self.source.timezone or self.timezone
+
+    def cdc_tables(self) -> list[TableConfig]:
+        """The ``cadence: cdc`` tables (their own DAG), in priority order."""
+        return [t for t in self.ordered_tables() if t.cadence == "cdc"]
 
     def silver_tables(self) -> list[TableConfig]:
         return [t for t in self.ordered_tables() if t.silver.enabled]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.describe.maintenance import maintenance_dag_id, maintenance_specs
+from lakehouse_airflow.describe.parts import dag_parts
 from lakehouse_airflow.describe.pipeline import pipeline_specs
 from lakehouse_airflow.describe.tasks import SparkTask
 
@@ -40,15 +41,16 @@ def is_maintenance(cfg: PipelineConfig, dag_id: str) -> bool:
 
 
 def catalogue(cfg: PipelineConfig, dag_id: str | None = None) -> list[CatalogueTask]:
-    """One entry per task of the pipeline's DAG (or of its maintenance DAG), in run order."""
+    """One entry per task of the pipeline's DAG (its CDC DAG, its maintenance DAG), in run order."""
     if dag_id is not None and is_maintenance(cfg, dag_id):
         return [
             CatalogueTask(spec.full_id, f"maintenance {spec.task_id}", seq, 1, "maintenance", spec.task_id,
                           "maintain", False, cfg.monitor.task_sla_minutes)
             for seq, spec in enumerate(maintenance_specs(cfg), start=1)
         ]  # fmt: skip
+    parts = {part.dag_id: part.specs for part in dag_parts(cfg)}  # the main DAG, and the CDC DAG
     entries = []
-    for seq, spec in enumerate(pipeline_specs(cfg), start=1):
+    for seq, spec in enumerate(parts.get(dag_id or cfg.dag_id, pipeline_specs(cfg)), start=1):
         layer, table = spec.layer, spec.table
         settings = cfg.tables.get(table)
         mandatory = settings.mandatory if settings else True

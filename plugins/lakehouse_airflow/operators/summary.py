@@ -61,6 +61,8 @@ def summarize(
     lines = []
     for t in cfg.ordered_tables():
         ids = [f"{t.name}.{s}" for s in BRONZE_STEPS] + ([f"{silver}.{t.name}"] if t.silver.enabled else [])
+        if states and not any(i in states for i in ids):
+            continue  # loaded by the pipeline's other DAG (cadence: cdc)
         lines.append(
             Line(
                 "table", t.name, _status([states.get(i) for i in ids]),
@@ -71,6 +73,8 @@ def summarize(
         )  # fmt: skip
     for model in cfg.gold.models:
         task_id = f"{gold}.{model}"
+        if states and task_id not in states:
+            continue
         step = steps.get(task_id, {})
         lines.append(
             Line(
