@@ -291,3 +291,15 @@ def test_the_wait_passes_only_once_every_table_covers_the_interval(tmp_path: Pat
     assert sensor._behind(context) == [f"{names[1]} (covered up to 2026-11-21T20:20:00+00:00)"]
     events[sensor.inlets[1]] = _Events()
     assert sensor._behind(context) == [f"{names[1]} (covered up to never)"]
+
+
+def test_metrics_survive_a_source_out_of_reach(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slots are read live from the source on each scrape: a source that does not answer
+    leaves them out (a warning), it does not break /metrics."""
+    from lakehouse_airflow.monitor.metrics import render
+
+    monkeypatch.setenv("AIRFLOW_CONN_INVENTORY_SOURCE", "postgresql://u:p@127.0.0.1:9/DE?connect_timeout=1")
+    cfg = load_pipeline(_cdc_pipeline(tmp_path))
+    text = render([], [cfg, cfg]).decode()
+    assert "# TYPE lakehouse_cdc_slot_retained_bytes gauge" in text
+    assert "lakehouse_cdc_slot_usable{" not in text

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the lakehouse, read from the ETL monitor on every scrape."""
+"""Prometheus metrics of the lakehouse, read from the ETL monitor on every scrape (the CDC tables'
+replication slots: from their sources, ``monitor/cdc_slots.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lakehouse_airflow.config import PipelineConfig
+from lakehouse_airflow.monitor.cdc_slots import slot_states
 from lakehouse_airflow.monitor.store import MonitorStore
 
 # per table and layer: the latest run in which the layer's tasks for the table succeeded
@@ -49,8 +52,10 @@ LABELS = ["dag_id", "table", "layer"]
 
 
 class MonitorCollector(Collector):
-    def __init__(self, stores: Iterable[MonitorStore]) -> None:
+    def __init__(self, stores: Iterable[MonitorStore], pipelines: Iterable[PipelineConfig] = ()) -> None:
         self.stores = list(stores)
+        # their CDC tables' slots are read from the sources (each pipeline once: several DAG ids map to it)
+        self.pipelines = list({cfg.dag_id: cfg for cfg in pipelines}.values())
 
     def collect(self) -> Iterator[Metric]:
         gauges = {
@@ -90,6 +95,24 @@ class MonitorCollector(Collector):
             breaches.add_metric([dag_id], float(count))
         yield from (*gauges.values(), lag, outcomes, runs, breaches)
         yield from self._restore_points()
+        yield from self._cdc_slots()
+
+    def _cdc_slots(self) -> Iterator[Metric]:
+        retained = GaugeMetricFamily(
+            "lakehouse_cdc_slot_retained_bytes",
+            "WAL the source keeps for a CDC table's replication slot (current position - confirmed position)",
+            labels=["dag_id", "table"],
+        )
+        usable = GaugeMetricFamily(
+            "lakehouse_cdc_slot_usable", "1 when the CDC table's slot exists and has its WAL (0: re-snapshot)",
+            labels=["dag_id", "table"],
+        )  # fmt: skip
+        for cfg in self.pipelines:
+            for state in slot_states(cfg):
+                usable.add_metric([state.dag_id, state.table], 1.0 if state.usable else 0.0)
+                if state.retained_bytes is not None:
+                    retained.add_metric([state.dag_id, state.table], float(state.retained_bytes))
+        yield from (retained, usable)
 
     def _restore_points(self) -> Iterator[Metric]:
         point_age = GaugeMetricFamily(
@@ -107,8 +130,8 @@ class MonitorCollector(Collector):
         yield from (point_age, replica_age)
 
 
-def render(stores: Iterable[MonitorStore]) -> bytes:
-    """The Prometheus text exposition of the monitor's metrics."""
+def render(stores: Iterable[MonitorStore], pipelines: Iterable[PipelineConfig] = ()) -> bytes:
+    """The Prometheus text exposition of the monitor's metrics (and of the pipelines' CDC slots)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(MonitorCollector(stores))
+    registry.register(MonitorCollector(stores, pipelines))
     return generate_latest(registry)
