@@ -5,7 +5,9 @@ their location here (one pass over the data).
 
 CDC tables (``spec.cdc``): the snapshot overwrites; change rows are appended (only transactions
 newer than bronze's last), then the replication slot is confirmed -- after the commit, so a crash
-in between re-reads those changes and stores them once. Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
+in between re-reads those changes and stores them once.
+
+Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
 (``_logical_date = ds``: the window's rows plus tombstones for deleted keys) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
 untouched; a rerun of the same date rewrites the same slice (no duplicates). The watermark
