@@ -93,7 +93,7 @@ test-unit: venv ## the unit tier only (tests/unit: no service is started)
 	$(RUN) python -m pytest tests/unit $(PYTEST_ARGS)
 
 BENCH_SF = $(if $(filter command line,$(origin SF)),$(SF),1)
-bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer (local disk and S3), DR, file drops vs pyarrow, incremental vs full
+bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whole DAG per layer (local disk and S3), DR, file drops vs pyarrow, incremental vs full, CDC vs incremental and its latency
 	$(RUN) python -m benchmarks.bronze --sf $(BENCH_SF)
 	scripts/locals3.sh up
 	$(RUN) python -m benchmarks.pipeline --sf $(BENCH_SF) --s3 s3a://lakehouse/bench-dag --cluster
@@ -101,6 +101,7 @@ bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whol
 	$(RUN) python -m benchmarks.files
 	$(RUN) python -m benchmarks.compute
 	$(RUN) python -m benchmarks.incremental --sf $(BENCH_SF)
+	$(RUN) python -m benchmarks.cdc --sf $(BENCH_SF)
 
 lint: venv ## ruff + mypy
 	$(RUN) ruff check .
