@@ -26,6 +26,8 @@ LONG = {
     "integration/test_object_store.py",  # the S3 server's basics; test_lakehouse_on_s3 runs the DAG there
     "integration/test_databricks_native_job.py",  # the exported job; test_databricks_emulated runs the DAG
     "integration/test_media_pipeline.py",  # a second file pipeline; test_file_sources runs returns
+    "integration/test_file_sources_on_s3.py",  # the returns DAG on S3; test_file_sources + test_lakehouse_on_s3
+    "integration/test_maintenance.py",  # the maintenance DAG on S3; test_dr runs its job on S3, spark/ the job
 }
 pytest_plugins = ["support.databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 

@@ -26,14 +26,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
 
 from lakehouse_airflow.config import PipelineConfig, load_pipeline
+from lakehouse_airflow.monitor.cdc_slots import slot_states
+from lakehouse_airflow.monitor.metrics import render
 from lakehouse_contract.layout import step_result_path
 from lakehouse_contract.naming import cdc_slot
 from spark_jobs.runtime.faults import FAULT_ENV
 from spark_jobs.storage.pgoutput import lsn_to_int
 from support import kernel
+from support.dagrun import airflow_db, asset_events, dags_test
 from support.inprocess import JobFailed, Run, run_pipeline, run_task, spark_specs
 
 SCHEMA = "cdc_it"
@@ -195,6 +200,11 @@ def audit_after_failure(scenario: Scenario, name: str, day: str, table: str) -> 
         run_task(scenario.cfg, audit, run, scenario.lake)
 
 
+def airflow_db_rows(stack: dict[str, str], sql: str) -> list[tuple]:
+    with airflow_db(stack) as conn:
+        return conn.execute(sql).fetchall()
+
+
 def error_of(scenario: Scenario, name: str, day: str, table: str, step: str) -> str:
     """The error a failed step recorded in its step result."""
     path = Path(step_result_path(str(scenario.lake), DAG, run_id(name, day), table, step))
@@ -308,6 +318,28 @@ def test_a_failure_inside_the_bronze_write_loses_nothing(scenario: Scenario, spa
     assert_silver_equals_source(spark, scenario, "after the failed write's retry")
 
 
+def test_the_wal_a_slot_holds_back_is_on_metrics_and_drains_with_the_next_run(scenario: Scenario, spark) -> None:
+    """What a stopped CDC DAG costs the source, read live from it (`/metrics`, monitor/cdc_slots.py)."""
+    idle = {s.table: s.retained_bytes for s in slot_states(scenario.cfg)}
+    _sql(scenario.dsn, f"UPDATE {SCHEMA}.entries SET memo = coalesce(memo, '') || '!' WHERE line_no >= 100")
+    held = {s.table: s for s in slot_states(scenario.cfg)}
+    assert {t: s.usable for t, s in held.items()} == {"accounts": True, "entries": True}
+    assert held["entries"].retained_bytes - idle["entries"] > 1_000_000  # 30 000 updated rows of WAL kept
+    text = render([], [scenario.cfg]).decode()
+    samples = {
+        (s.name, s.labels["dag_id"], s.labels["table"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("lakehouse_cdc")
+    }
+    assert samples[("lakehouse_cdc_slot_usable", f"{DAG}_cdc", "entries")] == 1.0
+    assert samples[("lakehouse_cdc_slot_retained_bytes", f"{DAG}_cdc", "entries")] >= held["entries"].retained_bytes
+    run(scenario, "drained", "2026-11-23")
+    drained = {s.table: s.retained_bytes for s in slot_states(scenario.cfg)}
+    assert drained["entries"] < held["entries"].retained_bytes / 10  # confirmed: the WAL may go
+    assert_silver_equals_source(spark, scenario, "after the drain")
+
+
 def test_a_column_added_at_the_source_is_reported_and_not_loaded(scenario: Scenario, spark) -> None:
     _sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts ADD COLUMN nickname text",
          f"UPDATE {SCHEMA}.accounts SET nickname = 'nick', balance = 99 WHERE account_id BETWEEN 60 AND 64")  # fmt: skip
@@ -336,6 +368,50 @@ def test_a_bronze_table_behind_its_slot_is_refused_then_resnapshotted(scenario: 
     _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = 2 WHERE account_id = 3")
     run(scenario, "after-resnapshot", "2026-11-26")  # and the new slot streams on
     assert_silver_equals_source(spark, scenario, "after the re-snapshot's next run")
+
+
+def test_the_cdc_dag_feeds_silver_and_the_daily_gold_waits_for_it(scenario: Scenario, spark, stack) -> None:
+    """Under Airflow (`airflow dags test`): the pipeline with a gold model over the CDC table is two
+    DAGs. The main DAG's gold waits on `cdc_caught_up`: with no CDC run covering its interval it
+    fails after `cdc.wait_minutes` naming the table, gold untouched; after a run of the CDC DAG
+    (its silver tasks emit their asset events) the main run passes and gold equals the source."""
+    folder = scenario.lake.parent / "dags"
+    folder.mkdir()
+    (folder / "balances.sql").write_text(
+        "SELECT status, count(*) AS accounts, sum(balance) AS balance FROM accounts GROUP BY status"
+    )
+    raw = yaml.safe_load(textwrap.dedent(PIPELINE))
+    raw["retries"] = 0
+    raw["cdc"] = {"wait_minutes": 1}
+    raw["gold"] = {"models": {"balances": {"sql_file": "balances.sql", "inputs": ["accounts"]}}}
+    (folder / "cdc.yaml").write_text(yaml.safe_dump(raw))
+    _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = balance + 100, status = 'Frozen' WHERE account_id < 40")
+
+    waited = dags_test(stack, folder, scenario.lake, DAG, date="2026-11-28")
+    assert waited.returncode != 0
+    out = waited.stdout + waited.stderr
+    assert "cdc_silver.accounts (covered up to never)" in out and f"{DAG}_cdc" in out, out[-3000:]
+    assert not (scenario.lake / "cdc_gold" / "balances").exists()  # gold never read a partial interval
+
+    # the CDC DAG for the table gold reads (entries is skipped: its silver emits no event)
+    fed = dags_test(stack, folder, scenario.lake, f"{DAG}_cdc", args=("--conf", '{"tables": ["accounts"]}'),
+                    date="2026-11-28")  # fmt: skip
+    assert fed.returncode == 0, (fed.stdout + fed.stderr)[-3000:]
+    assert_silver_equals_source(spark, scenario, "after the CDC DAG's run")
+    (run_id,) = {r[0] for r in airflow_db_rows(stack, f"SELECT run_id FROM dag_run WHERE dag_id = '{DAG}_cdc'")}
+    events = asset_events(stack, run_id)
+    assert {name: [task for task, _ in e] for name, e in events.items() if name.startswith("cdc_silver")} == {
+        "cdc_silver.accounts": ["cdc_silver.accounts"]
+    }  # fmt: skip
+
+    done = dags_test(stack, folder, scenario.lake, DAG, date="2026-11-28")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    with psycopg.connect(scenario.dsn) as conn:
+        expected = conn.execute(
+            f"SELECT lower(status), count(*), sum(balance) FROM {SCHEMA}.accounts GROUP BY lower(status)"
+        ).fetchall()
+    gold = spark.read.format("delta").load(str(scenario.lake / "cdc_gold" / "balances")).collect()
+    assert sorted(tuple(r) for r in gold) == sorted(expected)
 
 
 def test_a_contract_column_dropped_at_the_source_stops_the_run_and_moves_nothing(scenario: Scenario, spark) -> None:
