@@ -36,10 +36,11 @@ from benchmarks.results import save
 from lakehouse_airflow.build.intervals import manual_interval, source_window
 from lakehouse_airflow.config import PipelineConfig, load_pipeline, with_absolute_sql_paths
 from lakehouse_airflow.config.sources import SourceConfig
-from lakehouse_airflow.describe.pipeline import bronze_specs, silver_spec
+from lakehouse_airflow.describe.pipeline import bronze_specs, location, silver_spec
 from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_airflow.operators.secrets import jdbc_env
 from lakehouse_airflow.paths import PROJECT_ROOT
+from lakehouse_contract import naming
 from lakehouse_contract.naming import cdc_slot
 from lakehouse_contract.run import UPSTREAM_STATES
 from seed.activity import ActivityRequest, apply_activity
@@ -141,7 +142,8 @@ def latency(cfg: PipelineConfig, lake: Path, dsn: str, per_second: int, seconds:
         _step(cfg, task, lake, run_id, day, "incremental")
     finished[run_id] = time.time()
     writer.join()
-    bronze = get_spark("bench").read.format("delta").load(f"{lake}/inventory_bronze/bz_orders")
+    where = replace(location(cfg), root=str(lake))
+    bronze = get_spark("bench").read.format("delta").load(where.path(naming.bronze(where.schemas, "orders")))
     rows = (
         bronze.where(F.col("_batch_id").startswith("bench_latency_"))
         .select("_batch_id", F.unix_micros("_commit_timestamp").alias("committed"))
