@@ -155,6 +155,13 @@ def latency(cfg: PipelineConfig, lake: Path, dsn: str, per_second: int, seconds:
             "p95_s": pick(0.95), "max_s": round(waits[-1], 2)}  # fmt: skip
 
 
+def _drop_slots(dsn: str, cfg: PipelineConfig) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for t in TABLES:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                         (cdc_slot(cfg.dag_id, t),))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cdc", description=__doc__.split("\n\n")[0])
     p.add_argument("--sf", type=float, default=1.0)
@@ -168,10 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     inc, cdc = _pipeline(work / "inc", cdc=False), _pipeline(work / "cdc", cdc=True)
     assert isinstance(inc.source, SourceConfig)
     os.environ.update(jdbc_env(inc.source.conn_id))  # what the operator hands the jobs
-    with psycopg.connect(dsn, autocommit=True) as conn:  # slots of an earlier run would hold the WAL
-        for t in TABLES:
-            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-                         (cdc_slot(cdc.dag_id, t),))  # fmt: skip
+    _drop_slots(dsn, cdc)  # slots of an earlier run would hold the WAL
     seed_database(SeedRequest(dsn, SCHEMA, args.sf, 42), force=True)
     d0, d1 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
     full = {"incremental": run_tables(inc, work / "lake-inc", "full", d0, "full"),
@@ -191,10 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency": latency(cdc, work / "lake-cdc", dsn, args.changes_per_second, args.seconds),
     }  # fmt: skip
     save(f"cdc-sf{args.sf}", report)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for t in TABLES:
-            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-                         (cdc_slot(cdc.dag_id, t),))  # fmt: skip
+    _drop_slots(dsn, cdc)
     return 0
 
 

@@ -74,8 +74,7 @@ def _older_rows_of_files(done: ExtractOutcome) -> str | None:
     )
 
 
-def _write_changes(ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, out: DataFrame,
-                   target: TableRef, create: dict[str, str] | None) -> int:  # fmt: skip
+def _write_changes(done: ExtractOutcome, out: DataFrame, target: TableRef, create: dict[str, str] | None) -> int:
     """CDC tables: the snapshot replaces bronze; change rows are appended, only those of transactions
     after the last one bronze holds (a retry after a commit whose slot was not confirmed re-reads
     them: they are not stored twice). Returns the rows written; no commit when there are none."""
@@ -131,7 +130,7 @@ def main(argv: list[str]) -> int:
         create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
         written = rows
         if spec.cdc is not None:
-            written = _write_changes(ctx, spec, done, out, target, create)
+            written = _write_changes(done, out, target, create)
         elif done.table_load_mode == "incremental":
             replace_slice(
                 target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create,

@@ -25,7 +25,7 @@ from lakehouse_contract.naming import CDC_LSN
 from spark_jobs.runtime.errors import CdcSetupError
 from spark_jobs.storage.pgoutput import Decoder, int_to_lsn, lsn_to_int
 from spark_jobs.storage.secrets import JdbcCredentials
-from spark_jobs.storage.snapshot import _connect_args
+from spark_jobs.storage.snapshot import connect_args
 from spark_jobs.storage.tables import TableRef
 
 log = logging.getLogger("spark_jobs")
@@ -41,9 +41,7 @@ def _psycopg() -> Any:
 
 def connect(creds: JdbcCredentials, replication: bool = False) -> Any:
     extra = {"replication": "database"} if replication else {}
-    return _psycopg().connect(
-        **_connect_args(creds), user=creds.user, password=creds.password, autocommit=True, **extra
-    )
+    return _psycopg().connect(**connect_args(creds), user=creds.user, password=creds.password, autocommit=True, **extra)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def session_init(snapshot: str) -> str:
     return f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
 
 
-def _connect_args(creds: JdbcCredentials) -> dict[str, object]:
+def connect_args(creds: JdbcCredentials) -> dict[str, object]:
     url = urlsplit(creds.url.removeprefix("jdbc:"))
     if url.scheme != "postgresql" or not url.hostname:
         raise ValueError(f"not a PostgreSQL JDBC URL: {url.scheme}://{url.hostname}")
@@ -47,7 +47,7 @@ def exported_snapshot(creds: JdbcCredentials) -> Iterator[str | None]:
         log.warning("psycopg is not installed: this extract's reads do not share one snapshot")
         yield None
         return
-    with psycopg.connect(**_connect_args(creds), user=creds.user, password=creds.password) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(**connect_args(creds), user=creds.user, password=creds.password) as conn:  # type: ignore[arg-type]
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spark_jobs.storage.secrets import JdbcCredentials
-from spark_jobs.storage.snapshot import _connect_args, session_init
+from spark_jobs.storage.snapshot import connect_args, session_init
 
 
 def test_session_init_imports_the_snapshot_and_refuses_anything_else() -> None:
@@ -18,6 +18,6 @@ def test_session_init_imports_the_snapshot_and_refuses_anything_else() -> None:
 
 def test_the_coordinating_connection_uses_the_jdbc_url_and_the_secret() -> None:
     creds = JdbcCredentials("jdbc:postgresql://db.example:6543/DE?ssl=true", "u", "p")
-    assert _connect_args(creds) == {"host": "db.example", "port": 6543, "dbname": "DE"}
+    assert connect_args(creds) == {"host": "db.example", "port": 6543, "dbname": "DE"}
     with pytest.raises(ValueError, match="not a PostgreSQL JDBC URL"):
-        _connect_args(JdbcCredentials("jdbc:mysql://h/db", "u", "p"))
+        connect_args(JdbcCredentials("jdbc:mysql://h/db", "u", "p"))

@@ -11,7 +11,7 @@ from lakehouse_airflow.build.dr import build_dr_dag
 from lakehouse_airflow.build.factory import attach_run_cluster, build_operator
 from lakehouse_airflow.build.maintenance import build_maintenance_dag
 from lakehouse_airflow.build.params import dag_params
-from lakehouse_airflow.config.environments import current_environment
+from lakehouse_airflow.config.environments import Environment, current_environment
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.config.sources import FileSourceConfig
 from lakehouse_airflow.describe.dr import replica_root
@@ -84,8 +84,9 @@ def _task_group(spec: TaskSpec, rank: int, width: int) -> TaskGroup:
     return TaskGroup(group_id=spec.group, tooltip=TOOLTIPS.get(spec.layer, spec.group))
 
 
-def _schedule(cfg: PipelineConfig, part: DagPart, tz: pendulum.Timezone) -> CronDataIntervalTimetable | None:
-    env = current_environment(pipeline=cfg.dag_id)
+def _schedule(
+    cfg: PipelineConfig, env: Environment, part: DagPart, tz: pendulum.Timezone
+) -> CronDataIntervalTimetable | None:
     cron = cfg.cdc.schedule if part.cadence == "cdc" else env.schedule_for(cfg.schedule)
     return CronDataIntervalTimetable(cron, timezone=tz) if cron else None
 
@@ -116,7 +117,7 @@ def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
     with DAG(
         dag_id=part.dag_id,
         description=cfg.description or None,
-        schedule=_schedule(cfg, part, tz),
+        schedule=_schedule(cfg, env, part, tz),
         start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
         catchup=cfg.catchup and part.cadence != "cdc",  # a CDC run reads everything since the last one
         max_active_runs=1 if part.cadence == "cdc" else cfg.max_active_runs,

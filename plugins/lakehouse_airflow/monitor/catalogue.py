@@ -49,8 +49,9 @@ def catalogue(cfg: PipelineConfig, dag_id: str | None = None) -> list[CatalogueT
             for seq, spec in enumerate(maintenance_specs(cfg), start=1)
         ]  # fmt: skip
     parts = {part.dag_id: part.specs for part in dag_parts(cfg)}  # the main DAG, and the CDC DAG
+    specs = parts.get(dag_id or cfg.dag_id)
     entries = []
-    for seq, spec in enumerate(parts.get(dag_id or cfg.dag_id, pipeline_specs(cfg)), start=1):
+    for seq, spec in enumerate(specs if specs is not None else pipeline_specs(cfg), start=1):
         layer, table = spec.layer, spec.table
         settings = cfg.tables.get(table)
         mandatory = settings.mandatory if settings else True
