@@ -15,14 +15,8 @@ a contract column dropped at the source (refused, nothing written, the slot unmo
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import json
-import os
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,194 +24,43 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
 
-from lakehouse_airflow.config import PipelineConfig, load_pipeline
+from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.monitor.cdc_slots import slot_states
 from lakehouse_airflow.monitor.metrics import render
-from lakehouse_contract.layout import step_result_path
 from lakehouse_contract.naming import cdc_slot
-from spark_jobs.runtime.faults import FAULT_ENV
-from spark_jobs.storage.pgoutput import lsn_to_int
 from support import kernel
-from support.dagrun import airflow_db, asset_events, dags_test
-from support.inprocess import JobFailed, Run, run_pipeline, run_task, spark_specs
-
-SCHEMA = "cdc_it"
-DAG = "cdc_it_lakehouse"
-TABLES = {"accounts": ("account_id",), "entries": ("account_id", "line_no")}
-COLUMNS = {
-    "accounts": ["account_id", "owner", "balance", "status", "opened_on", "updated_at"],
-    "entries": ["account_id", "line_no", "amount", "memo", "booked_at"],
-}
-PIPELINE = f"""
-dag_id: {DAG}
-owner: data-platform
-schedule: "0 1 * * *"
-timezone: UTC
-start_date: 2026-01-01
-source: {{conn_id: inventory_source, database: DE, schema: {SCHEMA}, system: cdc_it}}
-lakehouse: {{bronze_schema: cdc_bronze, silver_schema: cdc_silver, gold_schema: cdc_gold}}
-monitor: {{project_code: CDC, process_load: cdc_it}}
-defaults: {{cadence: cdc, num_partitions: 2}}
-tables:
-  accounts:
-    priority: 1
-    primary_key: [account_id]
-    partition_column: account_id
-    silver: {{required: [owner], lowercase: [status]}}
-    columns: {{account_id: bigint, owner: string, balance: "decimal(12,2)", status: string, opened_on: date,
-              updated_at: timestamp}}
-  entries:
-    priority: 2
-    primary_key: [account_id, line_no]
-    columns: {{account_id: bigint, line_no: int, amount: "decimal(12,2)", memo: string, booked_at: timestamp}}
-"""
-DDL = f"""
-DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
-CREATE SCHEMA {SCHEMA};
-CREATE TABLE {SCHEMA}.accounts (account_id bigint PRIMARY KEY, owner text, balance numeric(12,2), status text,
-                                 opened_on date, updated_at timestamp);
-CREATE TABLE {SCHEMA}.entries (account_id bigint, line_no int, amount numeric(12,2), memo text, booked_at timestamp,
-                                PRIMARY KEY (account_id, line_no));
-INSERT INTO {SCHEMA}.accounts
-  SELECT g, 'Owner ' || g, (g * 3.25)::numeric(12,2), CASE WHEN g % 3 = 0 THEN 'CLOSED' ELSE 'Open' END,
-         DATE '2025-01-01' + g, TIMESTAMP '2026-11-01 08:00' + g * INTERVAL '1 minute'
-  FROM generate_series(1, 300) g;
-INSERT INTO {SCHEMA}.entries
-  SELECT a, l, (a + l / 10.0)::numeric(12,2), 'memo ' || a || '/' || l, TIMESTAMP '2026-11-02 09:00' + l * INTERVAL '1 s'
-  FROM generate_series(1, 300) a, generate_series(1, 3) l;
-"""
-# the stream between the snapshot and the second run: every kind of change, in several transactions
-STREAM = [
-    f"INSERT INTO {SCHEMA}.accounts VALUES (1001, 'New One', 10.00, 'Open', DATE '2026-11-20', now()::timestamp),"
-    " (1002, 'New Two', 20.00, 'Open', DATE '2026-11-20', now()::timestamp)",
-    f"UPDATE {SCHEMA}.accounts SET balance = balance + 1, updated_at = now()::timestamp WHERE account_id <= 20",
-    f"UPDATE {SCHEMA}.accounts SET account_id = 5005, owner = 'Moved Five' WHERE account_id = 5",  # key change
-    f"UPDATE {SCHEMA}.entries SET line_no = 9 WHERE account_id = 7 AND line_no = 1",  # composite key change
-    f"DELETE FROM {SCHEMA}.accounts WHERE account_id IN (30, 31, 32)",
-    f"DELETE FROM {SCHEMA}.entries WHERE account_id = 40",
-    # one transaction: a key deleted and inserted again, and a row inserted then deleted (never seen)
-    f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 50; "
-    f"INSERT INTO {SCHEMA}.accounts VALUES (50, 'Reborn', 0.50, 'Open', DATE '2026-11-21', now()::timestamp); "
-    f"INSERT INTO {SCHEMA}.accounts VALUES (7777, 'Ghost', 1, 'Open', NULL, NULL); "
-    f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 7777",
-    # a large multi-row transaction: 30 000 inserts and 900 updates at once
-    f"INSERT INTO {SCHEMA}.entries SELECT a, l, l, NULL, TIMESTAMP '2026-11-21 00:00' "
-    f"FROM generate_series(1, 300) a, generate_series(100, 199) l; "
-    f"UPDATE {SCHEMA}.entries SET memo = upper(memo) WHERE line_no <= 3",
-]
-
-
-@dataclass
-class Scenario:
-    cfg: PipelineConfig
-    lake: Path
-    dsn: str
-    runs: dict[str, dict]  # name -> what the test recorded then
-
-
-def _sql(dsn: str, *statements: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # each its own transaction (several statements: one)
-
-
-def source_rows(dsn: str, table: str) -> list[tuple]:
-    cols = COLUMNS[table]
-    with psycopg.connect(dsn) as conn:
-        return sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {SCHEMA}.{table}").fetchall(), key=repr)
-
-
-def _normal(table: str, row: tuple) -> tuple:
-    """A source row as silver holds it (the status is lower-cased by the silver config)."""
-    if table != "accounts":
-        return row
-    values = dict(zip(COLUMNS[table], row, strict=True))
-    values["status"] = values["status"].lower() if values["status"] else None
-    return tuple(values.values())
-
-
-def _naive_utc(row: tuple) -> tuple:
-    """DuckDB reads Delta timestamps as UTC instants; Spark (session zone UTC) as naive UTC times."""
-    return tuple(v.astimezone(dt.UTC).replace(tzinfo=None) if isinstance(v, dt.datetime) else v for v in row)
-
-
-def silver_rows(spark, lake: Path, table: str) -> list[tuple]:
-    frame = spark.read.format("delta").load(str(lake / "cdc_silver" / table)).select(*COLUMNS[table])
-    return sorted((tuple(r) for r in frame.collect()), key=repr)
-
-
-def bronze(spark, lake: Path, table: str):
-    return spark.read.format("delta").load(str(lake / "cdc_bronze" / f"bz_{table}"))
-
-
-def slot_position(dsn: str, table: str) -> int | None:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (cdc_slot(DAG, table),)
-        ).fetchone()
-    return lsn_to_int(row[0]) if row else None
-
-
-def drop_slots(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for table in TABLES:
-            name = cdc_slot(DAG, table)
-            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-                         (name,))  # fmt: skip
-            conn.execute(f'DROP PUBLICATION IF EXISTS "{name}"')
-
-
-def assert_silver_equals_source(spark, scenario: Scenario, when: str) -> None:
-    for table in TABLES:
-        expected = sorted((_normal(table, r) for r in source_rows(scenario.dsn, table)), key=repr)
-        assert silver_rows(spark, scenario.lake, table) == expected, f"{when}: silver {table} != source"
-
-
-def assert_each_change_once(spark, scenario: Scenario, table: str) -> None:
-    changes = bronze(spark, scenario.lake, table).where("_op <> 'snapshot'")
-    key = ["_lsn", "_seq"]
-    assert changes.count() == changes.select(*key).distinct().count(), f"{table}: a change stored twice"
-
-
-def run_id(name: str, day: str) -> str:
-    return f"scheduled__{day}T01:00:00+00:00-{name}"
-
-
-def run(scenario: Scenario, name: str, day: str, mode: str = "incremental", fault: str = "") -> None:
-    os.environ[FAULT_ENV] = fault
-    try:
-        run_pipeline(scenario.cfg, Run(day, run_id(name, day), mode=mode), scenario.lake)
-    finally:
-        os.environ.pop(FAULT_ENV, None)
-
-
-def audit_after_failure(scenario: Scenario, name: str, day: str, table: str) -> None:
-    """What the DAG runs after a failed chain (trigger rule all_done): the table's audit, which
-    records the failure and gives the table's lease back."""
-    run = Run(day, run_id(name, day))
-    audit = next(s for s in spark_specs(scenario.cfg, run) if s.full_id == f"{table}.audit")
-    with contextlib.suppress(JobFailed):
-        run_task(scenario.cfg, audit, run, scenario.lake)
-
-
-def airflow_db_rows(stack: dict[str, str], sql: str) -> list[tuple]:
-    with airflow_db(stack) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def error_of(scenario: Scenario, name: str, day: str, table: str, step: str) -> str:
-    """The error a failed step recorded in its step result."""
-    path = Path(step_result_path(str(scenario.lake), DAG, run_id(name, day), table, step))
-    result = json.loads(path.read_text())
-    assert result["status"] == "FAILED", result
-    return str(result["error"])
+from support.cdc_scenario import (
+    COLUMNS,
+    DAG,
+    DDL,
+    PIPELINE,
+    SCHEMA,
+    STREAM,
+    TABLES,
+    Scenario,
+    airflow_db_rows,
+    assert_each_change_once,
+    assert_silver_equals_source,
+    audit_after_failure,
+    bronze,
+    drop_slots,
+    error_of,
+    naive_utc,
+    run,
+    silver_rows,
+    slot_position,
+    source_rows,
+    source_sql,
+)
+from support.dagrun import asset_events, dags_test
+from support.inprocess import JobFailed
 
 
 @pytest.fixture(scope="module")
 def scenario(stack, tmp_path_factory) -> Iterator[Scenario]:
     dsn = stack["AIRFLOW_CONN_INVENTORY_SOURCE"]
     drop_slots(dsn)
-    _sql(dsn, DDL)
+    source_sql(dsn, DDL)
     tmp = tmp_path_factory.mktemp("cdc")
     (tmp / "cdc.yaml").write_text(textwrap.dedent(PIPELINE))
     scenario = Scenario(load_pipeline(tmp / "cdc.yaml"), tmp / "lake", dsn, {})
@@ -252,7 +95,7 @@ def test_the_first_run_loads_the_snapshot_its_slot_exported(scenario: Scenario, 
 
 def test_a_stream_of_changes_reaches_silver_exactly(scenario: Scenario, spark) -> None:
     before = {t: bronze(spark, scenario.lake, t).count() for t in TABLES}
-    _sql(scenario.dsn, *STREAM)
+    source_sql(scenario.dsn, *STREAM)
     run(scenario, "stream", "2026-11-21")
     assert_silver_equals_source(spark, scenario, "after the stream")
     accounts = bronze(spark, scenario.lake, "accounts").where("_op <> 'snapshot'")
@@ -282,11 +125,11 @@ def test_a_stream_of_changes_reaches_silver_exactly(scenario: Scenario, spark) -
     for table in TABLES:
         cols = ", ".join(COLUMNS[table])
         found = con.execute(f"SELECT {cols} FROM delta_scan('{scenario.lake}/cdc_silver/{table}')").fetchall()
-        assert sorted(map(_naive_utc, found), key=repr) == silver_rows(spark, scenario.lake, table)
+        assert sorted(map(naive_utc, found), key=repr) == silver_rows(spark, scenario.lake, table)
 
 
 def test_a_failure_after_the_bronze_commit_stores_nothing_twice(scenario: Scenario, spark) -> None:
-    _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET owner = owner || '*' WHERE account_id BETWEEN 100 AND 139",
+    source_sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET owner = owner || '*' WHERE account_id BETWEEN 100 AND 139",
          f"INSERT INTO {SCHEMA}.accounts VALUES (2001, 'After', 1, 'Open', NULL, NULL)")  # fmt: skip
     slot_before = slot_position(scenario.dsn, "accounts")
     bronze_before = bronze(spark, scenario.lake, "accounts").count()
@@ -305,7 +148,7 @@ def test_a_failure_after_the_bronze_commit_stores_nothing_twice(scenario: Scenar
 
 
 def test_a_failure_inside_the_bronze_write_loses_nothing(scenario: Scenario, spark) -> None:
-    _sql(scenario.dsn, f"DELETE FROM {SCHEMA}.entries WHERE account_id BETWEEN 200 AND 209 AND line_no < 100",
+    source_sql(scenario.dsn, f"DELETE FROM {SCHEMA}.entries WHERE account_id BETWEEN 200 AND 209 AND line_no < 100",
          f"UPDATE {SCHEMA}.entries SET amount = amount * 2 WHERE account_id = 1")  # fmt: skip
     version = spark.sql(f"DESCRIBE HISTORY delta.`{scenario.lake}/cdc_bronze/bz_entries`").first()["version"]
     slot_before = slot_position(scenario.dsn, "entries")
@@ -321,7 +164,7 @@ def test_a_failure_inside_the_bronze_write_loses_nothing(scenario: Scenario, spa
 def test_the_wal_a_slot_holds_back_is_on_metrics_and_drains_with_the_next_run(scenario: Scenario, spark) -> None:
     """What a stopped CDC DAG costs the source, read live from it (`/metrics`, monitor/cdc_slots.py)."""
     idle = {s.table: s.retained_bytes for s in slot_states(scenario.cfg)}
-    _sql(scenario.dsn, f"UPDATE {SCHEMA}.entries SET memo = coalesce(memo, '') || '!' WHERE line_no >= 100")
+    source_sql(scenario.dsn, f"UPDATE {SCHEMA}.entries SET memo = coalesce(memo, '') || '!' WHERE line_no >= 100")
     held = {s.table: s for s in slot_states(scenario.cfg)}
     assert {t: s.usable for t, s in held.items()} == {"accounts": True, "entries": True}
     assert held["entries"].retained_bytes - idle["entries"] > 1_000_000  # 30 000 updated rows of WAL kept
@@ -341,7 +184,7 @@ def test_the_wal_a_slot_holds_back_is_on_metrics_and_drains_with_the_next_run(sc
 
 
 def test_a_column_added_at_the_source_is_reported_and_not_loaded(scenario: Scenario, spark) -> None:
-    _sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts ADD COLUMN nickname text",
+    source_sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts ADD COLUMN nickname text",
          f"UPDATE {SCHEMA}.accounts SET nickname = 'nick', balance = 99 WHERE account_id BETWEEN 60 AND 64")  # fmt: skip
     run(scenario, "added", "2026-11-24")
     assert_silver_equals_source(spark, scenario, "after a column was added")
@@ -355,7 +198,7 @@ def test_a_bronze_table_behind_its_slot_is_refused_then_resnapshotted(scenario: 
     first_version = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").first()["version"]
     spark.sql(f"RESTORE TABLE delta.`{path}` TO VERSION AS OF {first_version}")
     # a key deleted while bronze is behind: the re-snapshot must take it out of silver too
-    _sql(scenario.dsn, f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 2")
+    source_sql(scenario.dsn, f"DELETE FROM {SCHEMA}.accounts WHERE account_id = 2")
     with pytest.raises(JobFailed, match="accounts.extract"):
         run(scenario, "behind", "2026-11-25")
     error = error_of(scenario, "behind", "2026-11-25", "accounts", "extract")
@@ -365,7 +208,7 @@ def test_a_bronze_table_behind_its_slot_is_refused_then_resnapshotted(scenario: 
     ops = {r[0] for r in bronze(spark, scenario.lake, "accounts").select("_op").distinct().collect()}
     assert ops == {"snapshot"}  # the re-snapshot replaced bronze
     assert_silver_equals_source(spark, scenario, "after the re-snapshot")
-    _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = 2 WHERE account_id = 3")
+    source_sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = 2 WHERE account_id = 3")
     run(scenario, "after-resnapshot", "2026-11-26")  # and the new slot streams on
     assert_silver_equals_source(spark, scenario, "after the re-snapshot's next run")
 
@@ -385,7 +228,9 @@ def test_the_cdc_dag_feeds_silver_and_the_daily_gold_waits_for_it(scenario: Scen
     raw["cdc"] = {"wait_minutes": 1}
     raw["gold"] = {"models": {"balances": {"sql_file": "balances.sql", "inputs": ["accounts"]}}}
     (folder / "cdc.yaml").write_text(yaml.safe_dump(raw))
-    _sql(scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = balance + 100, status = 'Frozen' WHERE account_id < 40")
+    source_sql(
+        scenario.dsn, f"UPDATE {SCHEMA}.accounts SET balance = balance + 100, status = 'Frozen' WHERE account_id < 40"
+    )
 
     waited = dags_test(stack, folder, scenario.lake, DAG, date="2026-11-28")
     assert waited.returncode != 0
@@ -415,7 +260,7 @@ def test_the_cdc_dag_feeds_silver_and_the_daily_gold_waits_for_it(scenario: Scen
 
 
 def test_a_contract_column_dropped_at_the_source_stops_the_run_and_moves_nothing(scenario: Scenario, spark) -> None:
-    _sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts DROP COLUMN opened_on",
+    source_sql(scenario.dsn, f"ALTER TABLE {SCHEMA}.accounts DROP COLUMN opened_on",
          f"UPDATE {SCHEMA}.accounts SET balance = 3 WHERE account_id = 4")  # fmt: skip
     version = spark.sql(f"DESCRIBE HISTORY delta.`{scenario.lake}/cdc_bronze/bz_accounts`").first()["version"]
     slot_before = slot_position(scenario.dsn, "accounts")
