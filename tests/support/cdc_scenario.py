@@ -186,9 +186,20 @@ def airflow_db_rows(stack: dict[str, str], sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+def step_result(scenario: Scenario, name: str, day: str, table: str, step: str) -> dict:
+    """What a step of a run recorded (its step result document)."""
+    path = Path(step_result_path(str(scenario.lake), DAG, run_id(name, day), table, step))
+    return dict(json.loads(path.read_text()))
+
+
+def forget_asset_events(stack: dict[str, str]) -> None:
+    """The scenario's tables' asset events from earlier sessions on this Airflow database, deleted."""
+    with airflow_db(stack) as conn:
+        conn.execute("DELETE FROM asset_event WHERE asset_id IN (SELECT id FROM asset WHERE name LIKE 'cdc\\_%%')")
+
+
 def error_of(scenario: Scenario, name: str, day: str, table: str, step: str) -> str:
     """The error a failed step recorded in its step result."""
-    path = Path(step_result_path(str(scenario.lake), DAG, run_id(name, day), table, step))
-    result = json.loads(path.read_text())
+    result = step_result(scenario, name, day, table, step)
     assert result["status"] == "FAILED", result
     return str(result["error"])
