@@ -32,6 +32,8 @@ class Launch:
     started: float  # time.time() of the launch
     ended: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    run_id: int | None = None  # a job cluster's job run
+    key: str = ""  # a job cluster's job_cluster_key
 
     def seconds(self, start_seconds: float, now: float) -> float:
         """Billed seconds: the simulated start, then the time it was up."""
@@ -122,12 +124,35 @@ class Clusters:
             self.launches.append(launch)
         return launch
 
+    def job_cluster(self, run_id: int, run_name: str, key: str, spec: dict[str, Any]) -> Launch:
+        """The job cluster ``key`` of job run ``run_id``: launched by the first task that needs it,
+        shared by the run's other tasks, ended with the run (:meth:`end_job_clusters`)."""
+        with self._lock:
+            for launch in self.launches:
+                if (
+                    launch.kind == "job_cluster"
+                    and launch.run_id == run_id
+                    and launch.key == key
+                    and launch.ended is None
+                ):
+                    return launch
+            launch = Launch(self._new_id(), "job_cluster", run_name, time.time(),
+                            tags=dict(spec.get("custom_tags") or {}), run_id=run_id, key=key)  # fmt: skip
+            self.launches.append(launch)
+        return launch
+
+    def end_job_clusters(self, run_id: int) -> None:
+        with self._lock:
+            for launch in self.launches:
+                if launch.kind == "job_cluster" and launch.run_id == run_id and launch.ended is None:
+                    launch.ended = time.time()
+
     def meter(self) -> dict[str, Any]:
         now = time.time()
         return {
             "start_seconds": self.start_seconds,
             "launches": [
-                {"cluster_id": x.cluster_id, "kind": x.kind, "name": x.name, "tags": x.tags,
+                {"cluster_id": x.cluster_id, "kind": x.kind, "name": x.name, "tags": x.tags, "run_id": x.run_id,
                  "running": x.ended is None, "seconds": round(x.seconds(self.start_seconds, now), 3)}
                 for x in self.launches
             ],

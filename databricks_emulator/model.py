@@ -39,6 +39,7 @@ class TaskRun:
     start_time: int = 0
     end_time: int = 0
     execution_count: int = 0
+    prior_attempts: int = 0  # attempts of the same task key in earlier task runs (a repair re-runs it)
     process: subprocess.Popen[str] | None = None
 
     @property
@@ -54,6 +55,22 @@ class TaskRun:
         if self.result_state:
             out["result_state"] = self.result_state
         return out
+
+    @property
+    def attempts(self) -> int:
+        """Attempts of this task key in the run so far (``{{task.execution_count}}``)."""
+        return self.prior_attempts + self.execution_count
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "task_key": self.task_key,
+            "attempt_number": max(self.attempts - 1, 0),
+            "state": self.state(),
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            **{k: self.spec[k] for k in TASK_SETTINGS if k in self.spec},
+        }
 
 
 @dataclass
@@ -71,9 +88,16 @@ class Run:
     number_in_job: int = 0
     job_parameters: dict[str, str] = field(default_factory=dict)
     trigger_type: str = "ONE_TIME"
+    repairs: list[dict[str, Any]] = field(default_factory=list)  # runs/repair history, oldest first
 
     def task(self, key: str) -> TaskRun:
-        return next(t for t in self.tasks if t.task_key == key)
+        """The latest task run of ``key`` (a repair adds a newer one)."""
+        return [t for t in self.tasks if t.task_key == key][-1]
+
+    def latest(self) -> list[TaskRun]:
+        """The latest task run of every task key, in the graph's order."""
+        keys = list(dict.fromkeys(t.task_key for t in self.tasks))
+        return [self.task(k) for k in keys]
 
     def references(self, task: TaskRun, base_url: str) -> dict[str, str]:
         """The dynamic values a task sees when it starts."""
@@ -81,29 +105,29 @@ class Run:
             "job.id": str(self.job_id or ""),
             "job.name": self.job_name or self.run_name,
             "job.run_id": str(self.run_id),
-            "job.repair_count": "0",
+            "job.repair_count": str(len(self.repairs)),
             "job.trigger.type": self.trigger_type.lower(),
             "task.name": task.task_key,
             "task.run_id": str(task.run_id),
-            "task.execution_count": str(task.execution_count),
+            "task.execution_count": str(task.attempts),
             "workspace.id": "0",
             "workspace.url": base_url,
             **time_values("job.start_time", self.start_time),
             **time_values("job.trigger.time", self.start_time),
             **{f"job.parameters.{k}": v for k, v in self.job_parameters.items()},
         }
-        for other in self.tasks:
+        for other in self.latest():
             if other.life_cycle_state in TERMINAL:
                 prefix = f"tasks.{other.task_key}"
                 values[f"{prefix}.run_id"] = str(other.run_id)
                 values[f"{prefix}.result_state"] = (other.result_state or "").lower()
-                values[f"{prefix}.execution_count"] = str(other.execution_count)
+                values[f"{prefix}.execution_count"] = str(other.attempts)
                 values[f"{prefix}.error_code"] = "" if other.result_state == "SUCCESS" else (other.result_state or "")
         return values
 
     @property
     def life_cycle_state(self) -> str:
-        states = [t.life_cycle_state for t in self.tasks]
+        states = [t.life_cycle_state for t in self.latest()]
         if all(s in TERMINAL for s in states):
             return "TERMINATED"
         return "RUNNING" if any(s != "PENDING" for s in states) else "PENDING"
@@ -111,13 +135,13 @@ class Run:
     def result_state(self) -> str | None:
         if self.life_cycle_state != "TERMINATED":
             return None
-        results = [t.result_state for t in self.tasks]
+        results = [t.result_state for t in self.latest()]
         for bad in ("CANCELED", "TIMEDOUT", "FAILED", "UPSTREAM_FAILED"):
             if bad in results:
                 return bad
         return "SUCCESS"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, include_history: bool = False) -> dict[str, Any]:
         state: dict[str, Any] = {"life_cycle_state": self.life_cycle_state, "state_message": self.state_message()}
         if result := self.result_state():
             state["result_state"] = result
@@ -137,25 +161,19 @@ class Run:
             "run_page_url": self.run_page_url,
             "start_time": self.start_time,
             "end_time": self.end_time,
-            "tasks": [
-                {
-                    "run_id": t.run_id,
-                    "task_key": t.task_key,
-                    "attempt_number": max(t.execution_count - 1, 0),
-                    "state": t.state(),
-                    "start_time": t.start_time,
-                    "end_time": t.end_time,
-                    **{k: t.spec[k] for k in TASK_SETTINGS if k in t.spec},
-                }
-                for t in self.tasks
-            ],
+            "tasks": [t.describe() for t in self.tasks],  # every task run, a repair's too
+            **({"repair_history": self.repair_history()} if include_history else {}),
         }
 
+    def repair_history(self) -> list[dict[str, Any]]:
+        original = {"type": "ORIGINAL", "start_time": self.start_time, "id": self.run_id}
+        return [original, *({"type": "REPAIR", **r} for r in self.repairs)]
+
     def state_message(self) -> str:
-        for task in self.tasks:
+        for task in self.latest():
             if task.result_state not in (None, "SUCCESS"):
                 return task.state_message
-        return next((t.state_message for t in self.tasks if t.life_cycle_state == "RUNNING"), "")
+        return next((t.state_message for t in self.latest() if t.life_cycle_state == "RUNNING"), "")
 
 
 def error_of(stderr: str, returncode: int) -> tuple[str, str]:

@@ -77,6 +77,13 @@ class Workspace:
     # ---- jobs -------------------------------------------------------------------------------
     def create_job(self, settings: dict[str, Any]) -> int:
         """``jobs/create``: the settings are checked as the service does, then stored."""
+        self._check_job(settings)
+        with self._lock:
+            job_id = next(self._ids)
+            self.jobs[job_id] = {k: v for k, v in settings.items() if k != "access_control_list"}
+        return job_id
+
+    def _check_job(self, settings: dict[str, Any]) -> None:
         self._check_tasks(settings)
         parameters = {str(p["name"]) for p in settings.get("parameters", [])}
         keys = {str(t["task_key"]) for t in settings["tasks"]}
@@ -86,10 +93,13 @@ class Workspace:
             cluster = task.get("job_cluster_key")
             if cluster and cluster not in {c.get("job_cluster_key") for c in settings.get("job_clusters", [])}:
                 raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{where}: job cluster {cluster!r} is not defined")
+
+    def reset_job(self, job_id: int, settings: dict[str, Any]) -> None:
+        """``jobs/reset``: the job's settings replaced as a whole (checked as ``create`` checks them)."""
+        self.job(job_id)
+        self._check_job(settings)
         with self._lock:
-            job_id = next(self._ids)
             self.jobs[job_id] = {k: v for k, v in settings.items() if k != "access_control_list"}
-        return job_id
 
     def job(self, job_id: int) -> dict[str, Any]:
         if job_id not in self.jobs:
@@ -166,14 +176,69 @@ class Workspace:
             self.runs[run_id] = run
             if token:
                 self.tokens[token] = run_id
-        threading.Thread(target=self._execute, args=(run,), name=f"run-{run_id}", daemon=True).start()
+        threading.Thread(target=self._execute, args=(run, list(run.tasks)), name=f"run-{run_id}", daemon=True).start()
         return run_id
+
+    def repair(self, body: dict[str, Any]) -> int:
+        """``runs/repair``: re-run tasks of a finished job run as part of that run (new task runs of
+        the same keys; with ``rerun_dependent_tasks`` their dependents too). A job cluster the run
+        had is gone once the run ended, so a repaired task on it launches the cluster again."""
+        run = self.get(int(body["run_id"]))
+        if run.job_id is None:
+            raise ApiError(
+                400, "INVALID_PARAMETER_VALUE", f"Run {run.run_id} is a one-time run: only job runs can be repaired"
+            )
+        with self._lock:
+            if run.life_cycle_state != "TERMINATED":
+                raise ApiError(
+                    400,
+                    "INVALID_STATE",
+                    f"Run {run.run_id} is {run.life_cycle_state}: only a finished run can be repaired",
+                )
+            latest = run.repairs[-1]["id"] if run.repairs else None
+            if latest is not None and str(body.get("latest_repair_id") or "") != str(latest):
+                raise ApiError(400, "INVALID_PARAMETER_VALUE",
+                               f"latest_repair_id must be the run's latest repair ({latest}) to repair it again")  # fmt: skip
+            current = {t.task_key: t for t in run.latest()}
+            if body.get("rerun_all_failed_tasks"):
+                keys = [k for k, t in current.items() if t.result_state not in (None, "SUCCESS")]
+            else:
+                keys = [str(k) for k in body.get("rerun_tasks") or []]
+            unknown = sorted(set(keys) - set(current))
+            if unknown or not keys:
+                raise ApiError(
+                    400, "INVALID_PARAMETER_VALUE", f"rerun_tasks: unknown or no task keys {unknown or keys}"
+                )
+            if body.get("rerun_dependent_tasks"):
+                keys = _with_dependents(keys, [t.spec for t in current.values()])
+            repair_id = next(self._ids)
+            reruns = []
+            for key in current:  # the graph's order
+                if key in keys:
+                    old = current[key]
+                    reruns.append(TaskRun(next(self._ids), key, old.spec, prior_attempts=old.attempts))
+            run.tasks.extend(reruns)
+            run.repairs.append({"id": repair_id, "start_time": now_ms(), "task_run_ids": [t.run_id for t in reruns]})
+            run.end_time = 0
+            run.cancel_requested = False
+        threading.Thread(target=self._execute, args=(run, reruns), name=f"repair-{repair_id}", daemon=True).start()
+        return repair_id
 
     def get(self, run_id: int) -> Run:
         run = self.runs.get(run_id)
         if run is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Run {run_id} does not exist.")
         return run
+
+    def describe(self, run_id: int, include_history: bool = False) -> dict[str, Any]:
+        """``runs/get`` of a run, or of one task run (its own run id): that task as a run."""
+        if run_id in self.runs:
+            return self.runs[run_id].describe(include_history)
+        task = self.task_run(run_id)
+        run = next(r for r in self.runs.values() if task in r.tasks)
+        described = task.describe()
+        return {**described, "run_name": task.task_key, "run_page_url": f"{run.run_page_url}/task/{task.run_id}",
+                "status": {"state": task.life_cycle_state}, "tasks": [described]}  # fmt: skip
 
     def task_run(self, run_id: int) -> TaskRun:
         for run in self.runs.values():
@@ -189,15 +254,14 @@ class Workspace:
     def cancel(self, run_id: int) -> None:
         run = self.get(run_id)
         run.cancel_requested = True
-        for task in run.tasks:
+        for task in run.latest():
             if task.process is not None and task.process.poll() is None:
                 task.process.terminate()
 
     # ---- execution --------------------------------------------------------------------------
-    def _execute(self, run: Run) -> None:
-        """Start every task whose dependencies are done and whose ``run_if`` holds, up to
-        ``max_parallel`` at once, until all are terminal."""
-        pending = list(run.tasks)
+    def _execute(self, run: Run, pending: list[TaskRun]) -> None:
+        """Start every pending task whose dependencies are done and whose ``run_if`` holds, up to
+        ``max_parallel`` at once, until all are terminal; then the run's job clusters end."""
         running: list[threading.Thread] = []
         while pending or running:
             running = [t for t in running if t.is_alive()]
@@ -222,6 +286,7 @@ class Workspace:
                 running.append(thread)
             time.sleep(0.1)
         run.end_time = now_ms()
+        self.clusters.end_job_clusters(run.run_id)
 
     def _attempts(self, run: Run, task: TaskRun) -> None:
         """The task's first try and its retries."""
@@ -264,11 +329,14 @@ class Workspace:
         launch = (
             self.clusters.task_cluster(run.run_name, task.spec["new_cluster"]) if "new_cluster" in task.spec else None
         )
-        cluster = (
-            self.clusters.get(str(task.spec["existing_cluster_id"])).spec
-            if task.spec.get("existing_cluster_id")
-            else task.spec.get("new_cluster")
-        )
+        cluster: dict[str, Any] | None
+        if task.spec.get("existing_cluster_id"):
+            cluster = self.clusters.get(str(task.spec["existing_cluster_id"])).spec
+        elif key := task.spec.get("job_cluster_key"):
+            cluster = next(c["new_cluster"] for c in run.payload.get("job_clusters", []) if c["job_cluster_key"] == key)
+            self.clusters.job_cluster(run.run_id, run.run_name, str(key), cluster)  # launched once per run (and repair)
+        else:
+            cluster = task.spec.get("new_cluster")
         env = self._cluster_env(cluster)
         task.life_cycle_state, task.state_message = "RUNNING", "In run"
         try:
@@ -371,3 +439,17 @@ class Workspace:
                     )  # fmt: skip
                 staging.rename(target)
         return python
+
+
+def _with_dependents(keys: list[str], tasks: list[dict[str, Any]]) -> list[str]:
+    """``keys`` and every task depending on one of them, transitively."""
+    chosen = set(keys)
+    changed = True
+    while changed:
+        changed = False
+        for task in tasks:
+            key = str(task.get("task_key"))
+            if key not in chosen and any(str(d["task_key"]) in chosen for d in task.get("depends_on", [])):
+                chosen.add(key)
+                changed = True
+    return sorted(chosen)

@@ -1,8 +1,10 @@
 """HTTP front of the emulated Databricks workspace: the REST endpoints the Airflow provider's hook
 and the databricks-sdk (deploy, secrets) call, with the service's JSON shapes and error bodies.
 
-Jobs (2.1 and 2.2): ``runs/submit``, ``runs/get``, ``runs/get-output``, ``runs/cancel``, ``runs/list``,
-and for jobs defined in the workspace ``create``, ``get``, ``list``, ``delete``, ``run-now``.
+Jobs (2.1 and 2.2): ``runs/submit``, ``runs/get`` (of a run or of one task run), ``runs/get-output``,
+``runs/cancel``, ``runs/list``, ``runs/repair``, and for jobs defined in the workspace ``create``,
+``reset``, ``get``, ``list`` (by ``name``), ``delete``, ``run-now``; job runs launch their
+``job_clusters`` once per run (and again for a repair after the run ended), metered.
 Files (2.0): ``PUT/GET/HEAD/DELETE fs/files/<path>``, ``PUT/GET/HEAD fs/directories/<path>``.
 Secrets (2.0): ``secrets/scopes/create``, ``secrets/put``, ``secrets/get``.
 Clusters (2.0 and 2.1): ``clusters/create``, ``get``, ``list``, ``delete``, ``permanent-delete``
@@ -113,7 +115,13 @@ class Handler(BaseHTTPRequestHandler):
             job_id = int(self._params()["job_id"])
             self._send(200, {"job_id": job_id, "settings": ws.job(job_id)})
         elif (self.command, endpoint) == ("GET", "list"):
-            self._send(200, {"jobs": [{"job_id": i, "settings": s} for i, s in sorted(ws.jobs.items())]})
+            name = self._params().get("name")
+            jobs = [{"job_id": i, "settings": s} for i, s in sorted(ws.jobs.items()) if name in (None, s.get("name"))]
+            self._send(200, {"jobs": jobs, "has_more": False})
+        elif (self.command, endpoint) == ("POST", "reset"):
+            body = self._json()
+            ws.reset_job(int(body["job_id"]), body["new_settings"])
+            self._send(200, {})
         elif (self.command, endpoint) == ("POST", "delete"):
             job_id = int(self._json()["job_id"])
             ws.job(job_id)
@@ -131,7 +139,10 @@ class Handler(BaseHTTPRequestHandler):
         if (self.command, endpoint) == ("POST", "runs/submit"):
             self._send(200, {"run_id": ws.submit(self._json())})
         elif (self.command, endpoint) == ("GET", "runs/get"):
-            self._send(200, ws.get(int(self._params()["run_id"])).describe())
+            params = self._params()
+            self._send(200, ws.describe(int(params["run_id"]), str(params.get("include_history")).lower() == "true"))
+        elif (self.command, endpoint) == ("POST", "runs/repair"):
+            self._send(200, {"repair_id": ws.repair(self._json())})
         elif (self.command, endpoint) == ("GET", "runs/get-output"):
             task = ws.task_run(int(self._params()["run_id"]))
             out: dict[str, Any] = {

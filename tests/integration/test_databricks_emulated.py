@@ -27,7 +27,7 @@ from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 from support import s3 as objects
-from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, lake_state, pipeline_dir
+from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, airflow_db, dags_test, lake_state, pipeline_dir
 from support.databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
 from support.env import ROOT, sh
 
@@ -108,6 +108,86 @@ def test_whole_dag_on_databricks_equals_the_local_backend(
         for where, text in (("payloads", payloads), ("rendered", rendered), ("task logs", result.stdout + result.stderr),
                             ("driver logs", driver_logs)):  # fmt: skip
             assert secret not in text, f"a secret value appears in the {where}"
+
+
+WORKFLOW_DAG = f"{DAG}_wf"
+FAULTY = "warehouses"  # its silver MERGE fails in the workflow run until the fault is lifted
+
+
+def _dag_run_states(env: dict[str, str], dag_id: str) -> tuple[str, dict[str, str]]:
+    """The one DAG run of ``dag_id``: its run id and task states."""
+    with airflow_db(env) as conn:
+        (run_id,) = [r[0] for r in conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s", (dag_id,))]
+        rows = conn.execute("SELECT task_id, state FROM task_instance WHERE dag_id = %s AND run_id = %s",
+                            (dag_id, run_id)).fetchall()  # fmt: skip
+    return run_id, dict(rows)
+
+
+def test_workflow_mode_is_one_job_run_and_a_cleared_task_is_repaired_in_it(
+    deployed: Emulator, first, spark, tmp_path: Path
+) -> None:
+    """``compute: workflow``: the DAG run is one Databricks job run on one job cluster. A silver
+    MERGE fails (an injected fault the job cluster reads from the secret scope), so its gold
+    models end upstream_failed; the fault lifted, clearing the failed task from the grid and
+    running it again repairs that task and its dependents in the same job run (one repair, no
+    second job run) and the tables equal the local backend's."""
+    lake = "/Volumes/emulated/inventory/lakehouse_wf"
+    pipelines = pipeline_dir(tmp_path / "p", "inventory", lambda raw: raw.update(dag_id=WORKFLOW_DAG))
+    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
+    workflow = raw["environments"]["emulated_workflow"]["databricks"]
+    workflow.update(lakehouse_root=lake, max_retries=0)
+    workflow["cluster"]["spark_env_vars"] = {"LAKEHOUSE_INJECT_FAULT": "{{secrets/" + SCOPE + "/fault}}"}
+    envs = tmp_path / "environments.yaml"
+    envs.write_text(yaml.safe_dump(raw))
+    run_env = {"LAKEHOUSE_ENV": "emulated_workflow", "LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)}
+    secrets = deployed.client().secrets
+    secrets.put_secret(SCOPE, "fault", string_value=f"silver:{FAULTY}")
+    before = {r["run_id"] for r in deployed.runs()}
+    launched = len(_launches(deployed, 0))
+
+    result = dags_test(deployed.env, pipelines, tmp_path / "unused", WORKFLOW_DAG, extra_env=run_env)
+    assert result.returncode != 0, "the injected fault must fail the run"
+    run_id, states = _dag_run_states(deployed.env, WORKFLOW_DAG)
+    silver = f"inventory_silver.{FAULTY}"
+    assert states[silver] == "failed" and states["launch"] == "success", states
+    assert "upstream_failed" in {
+        states[t] for t in build_dag(load_pipeline(SHIPPED)).get_task(silver).downstream_task_ids
+    }
+    (job_run,) = [r for r in deployed.runs() if r["run_id"] not in before]  # one job run for the DAG run
+    assert job_run["run_type"] == "JOB_RUN" and job_run["state"]["result_state"] == "FAILED"
+    spark_tasks = {t for t in states if t not in ("launch", "run_summary")}
+    assert {t["task_key"] for t in job_run["tasks"]} == {k.replace(".", "__") for k in spark_tasks}
+    (launch,) = _launches(deployed, launched)  # one job cluster for the whole run, ended with it
+    assert launch["kind"] == "job_cluster" and launch["run_id"] == job_run["run_id"] and not launch["running"]
+
+    # the grid's "clear" of the failed task, then its next try (what the scheduler would start)
+    secrets.put_secret(SCOPE, "fault", string_value="")
+    task_env = {**deployed.env, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), **run_env}
+    sh(["airflow", "tasks", "clear", WORKFLOW_DAG, "-t", f"^{silver}$", "-s", DATE, "-e", DATE, "-y"], env=task_env)
+    out = sh(["airflow", "tasks", "test", WORKFLOW_DAG, silver, run_id], env=task_env, check=False).stdout
+    assert f"repairing inventory_silver__{FAULTY}" in out, out[-3000:]
+    assert _dag_run_states(deployed.env, WORKFLOW_DAG)[1][silver] == "success"
+
+    repaired = deployed.api("GET", "/api/2.2/jobs/runs/get",
+                            params={"run_id": job_run["run_id"], "include_history": "true"}).json()  # fmt: skip
+    assert [h["type"] for h in repaired["repair_history"]] == ["ORIGINAL", "REPAIR"]  # one repair
+    assert repaired["state"]["result_state"] == "SUCCESS"  # the task and its dependents re-ran
+    assert [r["run_id"] for r in deployed.runs() if r["run_id"] not in before] == [job_run["run_id"]]
+    relaunch = _launches(deployed, launched)[1:]  # the run had ended: the repair starts its job cluster once
+    assert len(relaunch) == 1 and not relaunch[0]["running"]
+
+    # a dependent cleared after the repair follows its repaired task: no second repair
+    gold = next(t for t in sorted(build_dag(load_pipeline(SHIPPED)).get_task(silver).downstream_task_ids)
+                if t.startswith("inventory_gold."))  # fmt: skip
+    sh(["airflow", "tasks", "clear", WORKFLOW_DAG, "-t", f"^{gold}$", "-s", DATE, "-e", DATE, "-y"], env=task_env)
+    out = sh(["airflow", "tasks", "test", WORKFLOW_DAG, gold, run_id], env=task_env, check=False).stdout
+    assert "repairing" not in out and _dag_run_states(deployed.env, WORKFLOW_DAG)[1][gold] == "success", out[-3000:]
+    history = deployed.api("GET", "/api/2.2/jobs/runs/get",
+                           params={"run_id": job_run["run_id"], "include_history": "true"}).json()["repair_history"]  # fmt: skip
+    assert len(history) == 2
+
+    # parity: every table equals the local backend's for the same source data
+    assert lake_state(spark, deployed.root / lake.lstrip("/")) == lake_state(spark, first.lake)
 
 
 def test_shared_cluster_is_deleted_when_a_task_fails(deployed: Emulator, tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
+from airflow.sdk import DAG, BaseOperator, CronDataIntervalTimetable, TaskGroup
 
 from lakehouse_airflow.build.dr import build_dr_dag
-from lakehouse_airflow.build.factory import attach_run_cluster, build_operator
+from lakehouse_airflow.build.factory import attach_run_cluster, build_operator, task_container
 from lakehouse_airflow.build.maintenance import build_maintenance_dag
 from lakehouse_airflow.build.params import dag_params
 from lakehouse_airflow.config.environments import Environment, current_environment
@@ -100,6 +100,35 @@ def _cdc_wait(cfg: PipelineConfig, part: DagPart) -> CdcCaughtUpSensor:
     )  # fmt: skip
 
 
+def _build_tasks(cfg: PipelineConfig, env: Environment, part: DagPart) -> dict[str, BaseOperator]:
+    """The part's tasks in their groups, with their dependencies (full task id -> operator)."""
+    specs = part.specs
+    groups: dict[str, TaskGroup] = {}
+    tasks: dict[str, BaseOperator] = {}
+    width = len(str(len(cfg.tables)))
+    with task_container(env, cfg, part):  # compute: workflow -> one Databricks job run per DAG run
+        for spec in specs:
+            if spec.group not in groups:
+                groups[spec.group] = _task_group(spec, len(groups) + 1, width)
+            with groups[spec.group]:
+                task_id = spec.full_id if spec.layer == "bronze" else spec.task_id
+                tasks[spec.full_id] = build_operator(spec, cfg, env, task_id=task_id)
+        for spec in specs:
+            for up in spec.upstream:
+                if up != part.wait_task:  # made below, outside a workflow's job
+                    tasks[up] >> tasks[spec.full_id]
+    if part.wait_task:
+        group = part.wait_task.split(".", 1)[0]
+        if group not in groups:
+            groups[group] = TaskGroup(group_id=group, tooltip=TOOLTIPS["silver"])
+        with groups[group]:
+            tasks[part.wait_task] = _cdc_wait(cfg, part)
+        for spec in specs:
+            if part.wait_task in spec.upstream:
+                tasks[part.wait_task] >> tasks[spec.full_id]
+    return tasks
+
+
 def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
     """The DAG of one part of the pipeline (default: the main one; see ``describe.parts``)."""
     part = part or dag_parts(cfg)[0]
@@ -127,24 +156,7 @@ def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
         params=dag_params(cfg, part.tables),
     ) as dag:
         specs = part.specs
-        groups: dict[str, TaskGroup] = {}
-        tasks = {}
-        width = len(str(len(cfg.tables)))
-        for spec in specs:
-            if spec.group not in groups:
-                groups[spec.group] = _task_group(spec, len(groups) + 1, width)
-            with groups[spec.group]:
-                task_id = spec.full_id if spec.layer == "bronze" else spec.task_id
-                tasks[spec.full_id] = build_operator(spec, cfg, env, task_id=task_id)
-        if part.wait_task:
-            group = part.wait_task.split(".", 1)[0]
-            if group not in groups:
-                groups[group] = TaskGroup(group_id=group, tooltip=TOOLTIPS["silver"])
-            with groups[group]:
-                tasks[part.wait_task] = _cdc_wait(cfg, part)
-        for spec in specs:
-            for up in spec.upstream:
-                tasks[up] >> tasks[spec.full_id]
+        tasks = _build_tasks(cfg, env, part)
         attach_run_cluster(env, [tasks[s.full_id] for s in specs if isinstance(s, SparkTask)])
         # after every task (not only the leaves: a gold model is upstream_failed while other
         # branches still run), whatever their outcome

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from lakehouse_airflow.config.base import PipelineConfigError
 from lakehouse_airflow.config.environments import Environment
 from lakehouse_airflow.config.pipeline import PipelineConfig
+from lakehouse_airflow.describe.parts import DagPart
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec
 from lakehouse_airflow.operators.assets import input_assets, table_assets
 from lakehouse_airflow.operators.spark_env import spark_submit_settings
@@ -34,6 +37,8 @@ def _common(spec: TaskSpec, task_id: str) -> dict[str, Any]:
 def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_id: str | None = None) -> BaseOperator:
     """The operator of one task; ``task_id`` is its id inside its group (default ``spec.task_id``)."""
     common = _common(spec, task_id or spec.task_id)
+    if env.backend == "databricks" and env.databricks is not None and env.databricks.compute == "workflow":
+        return _workflow_task(spec, cfg, env, common)
     if isinstance(spec, SourceCheckTask):
         return ValidateSourceOperator(postgres_conn_id=spec.conn_id, check=spec.check, **common)
     if not isinstance(spec, SparkTask):
@@ -72,6 +77,68 @@ def build_operator(spec: TaskSpec, cfg: PipelineConfig, env: Environment, task_i
         **spark_submit_settings(),
         **common,
     )
+
+
+def _workflow_task(spec: TaskSpec, cfg: PipelineConfig, env: Environment, common: dict[str, Any]) -> BaseOperator:
+    """``compute: workflow``: a task of the DAG run's Databricks job (validate_connection too: the
+    job has no Airflow worker between its tasks, so the source check runs as its Spark job)."""
+    from lakehouse_airflow.databricks.job_export import task_body, task_parameters
+    from lakehouse_airflow.databricks.payload import task_key
+    from lakehouse_airflow.databricks.workflow import LakehouseWorkflowTaskOperator
+
+    db = env.databricks
+    assert db is not None
+    parameters = task_parameters(spec, db, workflow_run_context(), templated=True)
+    common["retries"] = 0  # Databricks retries on the live job cluster; a later try repairs (workflow.py)
+    return LakehouseWorkflowTaskOperator(
+        task_config=task_body(spec, db, parameters, cfg.retry_delay_seconds),
+        databricks_task_key=task_key(spec.full_id),
+        databricks_conn_id=db.conn_id,
+        polling_period_seconds=db.polling_period_seconds,
+        inlets=input_assets(spec.spec) if isinstance(spec, SparkTask) else [],
+        outlets=table_assets(spec.spec) if isinstance(spec, SparkTask) else [],
+        **common,
+    )
+
+
+def task_container(env: Environment, cfg: PipelineConfig, part: DagPart) -> AbstractContextManager[Any]:
+    """Where the DAG's Spark tasks are built: ``compute: workflow``'s Databricks job group (one job
+    run per DAG run, see ``databricks/workflow.py``); nothing for the other modes."""
+    db = env.databricks
+    if env.backend != "databricks" or db is None or db.compute != "workflow":
+        return nullcontext()
+    if part.wait_task:
+        raise PipelineConfigError(
+            f"{part.dag_id}: compute: workflow cannot wait for the CDC DAG between its Spark tasks "
+            "(the job run starts them all at once); use compute: shared_cluster for this pipeline"
+        )
+    from lakehouse_airflow.databricks.job_export import JOB_CLUSTER_KEY
+    from lakehouse_airflow.databricks.payload import jinja_literal, new_cluster
+    from lakehouse_airflow.databricks.workflow import GROUP_ID, LakehouseWorkflowGroup
+
+    cluster = new_cluster(db)
+    if "spark_env_vars" in cluster:  # Databricks' {{secrets/...}} references, kept from Airflow's Jinja
+        cluster["spark_env_vars"] = {k: jinja_literal(v) for k, v in cluster["spark_env_vars"].items()}
+    extra: dict[str, Any] = {"timeout_seconds": db.timeout_seconds, "tags": dict(db.tags)}
+    if db.access_control_list:
+        extra["access_control_list"] = [acl.model_dump(exclude_none=True) for acl in db.access_control_list]
+    return LakehouseWorkflowGroup(
+        group_id=GROUP_ID, prefix_group_id=False, tooltip="one Databricks job run per DAG run",
+        databricks_conn_id=db.conn_id, max_concurrent_runs=cfg.max_active_runs,
+        job_clusters=[] if db.serverless else [{"job_cluster_key": JOB_CLUSTER_KEY, "new_cluster": cluster}],
+        extra_job_params=extra,
+    )  # fmt: skip
+
+
+def workflow_run_context() -> dict[str, str]:
+    """The run flags of a workflow task: Airflow's templates, rendered by the launch in the DAG
+    run's context; the try number is the Databricks task's own (a Databricks dynamic value)."""
+    from lakehouse_airflow.databricks.payload import jinja_literal
+    from lakehouse_contract.run import AIRFLOW_TEMPLATES, TABLE_RUN, TRY_NUMBER
+
+    context = {flag: AIRFLOW_TEMPLATES[flag] for flag in TABLE_RUN}
+    context[TRY_NUMBER] = jinja_literal("{{task.execution_count}}")
+    return context
 
 
 def attach_run_cluster(env: Environment, spark: list[BaseOperator]) -> None:

@@ -130,8 +130,10 @@ class DatabricksConfig(Strict):
     spark_version: str = Field(min_length=1)
     # per_task: each Spark task its own runs/submit with a new_cluster; serverless: serverless jobs
     # compute (no cluster); shared_cluster: one cluster per DAG run (setup/teardown tasks), every task
-    # on it with existing_cluster_id. `serverless: true` is short for compute: serverless.
-    compute: Literal["per_task", "serverless", "shared_cluster"] = "per_task"
+    # on it with existing_cluster_id; workflow: one Databricks job run per DAG run on a shared job
+    # cluster (the provider's DatabricksWorkflowTaskGroup; a cleared task is repaired in that run).
+    # `serverless: true` is short for compute: serverless.
+    compute: Literal["per_task", "serverless", "shared_cluster", "workflow"] = "per_task"
     serverless: bool = False
     cluster: ClusterConfig | None = None
     autotermination_minutes: int = Field(default=60, ge=10)  # shared_cluster: if the teardown never runs

@@ -36,6 +36,7 @@ from lakehouse_airflow.config.environments import DatabricksConfig, Environment,
 from lakehouse_airflow.config.pipeline import PipelineConfig, load_pipelines
 from lakehouse_airflow.databricks.payload import (
     ENVIRONMENT_KEY,
+    jinja_literal,
     new_cluster,
     python_task,
     remote_spec,
@@ -83,40 +84,63 @@ def _parameters(spec: TaskSpec, cfg: PipelineConfig, env: DatabricksConfig) -> l
     """The remote spec, the run context as dynamic value references, the schedule the jobs derive
     their clock from; the audit's upstream states from the earlier tasks' result states (its
     validate_connection error comes from that job's step result, there is no XCom)."""
-    args = [SPEC_FLAG, remote_spec(job_spec(spec), env).to_json()]
-    for flag, value in NATIVE_RUN_CONTEXT.items():
-        args += [flag, value]
-    if isinstance(spec, SparkTask) and spec.upstream_chain:
-        states = ",".join(
-            f"{up.rsplit('.', 1)[-1]}={{{{tasks.{task_key(up)}.result_state}}}}" for up in spec.upstream_chain
-        )
-        args += [run.UPSTREAM_STATES, states]
     assert cfg.schedule is not None  # checked by job_settings
     return [
-        *args,
+        *task_parameters(spec, env, NATIVE_RUN_CONTEXT),
         run.SCHEDULE, cfg.schedule.strip(),
         run.SCHEDULE_TIMEZONE, cfg.timezone,
         run.TRIGGER_TIME, "{{job.trigger.time.timestamp_ms}}",
     ]  # fmt: skip
 
 
-def _task(spec: TaskSpec, cfg: PipelineConfig, env: DatabricksConfig) -> dict[str, Any]:
+def task_parameters(
+    spec: TaskSpec, env: DatabricksConfig, run_context: dict[str, str], templated: bool = False
+) -> list[str]:
+    """The remote spec, the run context flags given, the audit's upstream states as the earlier
+    tasks' result states in the same job run (shared by the native export and ``compute: workflow``,
+    whose parameters Airflow renders first: ``templated`` keeps Databricks' references verbatim)."""
+    args = [SPEC_FLAG, remote_spec(job_spec(spec), env).to_json()]
+    for flag, value in run_context.items():
+        args += [flag, value]
+    if isinstance(spec, SparkTask) and spec.upstream_chain:
+        states = ",".join(
+            f"{up.rsplit('.', 1)[-1]}={{{{tasks.{task_key(up)}.result_state}}}}" for up in spec.upstream_chain
+        )
+        args += [run.UPSTREAM_STATES, jinja_literal(states) if templated else states]
+    return args
+
+
+def task_body(spec: TaskSpec, env: DatabricksConfig, parameters: list[str], retry_delay_seconds: int) -> dict[str, Any]:
+    """A job task's body on the shared job cluster (or serverless environment), without its key
+    and dependencies: the Spark job with ``parameters``, the wheel, retries and timeout."""
     job = job_spec(spec).job
-    task: dict[str, Any] = {"task_key": task_key(spec.full_id), "description": f"{spec.full_id} ({job})"}
+    body: dict[str, Any] = {
+        "description": f"{spec.full_id} ({job})",
+        "spark_python_task": python_task(job, parameters, env),
+    }
+    if env.serverless:
+        body["environment_key"] = ENVIRONMENT_KEY
+    else:
+        body["job_cluster_key"] = JOB_CLUSTER_KEY
+        body["libraries"] = [{"whl": wheel_path(env)}]
+    body["max_retries"] = env.max_retries if spec.retries is None else spec.retries
+    body["min_retry_interval_millis"] = retry_delay_seconds * 1000
+    body["retry_on_timeout"] = False
+    body["timeout_seconds"] = env.timeout_seconds
+    return body
+
+
+def _task(spec: TaskSpec, cfg: PipelineConfig, env: DatabricksConfig) -> dict[str, Any]:
+    task: dict[str, Any] = {"task_key": task_key(spec.full_id)}
     if spec.upstream:
         task["depends_on"] = [{"task_key": task_key(u)} for u in spec.upstream]
         task["run_if"] = RUN_IF[spec.trigger_rule]
-    task["spark_python_task"] = python_task(job, _parameters(spec, cfg, env), env)
-    if env.serverless:
-        task["environment_key"] = ENVIRONMENT_KEY
-    else:
-        task["job_cluster_key"] = JOB_CLUSTER_KEY
-        task["libraries"] = [{"whl": wheel_path(env)}]
-    task["max_retries"] = env.max_retries if spec.retries is None else spec.retries
-    task["min_retry_interval_millis"] = cfg.retry_delay_seconds * 1000
-    task["retry_on_timeout"] = False
-    task["timeout_seconds"] = env.timeout_seconds
-    return task
+    return {**task, **task_body(spec, env, _parameters(spec, cfg, env), cfg.retry_delay_seconds)}
+
+
+def job_clusters(env: DatabricksConfig) -> list[dict[str, Any]]:
+    """The one shared job cluster every task runs on."""
+    return [{"job_cluster_key": JOB_CLUSTER_KEY, "new_cluster": new_cluster(env)}]
 
 
 def job_settings(
@@ -151,7 +175,7 @@ def job_settings(
     if env.serverless:
         settings["environments"] = [serverless_environment(env)]
     else:
-        settings["job_clusters"] = [{"job_cluster_key": JOB_CLUSTER_KEY, "new_cluster": new_cluster(env)}]
+        settings["job_clusters"] = job_clusters(env)
     settings["tasks"] = [_task(spec, cfg, env) for spec in pipeline_specs(cfg)]
     return settings
 
