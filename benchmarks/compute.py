@@ -1,12 +1,13 @@
 """Compute-mode benchmark: the whole inventory DAG on the Databricks backend against the local
 emulator, once per compute mode (``per_task``: the ``emulated`` environment; ``shared_cluster``:
-``emulated_shared``), beside the local backend's run of the same date.
+``emulated_shared``; ``workflow``: ``emulated_workflow``), beside the local backend's run of the
+same date.
 
 Per mode, from the emulator's meter (``GET /api/2.0/emulator/meter``; a simulated cluster start of
 ``--cluster-start-seconds``, default 240, accounted on the emulator's clock, not slept): clusters
 launched, cluster-seconds billed, the run's measured wall time, and its modelled wall time -- the
 measured one plus the cluster starts a run waits for in sequence (per task: one per task on the
-longest chain, extract -> write_bronze -> silver -> gold; shared: one).
+longest chain, extract -> write_bronze -> silver -> gold; shared cluster and workflow: one).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from lakehouse_airflow.paths import PROJECT_ROOT
 from seed.load import SeedRequest, seed_database
 
 DATE = "2026-11-20"
-MODES = {"local": "local", "per_task": "emulated", "shared_cluster": "emulated_shared"}
+MODES = {"local": "local", "per_task": "emulated", "shared_cluster": "emulated_shared", "workflow": "emulated_workflow"}
 CHAIN = 4  # Spark tasks on the longest chain: extract, write_bronze, silver, gold
 
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 if run.returncode != 0:
                     raise RuntimeError(f"{mode}: airflow dags test failed:\n{run.stdout[-3000:]}")
                 launches = httpx.get(meter, headers=headers).json()["launches"][before:]
-                starts_waited = {"local": 0, "per_task": CHAIN, "shared_cluster": 1}[mode]
+                starts_waited = {"local": 0, "per_task": CHAIN, "shared_cluster": 1, "workflow": 1}[mode]
                 report[mode] = {
                     "clusters_launched": len(launches),
                     "cluster_seconds": round(sum(x["seconds"] for x in launches), 1),

@@ -106,7 +106,7 @@ def _build_tasks(cfg: PipelineConfig, env: Environment, part: DagPart) -> dict[s
     groups: dict[str, TaskGroup] = {}
     tasks: dict[str, BaseOperator] = {}
     width = len(str(len(cfg.tables)))
-    with task_container(env, cfg, part):  # compute: workflow -> one Databricks job run per DAG run
+    with task_container(env, cfg, part.wait_task):  # compute: workflow -> one Databricks job run per DAG run
         for spec in specs:
             if spec.group not in groups:
                 groups[spec.group] = _task_group(spec, len(groups) + 1, width)

@@ -10,13 +10,13 @@ from airflow.sdk import BaseOperator
 from lakehouse_airflow.config.base import PipelineConfigError
 from lakehouse_airflow.config.environments import Environment
 from lakehouse_airflow.config.pipeline import PipelineConfig
-from lakehouse_airflow.describe.parts import DagPart
 from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec
 from lakehouse_airflow.operators.assets import input_assets, table_assets
 from lakehouse_airflow.operators.spark_env import spark_submit_settings
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
 from lakehouse_airflow.operators.validate import ValidateSourceOperator
 from lakehouse_airflow.paths import SPARK_ENTRYPOINT
+from lakehouse_contract.run import AIRFLOW_TEMPLATES, TABLE_RUN, TRY_NUMBER
 
 
 def _common(spec: TaskSpec, task_id: str) -> dict[str, Any]:
@@ -88,7 +88,8 @@ def _workflow_task(spec: TaskSpec, cfg: PipelineConfig, env: Environment, common
 
     db = env.databricks
     assert db is not None
-    parameters = task_parameters(spec, db, workflow_run_context(), templated=True)
+    flags = spec.run_context if isinstance(spec, SparkTask) else TABLE_RUN
+    parameters = task_parameters(spec, db, workflow_run_context(flags), templated=True)
     common["retries"] = 0  # Databricks retries on the live job cluster; a later try repairs (workflow.py)
     return LakehouseWorkflowTaskOperator(
         task_config=task_body(spec, db, parameters, cfg.retry_delay_seconds),
@@ -101,16 +102,17 @@ def _workflow_task(spec: TaskSpec, cfg: PipelineConfig, env: Environment, common
     )
 
 
-def task_container(env: Environment, cfg: PipelineConfig, part: DagPart) -> AbstractContextManager[Any]:
-    """Where the DAG's Spark tasks are built: ``compute: workflow``'s Databricks job group (one job
-    run per DAG run, see ``databricks/workflow.py``); nothing for the other modes."""
+def task_container(env: Environment, cfg: PipelineConfig, gate: str | None = None) -> AbstractContextManager[Any]:
+    """Where a DAG's Spark tasks are built: ``compute: workflow``'s Databricks job group (one job
+    run per DAG run, see ``databricks/workflow.py``); nothing for the other modes. ``gate``: an
+    Airflow-side task between the Spark tasks (the CDC wait), which a job run cannot honour."""
     db = env.databricks
     if env.backend != "databricks" or db is None or db.compute != "workflow":
         return nullcontext()
-    if part.wait_task:
+    if gate:
         raise PipelineConfigError(
-            f"{part.dag_id}: compute: workflow cannot wait for the CDC DAG between its Spark tasks "
-            "(the job run starts them all at once); use compute: shared_cluster for this pipeline"
+            f"{cfg.dag_id}: compute: workflow cannot wait in {gate} between its Spark tasks (the job run "
+            "starts them without Airflow); use compute: shared_cluster for a pipeline with cdc tables"
         )
     from lakehouse_airflow.databricks.job_export import JOB_CLUSTER_KEY
     from lakehouse_airflow.databricks.payload import jinja_literal, new_cluster
@@ -130,13 +132,12 @@ def task_container(env: Environment, cfg: PipelineConfig, part: DagPart) -> Abst
     )  # fmt: skip
 
 
-def workflow_run_context() -> dict[str, str]:
+def workflow_run_context(flags: tuple[str, ...]) -> dict[str, str]:
     """The run flags of a workflow task: Airflow's templates, rendered by the launch in the DAG
     run's context; the try number is the Databricks task's own (a Databricks dynamic value)."""
     from lakehouse_airflow.databricks.payload import jinja_literal
-    from lakehouse_contract.run import AIRFLOW_TEMPLATES, TABLE_RUN, TRY_NUMBER
 
-    context = {flag: AIRFLOW_TEMPLATES[flag] for flag in TABLE_RUN}
+    context = {flag: AIRFLOW_TEMPLATES[flag] for flag in flags}
     context[TRY_NUMBER] = jinja_literal("{{task.execution_count}}")
     return context
 

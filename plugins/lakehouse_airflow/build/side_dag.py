@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup
 
-from lakehouse_airflow.build.factory import attach_run_cluster, build_operator
+from lakehouse_airflow.build.factory import attach_run_cluster, build_operator, task_container
 from lakehouse_airflow.config.environments import current_environment
 from lakehouse_airflow.config.pipeline import PipelineConfig
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
@@ -46,7 +46,7 @@ def build_side_dag(
         doc_md=doc,
     ) as dag:
         env = current_environment(pipeline=cfg.dag_id)
-        with TaskGroup(group_id=group, tooltip=tooltip):
+        with task_container(env, cfg), TaskGroup(group_id=group, tooltip=tooltip):
             built = {spec.full_id: build_operator(spec, cfg, env) for spec in specs}
             for spec in specs:
                 for up in spec.upstream:
