@@ -1,7 +1,7 @@
 """Table names of every layer, and where a named table is stored. The only place they are spelled.
 
 Logical names are ``<schema>.<table>``: ``<bronze>.bz_<table>`` (the prefix is the pipeline's), ``<silver>.<table>``,
-``<silver>.<table>_quarantine``, ``<gold>.<model>``; the control tables are the audit log
+``<silver>.<table>_quarantine``, ``<silver>.<table>_history`` (``silver.history: scd2``), ``<gold>.<model>``; the control tables are the audit log
 (``<bronze>.bz_audit_log`` unless configured), the watermark registry ``<bronze>.bz_watermarks``,
 the maintenance log ``<bronze>.bz_maintenance_log`` and the DQ results ``<silver>.dq_results``.
 
@@ -19,6 +19,8 @@ IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # table, column, schema and rule names of a 
 
 BRONZE_PREFIX = "bz_"
 QUARANTINE_SUFFIX = "_quarantine"
+HISTORY_SUFFIX = "_history"  # silver.history: scd2 -- every version of a row
+VALID_FROM, VALID_TO, IS_CURRENT = "_valid_from", "_valid_to", "_is_current"
 ASSET_SCHEME = "x-lakehouse"  # Airflow Asset URIs of the tables (x-: a scheme of our own, kept as is)
 AUDIT_LOG = "bz_audit_log"  # default; a pipeline may name its own (lakehouse.audit_table)
 WATERMARKS = "bz_watermarks"
@@ -111,6 +113,10 @@ def quarantine(schemas: Schemas, table: str) -> TableName:
     return TableName(schemas.silver, f"{table}{QUARANTINE_SUFFIX}")
 
 
+def history(schemas: Schemas, table: str) -> TableName:
+    return TableName(schemas.silver, f"{table}{HISTORY_SUFFIX}")
+
+
 def gold(schemas: Schemas, model: str) -> TableName:
     return TableName(schemas.gold, model)
 
@@ -140,11 +146,13 @@ def gold_input(schemas: Schemas, name: str) -> TableName:
     return dq_results(schemas) if name == DQ_RESULTS else silver(schemas, name)
 
 
-def source_tables(schemas: Schemas, table: str, with_silver: bool) -> list[TableName]:
-    """The tables one source table fills: bronze, and its silver and quarantine tables."""
+def source_tables(schemas: Schemas, table: str, with_silver: bool, with_history: bool = False) -> list[TableName]:
+    """The tables one source table fills: bronze, and its silver and quarantine (and history) tables."""
     names = [bronze(schemas, table)]
     if with_silver:
         names += [silver(schemas, table), quarantine(schemas, table)]
+    if with_silver and with_history:
+        names.append(history(schemas, table))
     return names
 
 

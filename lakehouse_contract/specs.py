@@ -225,9 +225,11 @@ class SilverSpec(JobSpec):
     audit_table: str
     derive: tuple[Derived, ...] = ()  # computed after standardising, before the expectations
     partition_by: tuple[str, ...] = ()  # silver table partition columns
+    history: Literal["none", "scd2"] = "none"  # scd2: every version in <table>_history too
 
     def commits(self) -> tuple[TableName, ...]:
-        return (naming.silver(self.location.schemas, self.table),)
+        history = (naming.history(self.location.schemas, self.table),) if self.history == "scd2" else ()
+        return (naming.silver(self.location.schemas, self.table), *history)
 
     def reads(self) -> tuple[TableName, ...]:
         return (naming.bronze(self.location.schemas, self.table),)

@@ -41,11 +41,12 @@ from spark_jobs.storage.tables import (
     TableRef,
     bronze_table,
     dq_results_table,
+    history_table,
     ident,
     quarantine_table,
     silver_table,
 )
-from spark_jobs.transforms import schema
+from spark_jobs.transforms import history, schema
 from spark_jobs.transforms.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
 from spark_jobs.transforms.incremental import DELETED, latest_changes, latest_versions
 from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
@@ -160,11 +161,14 @@ def _replace_keyless(spark: SparkSession, ctx: RunContext, spec: SilverSpec, tar
 
 
 def _evolve(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> None:
-    """The silver and quarantine tables follow a contract that gained columns; a contract that lost
+    """The silver, quarantine (and history) tables follow a contract that gained columns; a contract that lost
     or retyped one is refused before anything of this run is written."""
     silver = silver_table(ctx.tables, ctx.silver_schema, spec.table)
     quarantine = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
-    for ref, wanted in ((silver, schema.contract(spec)), (quarantine, schema.quarantine_contract(spec))):
+    tables = [(silver, schema.contract(spec)), (quarantine, schema.quarantine_contract(spec))]
+    if spec.history == "scd2":
+        tables.append((history_table(ctx.tables, ctx.silver_schema, spec.table), schema.history_contract(spec)))
+    for ref, wanted in tables:
         added = evolve_to_contract(spark, ref, wanted)
         if added:
             logging.getLogger("spark_jobs").warning(
@@ -172,12 +176,42 @@ def _evolve(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> None:
             )
 
 
+def _write_history(spark: SparkSession, ctx: RunContext, spec: SilverSpec, affected: DataFrame | None,
+                   key: bytes, parents: dict[str, DataFrame]) -> dict[str, int]:  # fmt: skip
+    """``silver.history: scd2``: the history of every key of this run (all keys: ``affected`` None)
+    rebuilt from all of bronze's versions of it, in one MERGE by (key, ``_valid_from``)."""
+    keys = spec.primary_key
+    bronze = bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix).read(spark)
+    if affected is not None:
+        bronze = bronze.join(affected.distinct(), list(keys), "left_semi")
+    versions = history.versioned(bronze, spec)
+    live, gone = versions.where(~F.col(history.GONE)), versions.where(F.col(history.GONE))
+    flagged = with_rule_flags(standardize(live, spec, history.CARRY), spec.rules, parents)
+    keep, _ = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
+    rows = to_contract(keep, spec, history.CARRY).unionByName(
+        gone.select(*keys, *history.CARRY), allowMissingColumns=True
+    )
+    target = history_table(ctx.tables, ctx.silver_schema, spec.table)
+    create_if_missing(spark, target, schema.history_contract(spec))
+    existing = target.read(spark)
+    if affected is not None:
+        existing = existing.join(affected.distinct(), list(keys), "left_semi")
+    existing = existing.localCheckpoint()  # read before the MERGE that rewrites it
+    kept = history.kept_history(existing, versions, keys)
+    contract = schema.history_contract(spec)
+    built = history.scd2(rows.unionByName(kept, allowMissingColumns=True), keys)
+    built = built.select(*[F.col(f.name).cast(f.dataType) for f in contract.fields]).localCheckpoint()
+    on = (*keys, naming.VALID_FROM)
+    stale = existing.select(*on).join(built.select(*on), list(on), "left_anti")
+    return merge_changes(spark, target, built, stale, on, compare=("_row_hash", naming.VALID_TO, naming.IS_CURRENT))
+
+
 def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> LayerOutcome:
     _evolve(spark, ctx, spec)
     source = _bronze_input(spark, ctx, spec)
     live, affected, rows_read, batch = source.live, source.affected, source.rows_read, source.batch
-    flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules,
-                              _parents(spark, ctx, spec)).persist()  # fmt: skip
+    parents = _parents(spark, ctx, spec)
+    flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules, parents).persist()
     try:
         counts = count_failures(flagged, spec.rules)
         duplicates = rows_read - counts.total if affected is None else None
@@ -193,6 +227,8 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         else:  # keys of the slice now deleted, quarantined or dropped leave silver
             removed = affected.join(valid.select(*spec.primary_key), list(spec.primary_key), "left_anti")
             merged = merge_changes(spark, target, valid, removed, spec.primary_key)
+        if spec.history == "scd2":
+            _write_history(spark, ctx, spec, affected, key, parents)
     finally:
         flagged.unpersist()
         if source.cached is not None:

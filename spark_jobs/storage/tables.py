@@ -120,6 +120,10 @@ def quarantine_table(where: Location, schema: str, table: str) -> TableRef:
     return named(where, naming.quarantine(Schemas(silver=schema), table))
 
 
+def history_table(where: Location, schema: str, table: str) -> TableRef:
+    return named(where, naming.history(Schemas(silver=schema), table))
+
+
 def dq_results_table(where: Location, schema: str) -> TableRef:
     return named(where, naming.dq_results(Schemas(silver=schema)))
 

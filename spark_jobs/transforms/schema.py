@@ -78,6 +78,17 @@ def quarantine_contract(spec: SilverSpec) -> StructType:
     return StructType([*fields, StructField("_dq_failed_rules", ArrayType(StringType()), True)])
 
 
+def history_contract(spec: SilverSpec) -> StructType:
+    """The history table (``silver.history: scd2``): the silver contract, then when each version
+    was valid (``_valid_to`` NULL: still valid) and whether it is the key's current one."""
+    validity = [
+        StructField(naming.VALID_FROM, TimestampType(), False),
+        StructField(naming.VALID_TO, TimestampType(), True),
+        StructField(naming.IS_CURRENT, BooleanType(), False),
+    ]
+    return StructType([*contract(spec).fields, *validity])
+
+
 def business_columns(spec: SilverSpec) -> list[str]:
     meta = {n for n, _ in SILVER_METADATA}
     return [f.name for f in contract(spec).fields if f.name not in meta]

@@ -15,12 +15,12 @@ from spark_jobs.transforms import schema
 from spark_jobs.transforms.pii import hmac_sha256, mask
 
 
-def standardize(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
+def standardize(bronze: DataFrame, spec: SilverSpec, carry: tuple[str, ...] = ()) -> DataFrame:
     """Select the contract's source columns cast to their types; strings trimmed (blank -> NULL);
     ``lowercase`` columns lower-cased. A value that does not fit its type (a decimal over the
     contract's precision, text that is no number; for file sources, a value bronze rescued) becomes
     NULL and its column is named in ``_cast_failed``, for the generated ``<col>_fits_contract`` rule to quarantine the row. Keeps
-    ``_batch_id``/``_logical_date`` from bronze."""
+    ``_batch_id``/``_logical_date`` (and the ``carry`` columns) from bronze."""
     missing = [c for c in spec.columns if c not in bronze.columns]
     if missing:
         raise SchemaContractError(f"{spec.table}: bronze is missing contract columns {missing}")
@@ -45,6 +45,7 @@ def standardize(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
         misfits.alias(CAST_FAILED),
         F.col("_batch_id"),
         F.col("_logical_date").cast("date").alias("_logical_date"),
+        *carry,
     )
     for derived in spec.derive:  # in order: a derivation may use the ones before it
         out = out.withColumn(derived.name, F.expr(derived.expr).try_cast(schema.spark_type(derived.type)))
@@ -74,11 +75,11 @@ def protect_pii(df: DataFrame, spec: SilverSpec, key: bytes) -> DataFrame:
     return out
 
 
-def to_contract(df: DataFrame, spec: SilverSpec) -> DataFrame:
-    """Final select: exactly the contract's columns, in order, with a hash of the business columns
-    (a rerun that changes nothing updates nothing)."""
+def to_contract(df: DataFrame, spec: SilverSpec, carry: tuple[str, ...] = ()) -> DataFrame:
+    """Final select: exactly the contract's columns, in order (then the ``carry`` columns), with a
+    hash of the business columns (a rerun that changes nothing updates nothing)."""
     business = schema.business_columns(spec)
     row_hash = F.sha2(F.to_json(F.struct(*[F.col(c) for c in business])), 256)
     out = df.withColumn("_row_hash", row_hash)
     contract = schema.contract(spec)
-    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in contract.fields])
+    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in contract.fields], *carry)

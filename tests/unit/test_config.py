@@ -134,6 +134,14 @@ def _write(tmp_path: Path, mutate) -> Path:
             lambda r: r["gold"]["models"]["daily_sales"].update(sql_file="missing.sql"),
             "gold.models.daily_sales.sql_file: ",
         ),
+        (
+            lambda r: r["tables"]["customers"]["silver"].update(history="scd2"),
+            "silver.history: scd2 builds the versions from change rows or dated slices",
+        ),
+        (
+            lambda r: r["tables"]["orders"]["silver"].update(history="scd1"),
+            "tables.orders.silver.history: Input should be 'none' or 'scd2'",
+        ),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:
@@ -198,3 +206,17 @@ def test_row_level_boolean_expressions_are_accepted(tmp_path: Path, expr: str) -
     path = _write(tmp_path, lambda r: r["tables"]["orders"]["silver"].update(expect={"x": expr}))
     table = load_pipeline(path).tables["orders"]
     assert table.silver.expect == {"x": expr}
+
+
+def test_scd2_history_is_a_table_the_silver_task_commits_and_maintenance_keeps(tmp_path: Path) -> None:
+    from lakehouse_airflow.describe.maintenance import maintenance_specs
+    from lakehouse_airflow.describe.pipeline import silver_spec
+    from lakehouse_contract.naming import TableName
+
+    cfg = load_pipeline(_write(tmp_path, lambda r: r["tables"]["orders"]["silver"].update(history="scd2")))
+    spec = silver_spec(cfg, cfg.tables["orders"])
+    assert spec.history == "scd2"
+    assert TableName("inventory_silver", "orders_history") in spec.commits()
+    assert TableName("inventory_silver", "customers_history") not in silver_spec(cfg, cfg.tables["customers"]).commits()
+    maintained = {t for s in maintenance_specs(cfg) for t in s.spec.tables}
+    assert "inventory_silver.orders_history" in maintained

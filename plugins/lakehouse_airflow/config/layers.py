@@ -56,6 +56,9 @@ class SilverConfig(Strict):
     foreign_keys: dict[str, ForeignKey] = {}  # column -> parent table, or {parent, action}
     derive: dict[str, DerivedColumn] = {}  # column -> {expr, type}, in order; rules may use them
     partition_by: tuple[str, ...] = ()  # silver table partition columns (set when the table is created)
+    # scd2: also keep every version of a row in <silver>.<table>_history (_valid_from, _valid_to,
+    # _is_current), rebuilt per key from bronze's versions (incremental and cdc tables)
+    history: Literal["none", "scd2"] = "none"
 
     @field_validator(*ACTIONS)
     @classmethod

@@ -137,6 +137,11 @@ class TableConfig(Strict):
             raise ValueError(f"watermark_column {self.watermark_column!r} must be a timestamp column of columns")
         if self.partition_column and self.partition_column not in self.columns:
             raise ValueError(f"partition_column {self.partition_column!r} is not in columns")
+        if self.silver.history == "scd2" and self.load_mode != "incremental" and self.cadence != "cdc":
+            raise ValueError(
+                "silver.history: scd2 builds the versions from change rows or dated slices: the table needs "
+                "load_mode: incremental (with its watermark_column) or cadence: cdc"
+            )
         return self
 
     def _check_derived(self) -> None:

@@ -29,7 +29,9 @@ def maintenance_specs(cfg: PipelineConfig) -> list[SparkTask]:
     """Per source table, then the gold models, then the control tables (independent tasks)."""
     schemas = location(cfg).schemas
     specs = [
-        _task(cfg, t.name, naming.source_tables(schemas, t.name, t.silver.enabled), t.zorder)
+        _task(
+            cfg, t.name, naming.source_tables(schemas, t.name, t.silver.enabled, t.silver.history == "scd2"), t.zorder
+        )
         for t in cfg.ordered_tables()
     ]
     if cfg.gold.models:

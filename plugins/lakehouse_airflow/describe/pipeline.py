@@ -233,7 +233,7 @@ def silver_spec(cfg: PipelineConfig, table: TableConfig) -> SilverSpec:
         rules=silver_rules(cfg, table),
         pii_key_secret=env_ref(PII_KEY_ENV) if needs_key else None, audit_table=cfg.lakehouse.audit_table,
         derive=tuple(Derived(n, d.expr, d.type) for n, d in table.silver.derive.items()),
-        partition_by=table.silver.partition_by,
+        partition_by=table.silver.partition_by, history=table.silver.history,
     )  # fmt: skip
 
 
