@@ -34,11 +34,13 @@ def _dag(monkeypatch: pytest.MonkeyPatch, env: str, file: Path | None = None):
 
 def test_shipped_environments_match_the_existing_deployment() -> None:
     envs = load_environments()
-    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated", "emulated_shared", "emulated_s3"}
+    assert set(envs) == {"local", "dev", "qa", "uat", "prod", "emulated", "emulated_shared", "emulated_s3",
+                         "emulated_workflow"}  # fmt: skip
     assert envs["local"].backend == "local"
     db = {name: envs[name].databricks for name in ("dev", "qa", "uat", "prod")}
     assert {d.compute for d in db.values()} == {"shared_cluster"}  # one cluster per DAG run
     assert envs["emulated"].databricks.compute == "per_task"
+    assert envs["emulated_workflow"].databricks.compute == "workflow"
     assert [d.max_retries for d in db.values()] == [1, 2, 2, 2]
     assert [d.timeout_seconds for d in db.values()] == [3600, 7200, 7200, 14400]
     for name in ("dev", "qa"):
@@ -266,7 +268,7 @@ def test_run_cluster_name_is_stable_per_run_and_fits_the_api() -> None:
     assert a.startswith("inventory_lakehouse.scheduled__2026-11-20T20-30-00-00-00.")
 
 
-@pytest.mark.parametrize("env", ["dev", "emulated"])
+@pytest.mark.parametrize("env", ["dev", "emulated", "emulated_workflow"])
 def test_the_dag_folder_bags_in_each_compute_mode(monkeypatch: pytest.MonkeyPatch, env: str) -> None:
     """Airflow's own checks at bagging time (a setup task's direct downstream must be all_success)."""
     from airflow.dag_processing.dagbag import DagBag
@@ -284,3 +286,7 @@ def test_the_dag_folder_bags_in_each_compute_mode(monkeypatch: pytest.MonkeyPatc
                 assert "create_cluster" in task.get_flat_relative_ids(upstream=True), (dag.dag_id, task.task_id)
                 assert "delete_cluster" in task.get_flat_relative_ids(upstream=False), (dag.dag_id, task.task_id)
     assert (on_cluster > 0) == (env == "dev")
+    if env == "emulated_workflow":  # every DAG's Spark tasks are one Databricks job per run
+        for dag in bag.dags.values():
+            spark = [t for t in dag.tasks if t.task_type.startswith("Lakehouse") and "Workflow" in t.task_type]
+            assert spark and dag.has_task("launch"), dag.dag_id
