@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import functions as F
 
 from lakehouse_airflow.config import load_pipeline
-from lakehouse_airflow.monitor.cdc_slots import slot_states
+from lakehouse_airflow.monitor.cdc_slots import read_slot_states, slot_problems, slot_states
 from lakehouse_airflow.monitor.metrics import render
 from lakehouse_contract.naming import cdc_slot
 from support import kernel
@@ -180,6 +180,9 @@ def test_the_wal_a_slot_holds_back_is_on_metrics_and_drains_with_the_next_run(sc
     }
     assert samples[("lakehouse_cdc_slot_usable", f"{DAG}_cdc", "entries")] == 1.0
     assert samples[("lakehouse_cdc_slot_retained_bytes", f"{DAG}_cdc", "entries")] >= held["entries"].retained_bytes
+    # the CDC DAG's last task checks the same figures against cdc.max_retained_mb and names the slot
+    problems = slot_problems(read_slot_states(scenario.cfg), held["entries"].retained_bytes - 1)
+    assert any(p.startswith(f"entries: slot {held['entries'].slot} holds back") for p in problems), problems
     run(scenario, "drained", "2026-11-23")
     drained = {s.table: s.retained_bytes for s in slot_states(scenario.cfg)}
     assert drained["entries"] < held["entries"].retained_bytes / 10  # confirmed: the WAL may go
@@ -251,6 +254,11 @@ def test_the_cdc_dag_feeds_silver_and_the_daily_gold_waits_for_it(scenario: Scen
     ((run_id,),) = airflow_db_rows(
         stack, f"SELECT run_id FROM dag_run WHERE dag_id = '{DAG}_cdc' ORDER BY id DESC LIMIT 1"
     )
+    ((check,),) = airflow_db_rows(
+        stack,
+        f"SELECT state FROM task_instance WHERE dag_id = '{DAG}_cdc' AND run_id = '{run_id}' AND task_id = 'cdc_slots'",
+    )
+    assert check == "success"  # the slots were checked after the run, within cdc.max_retained_mb
     events = asset_events(stack, run_id)
     assert {name: [task for task, _ in e] for name, e in events.items() if name.startswith("cdc_silver")} == {
         "cdc_silver.accounts": ["cdc_silver.accounts"]

@@ -230,11 +230,13 @@ def test_cdc_tables_get_their_own_dag_and_the_main_dag_waits_for_their_silver(tm
     assert cdc_ids == {
         f"{t}.{step}" for t in ("inventory", "orders", "order_details")
         for step in ("validate_connection", "extract", "write_bronze", "audit")
-    } | {f"inventory_silver.{t}" for t in ("inventory", "orders", "order_details")} | {"summary"}  # fmt: skip
+    } | {f"inventory_silver.{t}" for t in ("inventory", "orders", "order_details")} | {"summary", "cdc_slots"}  # fmt: skip
+    check = cdc.task_dict["cdc_slots"]  # the slots checked after every run, whatever the tables did
+    assert check.trigger_rule == "all_done" and check.upstream_task_ids == cdc_ids - {"summary", "cdc_slots"}
     assert cdc.timetable.expression == "*/10 * * * *" and cdc.max_active_runs == 1 and not cdc.catchup
     # the jobs of the CDC DAG record under its id (step results, the monitor's view of the run)
     assert '"dag_id":"inventory_lakehouse_cdc"' in cdc.task_dict["orders.extract"].application_args[2]
-    assert not cdc_ids - {"summary"} & set(main.task_dict)  # each task in one DAG only
+    assert not cdc_ids - {"summary", "cdc_slots"} & set(main.task_dict)  # each task in one DAG only
     # the main DAG: everything else; what read a CDC silver table now waits for the CDC DAG
     wait = main.task_dict["inventory_silver.cdc_caught_up"]
     assert isinstance(wait, CdcCaughtUpSensor) and wait.mode == "reschedule" and wait.timeout == 45 * 60
@@ -303,3 +305,19 @@ def test_metrics_survive_a_source_out_of_reach(tmp_path: Path, monkeypatch: pyte
     text = render([], [cfg, cfg]).decode()
     assert "# TYPE lakehouse_cdc_slot_retained_bytes gauge" in text
     assert "lakehouse_cdc_slot_usable{" not in text
+
+
+def test_slots_lost_missing_or_holding_too_much_wal_are_named_with_the_way_out() -> None:
+    from lakehouse_airflow.monitor.cdc_slots import SlotState, slot_problems
+
+    mib = 2**20
+    states = [
+        SlotState("d_cdc", "orders", "s_orders", True, 10 * mib),
+        SlotState("d_cdc", "inventory", "s_inventory", True, 300 * mib),
+        SlotState("d_cdc", "order_details", "s_details", False, None),
+    ]
+    problems = slot_problems(states, 256 * mib)
+    assert len(problems) == 2
+    assert problems[0].startswith("inventory: slot s_inventory holds back 300.0 MiB of WAL (limit 256 MiB)")
+    assert problems[1].startswith("order_details: slot s_details is missing or lost its WAL -- re-snapshot")
+    assert slot_problems(states[:1], 256 * mib) == []

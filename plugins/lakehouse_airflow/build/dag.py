@@ -20,6 +20,7 @@ from lakehouse_airflow.describe.pipeline import silver_spec, source_label
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 from lakehouse_airflow.monitor.alerts import FailureNotifier
 from lakehouse_airflow.operators.assets import table_assets
+from lakehouse_airflow.operators.cdc_slots import CHECK_TASK_ID, CdcSlotCheckOperator
 from lakehouse_airflow.operators.cdc_wait import CdcCaughtUpSensor
 from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID, RunSummaryOperator
 from lakehouse_airflow.paths import files_root
@@ -158,6 +159,10 @@ def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
         specs = part.specs
         tasks = _build_tasks(cfg, env, part)
         attach_run_cluster(env, [tasks[s.full_id] for s in specs if isinstance(s, SparkTask)])
+        if part.cadence == "cdc":  # the slots, whatever the tables' runs did
+            check = CdcSlotCheckOperator(task_id=CHECK_TASK_ID, cfg=cfg, trigger_rule="all_done", retries=0)
+            list(tasks.values()) >> check
+            tasks[CHECK_TASK_ID] = check
         # after every task (not only the leaves: a gold model is upstream_failed while other
         # branches still run), whatever their outcome
         summary = RunSummaryOperator(task_id=SUMMARY_TASK_ID, cfg=cfg, trigger_rule="all_done", retries=0)

@@ -123,6 +123,9 @@ class CdcConfig(Strict):
 
     schedule: str = Field(default="*/15 * * * *", min_length=1)  # cron in the pipeline's timezone
     wait_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # every CDC run ends by checking each slot: lost, missing or holding back more WAL than this
+    # fails the check (and so alerts): the source's disk fills while a slot is not confirmed
+    max_retained_mb: int = Field(default=1024, ge=0)
 
 
 class DrConfig(Strict):

@@ -37,17 +37,22 @@ class SlotState:
 
 def slot_states(cfg: PipelineConfig) -> list[SlotState]:
     """One state per CDC table of ``cfg`` (empty without CDC tables, or when the source is out of reach)."""
-    names = {cdc_slot(cfg.dag_id, t.name): t.name for t in cfg.cdc_tables()}
-    if not names or not isinstance(cfg.source, SourceConfig):
-        return []
     try:
-        conn = PostgresHook(postgres_conn_id=cfg.source.conn_id).get_conn()
-        with closing(conn), conn.cursor() as cur:
-            cur.execute(SLOTS, (list(names),))
-            found = {row[0]: row for row in cur.fetchall()}
+        return read_slot_states(cfg)
     except Exception as exc:  # the scrape goes on without them
         log.warning("replication slots of %s unreadable: %s", cfg.dag_id, type(exc).__name__)
         return []
+
+
+def read_slot_states(cfg: PipelineConfig) -> list[SlotState]:
+    """One state per CDC table of ``cfg``; an unreachable source raises."""
+    names = {cdc_slot(cfg.dag_id, t.name): t.name for t in cfg.cdc_tables()}
+    if not names or not isinstance(cfg.source, SourceConfig):
+        return []
+    conn = PostgresHook(postgres_conn_id=cfg.source.conn_id).get_conn()
+    with closing(conn), conn.cursor() as cur:
+        cur.execute(SLOTS, (list(names),))
+        found = {row[0]: row for row in cur.fetchall()}
     states = []
     for slot, table in names.items():
         row = found.get(slot)
@@ -55,3 +60,16 @@ def slot_states(cfg: PipelineConfig) -> list[SlotState]:
         retained = int(row[2]) if row is not None and row[2] is not None else None
         states.append(SlotState(cdc_dag_id(cfg), table, slot, usable, retained))
     return states
+
+
+def slot_problems(states: list[SlotState], max_retained_bytes: int) -> list[str]:
+    """What is wrong with the slots, one line each (empty: all fine)."""
+    problems = []
+    for s in states:
+        if not s.usable:
+            problems.append(f"{s.table}: slot {s.slot} is missing or lost its WAL -- re-snapshot the table "
+                            "(trigger the CDC DAG with mode=full for it)")  # fmt: skip
+        elif s.retained_bytes is not None and s.retained_bytes > max_retained_bytes:
+            problems.append(f"{s.table}: slot {s.slot} holds back {s.retained_bytes / 2**20:.1f} MiB of WAL "
+                            f"(limit {max_retained_bytes / 2**20:.0f} MiB): its changes are not being confirmed")  # fmt: skip
+    return problems
