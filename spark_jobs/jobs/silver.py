@@ -191,6 +191,7 @@ def _write_history(spark: SparkSession, ctx: RunContext, spec: SilverSpec, affec
     rows = to_contract(keep, spec, history.CARRY).unionByName(
         gone.select(*keys, *history.CARRY), allowMissingColumns=True
     )
+    rows = rows.localCheckpoint()  # the transforms' plan is deep: cut it before the windows (Spark Connect's limit)
     target = history_table(ctx.tables, ctx.silver_schema, spec.table)
     create_if_missing(spark, target, schema.history_contract(spec))
     existing = target.read(spark)

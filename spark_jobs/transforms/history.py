@@ -47,7 +47,7 @@ def versioned(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
         order = F.array(_micros(at), gone.cast("long"), F.unix_date(F.col("_logical_date")).cast("long"),
                         _micros(F.col("_load_timestamp")))  # fmt: skip
     known = reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in spec.primary_key])
-    return bronze.where(known).withColumn(AT, at.cast("timestamp")).withColumn(ORDER, order).withColumn(GONE, gone)
+    return bronze.where(known).select("*", at.cast("timestamp").alias(AT), order.alias(ORDER), gone.alias(GONE))
 
 
 def kept_history(existing: DataFrame, versions: DataFrame, keys: tuple[str, ...]) -> DataFrame:

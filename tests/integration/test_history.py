@@ -64,7 +64,8 @@ def test_history_holds_every_version_and_replays_in_any_order(first, spark, sour
     _run(cfg, lake, D2)
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute(f"UPDATE {SCHEMA}.orders SET status = 'DELIVERED', updated_at = %s WHERE order_id = %s", (t3, a))
-        conn.execute(f"DELETE FROM {SCHEMA}.order_details WHERE order_id = %s", (b,))
+        for child in ("order_details", "shipments", "returns"):  # the source's foreign keys
+            conn.execute(f"DELETE FROM {SCHEMA}.{child} WHERE order_id = %s", (b,))
         conn.execute(f"DELETE FROM {SCHEMA}.orders WHERE order_id = %s", (b,))
     _run(cfg, lake, D3)
 
