@@ -113,9 +113,9 @@ def test_a_pipeline_with_cdc_tables_is_refused_in_workflow_mode(
         _dag(monkeypatch, "emulated_workflow", cfg)
 
 
-def test_the_latest_attempt_is_the_repair_not_yet_started() -> None:
+def test_the_latest_attempt_is_the_newest_task_run_started_or_not() -> None:
     runs = [
-        {"task_key": "a", "run_id": 5, "start_time": 100, "state": {}},
+        {"task_key": "a", "run_id": 5, "start_time": 0, "state": {}},  # ended UPSTREAM_FAILED, never started
         {"task_key": "b", "run_id": 6, "start_time": 200, "state": {}},
         {"task_key": "a", "run_id": 9, "start_time": 0, "state": {}},  # a repair's, pending
     ]

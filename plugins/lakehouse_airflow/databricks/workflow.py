@@ -65,12 +65,13 @@ def excluded_tasks(tasks: dict[str, BaseOperator], chosen: list[str]) -> set[str
 
 
 def latest_attempt(task_runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
-    """The newest task run of ``key`` in a job run: a repair adds a new one, not started yet while
-    its upstream tasks re-run (start_time 0), so not-started sorts last."""
+    """The newest task run of ``key`` in a job run: a repair adds one. Not by start time (the
+    provider's way): a repaired task waiting for its upstream tasks has not started (0), and
+    neither has an attempt that ended ``UPSTREAM_FAILED`` -- task run ids grow with creation."""
     mine = [t for t in task_runs if t["task_key"] == key]
     if not mine:
         raise KeyError(key)
-    return max(mine, key=lambda t: (t.get("start_time") or float("inf"), t["run_id"]))
+    return max(mine, key=lambda t: int(t["run_id"]))
 
 
 class LakehouseWorkflowLaunch(_CreateDatabricksWorkflowOperator):
