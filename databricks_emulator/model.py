@@ -226,3 +226,39 @@ def blocked(run_if: str, upstream: list[str | None]) -> str | None:
     if run_if in ("ALL_SUCCESS", "NONE_FAILED") and any(r in ("CANCELED", "UPSTREAM_CANCELED") for r in upstream):
         return "UPSTREAM_CANCELED"
     return "UPSTREAM_FAILED" if failed else "EXCLUDED"
+
+
+def repair_keys(run: Run, body: dict[str, Any]) -> list[str]:
+    """The task keys a ``runs/repair`` request re-runs, after the service's checks: a finished job
+    run, ``latest_repair_id`` naming its latest repair (after the first), known keys; with
+    ``rerun_dependent_tasks`` their dependents too, transitively."""
+    if run.job_id is None:
+        raise ApiError(
+            400, "INVALID_PARAMETER_VALUE", f"Run {run.run_id} is a one-time run: only job runs can be repaired"
+        )
+    if run.life_cycle_state != "TERMINATED":
+        raise ApiError(
+            400, "INVALID_STATE", f"Run {run.run_id} is {run.life_cycle_state}: only a finished run can be repaired"
+        )
+    latest = run.repairs[-1]["id"] if run.repairs else None
+    if latest is not None and str(body.get("latest_repair_id") or "") != str(latest):
+        raise ApiError(400, "INVALID_PARAMETER_VALUE",
+                       f"latest_repair_id must be the run's latest repair ({latest}) to repair it again")  # fmt: skip
+    current = {t.task_key: t for t in run.latest()}
+    if body.get("rerun_all_failed_tasks"):
+        keys = {k for k, t in current.items() if t.result_state not in (None, "SUCCESS")}
+    else:
+        keys = {str(k) for k in body.get("rerun_tasks") or []}
+    unknown = sorted(keys - set(current))
+    if unknown or not keys:
+        raise ApiError(
+            400, "INVALID_PARAMETER_VALUE", f"rerun_tasks: unknown or no task keys {unknown or sorted(keys)}"
+        )
+    changed = bool(body.get("rerun_dependent_tasks"))
+    while changed:
+        changed = False
+        for key, task in current.items():
+            if key not in keys and set(task.depends_on) & keys:
+                keys.add(key)
+                changed = True
+    return sorted(keys)

@@ -37,7 +37,7 @@ from typing import Any
 
 from databricks_emulator.clusters import Clusters
 from databricks_emulator.errors import ApiError
-from databricks_emulator.model import TERMINAL, Run, TaskRun, blocked, error_of, now_ms, topological
+from databricks_emulator.model import TERMINAL, Run, TaskRun, blocked, error_of, now_ms, repair_keys, topological
 from databricks_emulator.references import check, substitute
 
 SECRET_REFERENCE = re.compile(r"\{\{\s*secrets/([^/{}\s]+)/([^/{}\s]+)\s*\}\}")  # in spark_env_vars
@@ -184,39 +184,13 @@ class Workspace:
         the same keys; with ``rerun_dependent_tasks`` their dependents too). A job cluster the run
         had is gone once the run ended, so a repaired task on it launches the cluster again."""
         run = self.get(int(body["run_id"]))
-        if run.job_id is None:
-            raise ApiError(
-                400, "INVALID_PARAMETER_VALUE", f"Run {run.run_id} is a one-time run: only job runs can be repaired"
-            )
         with self._lock:
-            if run.life_cycle_state != "TERMINATED":
-                raise ApiError(
-                    400,
-                    "INVALID_STATE",
-                    f"Run {run.run_id} is {run.life_cycle_state}: only a finished run can be repaired",
-                )
-            latest = run.repairs[-1]["id"] if run.repairs else None
-            if latest is not None and str(body.get("latest_repair_id") or "") != str(latest):
-                raise ApiError(400, "INVALID_PARAMETER_VALUE",
-                               f"latest_repair_id must be the run's latest repair ({latest}) to repair it again")  # fmt: skip
-            current = {t.task_key: t for t in run.latest()}
-            if body.get("rerun_all_failed_tasks"):
-                keys = [k for k, t in current.items() if t.result_state not in (None, "SUCCESS")]
-            else:
-                keys = [str(k) for k in body.get("rerun_tasks") or []]
-            unknown = sorted(set(keys) - set(current))
-            if unknown or not keys:
-                raise ApiError(
-                    400, "INVALID_PARAMETER_VALUE", f"rerun_tasks: unknown or no task keys {unknown or keys}"
-                )
-            if body.get("rerun_dependent_tasks"):
-                keys = _with_dependents(keys, [t.spec for t in current.values()])
+            keys = repair_keys(run, body)
             repair_id = next(self._ids)
             reruns = []
-            for key in current:  # the graph's order
-                if key in keys:
-                    old = current[key]
-                    reruns.append(TaskRun(next(self._ids), key, old.spec, prior_attempts=old.attempts))
+            for old in run.latest():  # the graph's order
+                if old.task_key in keys:
+                    reruns.append(TaskRun(next(self._ids), old.task_key, old.spec, prior_attempts=old.attempts))
             run.tasks.extend(reruns)
             run.repairs.append({"id": repair_id, "start_time": now_ms(), "task_run_ids": [t.run_id for t in reruns]})
             run.end_time = 0
@@ -439,17 +413,3 @@ class Workspace:
                     )  # fmt: skip
                 staging.rename(target)
         return python
-
-
-def _with_dependents(keys: list[str], tasks: list[dict[str, Any]]) -> list[str]:
-    """``keys`` and every task depending on one of them, transitively."""
-    chosen = set(keys)
-    changed = True
-    while changed:
-        changed = False
-        for task in tasks:
-            key = str(task.get("task_key"))
-            if key not in chosen and any(str(d["task_key"]) in chosen for d in task.get("depends_on", [])):
-                chosen.add(key)
-                changed = True
-    return sorted(chosen)
