@@ -170,7 +170,9 @@ def test_the_wal_a_slot_holds_back_is_on_metrics_and_drains_with_the_next_run(sc
     source_sql(scenario.dsn, f"UPDATE {SCHEMA}.entries SET memo = coalesce(memo, '') || '!' WHERE line_no >= 100")
     held = {s.table: s for s in slot_states(scenario.cfg)}
     assert {t: s.usable for t, s in held.items()} == {"accounts": True, "entries": True}
-    assert held["entries"].retained_bytes - idle["entries"] > 100_000  # the update's WAL is kept (its size varies by run)
+    assert (
+        held["entries"].retained_bytes - idle["entries"] > 100_000
+    )  # the update's WAL is kept (its size varies by run)
     text = render([], [scenario.cfg]).decode()
     samples = {
         (s.name, s.labels["dag_id"], s.labels["table"]): s.value
