@@ -16,6 +16,7 @@ a contract column dropped at the source (refused, nothing written, the slot unmo
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -249,9 +250,14 @@ def test_the_cdc_dag_feeds_silver_and_the_daily_gold_waits_for_it(scenario: Scen
     assert not (scenario.lake / "cdc_gold" / "balances").exists()  # gold never read a partial interval
 
     # the CDC DAG for the table gold reads (entries is skipped: its silver emits no event)
+    before_run = time.time()
     fed = dags_test(stack, folder, scenario.lake, f"{DAG}_cdc", args=("--conf", '{"tables": ["accounts"]}'),
                     date="2026-11-28")  # fmt: skip
     assert fed.returncode == 0, (fed.stdout + fed.stderr)[-3000:]
+    # the lag in seconds, from the ETL monitor: since that run's extract of accounts started
+    lags = {s.table: s.lag_seconds for s in read_slot_states(scenario.cfg)}
+    assert lags["entries"] is None  # never confirmed under Airflow (its runs above were jobs alone)
+    assert lags["accounts"] is not None and 0 < lags["accounts"] <= time.time() - before_run, lags
     assert_silver_equals_source(spark, scenario, "after the CDC DAG's run")
     ((run_id,),) = airflow_db_rows(
         stack, f"SELECT run_id FROM dag_run WHERE dag_id = '{DAG}_cdc' ORDER BY id DESC LIMIT 1"
@@ -260,7 +266,9 @@ def test_the_cdc_dag_feeds_silver_and_the_daily_gold_waits_for_it(scenario: Scen
         stack,
         f"SELECT state FROM task_instance WHERE dag_id = '{DAG}_cdc' AND run_id = '{run_id}' AND task_id = 'cdc_slots'",
     )
-    assert check == "success"  # the slots were checked after the run, within cdc.max_retained_mb
+    assert check == "success"  # the slots were checked after the run, within cdc.max_retained_mb and max_lag_minutes
+    problems = slot_problems(read_slot_states(scenario.cfg), 2**40, lags["accounts"] / 2)  # a limit it is over
+    assert [p.split(":")[0] for p in problems] == ["accounts"], problems
     events = asset_events(stack, run_id)
     assert {name: [task for task, _ in e] for name, e in events.items() if name.startswith("cdc_silver")} == {
         "cdc_silver.accounts": ["cdc_silver.accounts"]

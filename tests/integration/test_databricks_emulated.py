@@ -26,9 +26,8 @@ import yaml
 from lakehouse_airflow.build.dag import build_dag
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.operators.spark_submit import LakehouseSparkSubmitOperator
-from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID
 from support import s3 as objects
-from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, airflow_db, dags_test, lake_state, pipeline_dir
+from support.dagrun import DATE, LOAD_STAMPS, PER_RUN, SHIPPED, dags_test, lake_state, pipeline_dir
 from support.databricks_emu import ARTIFACTS, CONN_ID, SCOPE, Emulator
 from support.env import ROOT, sh
 
@@ -66,17 +65,13 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pipeline_dir(tmp_path_factory.mktemp("dbx"), "inventory", lambda raw: raw.update(dag_id=DAG))
 
 
-def _launches(emu: Emulator, since: int) -> list[dict]:
-    return emu.api("GET", "/api/2.0/emulator/meter").json()["launches"][since:]
-
-
 def test_whole_dag_on_databricks_equals_the_local_backend(
     deployed: Emulator, pipelines: Path, first, spark, tmp_path: Path
 ) -> None:
     """The whole DAG with ``compute: shared_cluster`` (what dev..prod use): one cluster for the run,
     created by the setup task, every Spark task on it, deleted by the teardown; tables equal."""
     before = {r["run_id"] for r in deployed.runs()}
-    launched = len(_launches(deployed, 0))
+    launched = len(deployed.launches(0))
     result = dags_test(deployed.env, pipelines, tmp_path / "unused-local-lake", DAG,
                        extra_env={"LAKEHOUSE_ENV": "emulated_shared"})  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
@@ -88,7 +83,7 @@ def test_whole_dag_on_databricks_equals_the_local_backend(
     assert not (tmp_path / "unused-local-lake").exists()  # nothing ran on the local backend
 
     # compute: exactly one cluster launched for the run, every task ran on it, none left running
-    (launch,) = _launches(deployed, launched)
+    (launch,) = deployed.launches(launched)
     assert launch["kind"] == "created" and launch["name"].startswith(f"{DAG}.") and not launch["running"]
     assert {t.get("existing_cluster_id") for r in runs for t in r["tasks"]} == {launch["cluster_id"]}
     assert not any("new_cluster" in t for r in runs for t in r["tasks"])
@@ -109,123 +104,6 @@ def test_whole_dag_on_databricks_equals_the_local_backend(
         for where, text in (("payloads", payloads), ("rendered", rendered), ("task logs", result.stdout + result.stderr),
                             ("driver logs", driver_logs)):  # fmt: skip
             assert secret not in text, f"a secret value appears in the {where}"
-
-
-WORKFLOW_DAG = f"{DAG}_wf"
-FAULTY = "warehouses"  # its silver MERGE fails in the workflow run until the fault is lifted
-
-
-def _dag_run_states(env: dict[str, str], dag_id: str) -> tuple[str, dict[str, str]]:
-    """The one DAG run of ``dag_id``: its run id and task states."""
-    with airflow_db(env) as conn:
-        (run_id,) = [r[0] for r in conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s", (dag_id,))]
-        rows = conn.execute("SELECT task_id, state FROM task_instance WHERE dag_id = %s AND run_id = %s",
-                            (dag_id, run_id)).fetchall()  # fmt: skip
-    return run_id, dict(rows)
-
-
-def _clear_and_run(env: dict[str, str], dag_id: str, run_id: str, task_id: str) -> str:
-    """The grid's "clear" of one task (Airflow's own clear), then its next try as the scheduler
-    starts it: the scheduler numbers the try when it schedules the cleared task instance
-    (``DagRun.schedule_tis``), which ``airflow tasks test`` does not do, so the test does."""
-    sh(["airflow", "tasks", "clear", dag_id, "-t", f"^{task_id}$", "-s", DATE, "-e", DATE, "-y"], env=env)
-    with airflow_db(env) as conn:
-        conn.execute("UPDATE task_instance SET try_number = try_number + 1, state = 'scheduled' "
-                     "WHERE dag_id = %s AND run_id = %s AND task_id = %s", (dag_id, run_id, task_id))  # fmt: skip
-    return sh(["airflow", "tasks", "test", dag_id, task_id, run_id], env=env, check=False).stdout
-
-
-def test_workflow_mode_is_one_job_run_and_a_cleared_task_is_repaired_in_it(
-    deployed: Emulator, first, spark, tmp_path: Path
-) -> None:
-    """``compute: workflow``: the DAG run is one Databricks job run on one job cluster. A silver
-    MERGE fails (an injected fault the job cluster reads from the secret scope), so its gold
-    models end upstream_failed; the fault lifted, clearing the failed task from the grid and
-    running it again repairs that task and its dependents in the same job run (one repair, no
-    second job run) and the tables equal the local backend's."""
-    lake = "/Volumes/emulated/inventory/lakehouse_wf"
-    pipelines = pipeline_dir(tmp_path / "p", "inventory", lambda raw: raw.update(dag_id=WORKFLOW_DAG))
-    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
-    workflow = raw["environments"]["emulated_workflow"]["databricks"]
-    workflow.update(lakehouse_root=lake, max_retries=0)
-    workflow["cluster"]["spark_env_vars"] = {"LAKEHOUSE_INJECT_FAULT": "{{secrets/" + SCOPE + "/fault}}"}
-    envs = tmp_path / "environments.yaml"
-    envs.write_text(yaml.safe_dump(raw))
-    run_env = {"LAKEHOUSE_ENV": "emulated_workflow", "LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)}
-    secrets = deployed.client().secrets
-    secrets.put_secret(SCOPE, "fault", string_value=f"silver:{FAULTY}")
-    before = {r["run_id"] for r in deployed.runs()}
-    launched = len(_launches(deployed, 0))
-
-    result = dags_test(deployed.env, pipelines, tmp_path / "unused", WORKFLOW_DAG, extra_env=run_env)
-    assert result.returncode != 0, "the injected fault must fail the run"
-    run_id, states = _dag_run_states(deployed.env, WORKFLOW_DAG)
-    silver = f"inventory_silver.{FAULTY}"
-    assert states[silver] == "failed" and states["launch"] == "success", states
-    assert "upstream_failed" in {
-        states[t] for t in build_dag(load_pipeline(SHIPPED)).get_task(silver).downstream_task_ids
-    }
-    (job_run,) = [r for r in deployed.runs() if r["run_id"] not in before]  # one job run for the DAG run
-    assert job_run["run_type"] == "JOB_RUN" and job_run["state"]["result_state"] == "FAILED"
-    spark_tasks = {t for t in states if t not in ("launch", SUMMARY_TASK_ID)}
-    assert {t["task_key"] for t in job_run["tasks"]} == {k.replace(".", "__") for k in spark_tasks}
-    (launch,) = _launches(deployed, launched)  # one job cluster for the whole run, ended with it
-    assert launch["kind"] == "job_cluster" and launch["run_id"] == job_run["run_id"] and not launch["running"]
-
-    # the grid's "clear" of the failed task, then its next try (what the scheduler would start)
-    secrets.put_secret(SCOPE, "fault", string_value="")
-    task_env = {**deployed.env, "LAKEHOUSE_PIPELINES_DIR": str(pipelines), **run_env}
-    out = _clear_and_run(task_env, WORKFLOW_DAG, run_id, silver)
-    assert f"repairing inventory_silver__{FAULTY}" in out, out[-3000:]
-    assert _dag_run_states(deployed.env, WORKFLOW_DAG)[1][silver] == "success"
-
-    deadline = time.monotonic() + 600  # the repair re-runs the task's dependents after it
-    while True:
-        repaired = deployed.api("GET", "/api/2.2/jobs/runs/get",
-                                params={"run_id": job_run["run_id"], "include_history": "true"}).json()  # fmt: skip
-        if repaired["state"]["life_cycle_state"] == "TERMINATED" or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert [h["type"] for h in repaired["repair_history"]] == ["ORIGINAL", "REPAIR"]  # one repair
-    assert repaired["state"]["result_state"] == "SUCCESS"  # the task and its dependents re-ran
-    assert [r["run_id"] for r in deployed.runs() if r["run_id"] not in before] == [job_run["run_id"]]
-    relaunch = _launches(deployed, launched)[1:]  # the run had ended: the repair starts its job cluster once
-    assert len(relaunch) == 1 and not relaunch[0]["running"]
-
-    # a dependent cleared after the repair follows its repaired task: no second repair
-    gold = next(t for t in sorted(build_dag(load_pipeline(SHIPPED)).get_task(silver).downstream_task_ids)
-                if t.startswith("inventory_gold."))  # fmt: skip
-    out = _clear_and_run(task_env, WORKFLOW_DAG, run_id, gold)
-    assert "repairing" not in out and _dag_run_states(deployed.env, WORKFLOW_DAG)[1][gold] == "success", out[-3000:]
-    history = deployed.api("GET", "/api/2.2/jobs/runs/get",
-                           params={"run_id": job_run["run_id"], "include_history": "true"}).json()["repair_history"]  # fmt: skip
-    assert len(history) == 2
-
-    # parity: every table equals the local backend's for the same source data
-    assert lake_state(spark, deployed.root / lake.lstrip("/")) == lake_state(spark, first.lake)
-
-
-def test_shared_cluster_is_deleted_when_a_task_fails(deployed: Emulator, tmp_path: Path) -> None:
-    """A run whose only selected table fails (its secret scope holds no keys): the teardown still
-    deletes the run's one cluster. Its own dag id: the retry-less DAG it serializes must not be the
-    one the `tasks test` cases below find in the metadata DB."""
-    dag_id = f"{DAG}_failing"
-    pipelines = pipeline_dir(tmp_path / "p", "inventory", lambda raw: raw.update(dag_id=dag_id))
-    raw = yaml.safe_load((ROOT / "include" / "environments.yaml").read_text())
-    shared = raw["environments"]["emulated_shared"]["databricks"]
-    shared.update(secret_scope="inventory-empty", max_retries=0)
-    envs = tmp_path / "environments.yaml"
-    envs.write_text(yaml.safe_dump(raw))
-    launched = len(_launches(deployed, 0))
-    result = dags_test(
-        deployed.env, pipelines, tmp_path / "unused", dag_id, date="2026-11-11",
-        extra_env={"LAKEHOUSE_ENV": "emulated_shared", "LAKEHOUSE_ENVIRONMENTS_FILE": str(envs)},
-        args=("--conf", json.dumps({"tables": ["warehouses"]})),
-    )  # fmt: skip
-    assert "SecretNotFoundError" in result.stdout + result.stderr
-    (launch,) = _launches(deployed, launched)
-    assert launch["kind"] == "created" and not launch["running"], launch
-    assert "delete_cluster" in result.stdout + result.stderr
 
 
 def _tasks_test(
@@ -347,7 +225,7 @@ def test_the_clusters_api_answers_like_the_service(deployed: Emulator) -> None:
     from databricks.sdk.service.compute import State
 
     client = deployed.client()
-    launched = len(_launches(deployed, 0))
+    launched = len(deployed.launches(0))
     cluster = client.clusters.create(
         spark_version="17.3.x-scala2.13", node_type_id="Standard_DS3_v2", num_workers=1, cluster_name="probe"
     ).result(timeout=timedelta(seconds=60))
@@ -355,7 +233,7 @@ def test_the_clusters_api_answers_like_the_service(deployed: Emulator) -> None:
     assert cluster.cluster_id in {c.cluster_id for c in client.clusters.list()}
     client.clusters.permanent_delete(cluster.cluster_id)
     assert cluster.cluster_id not in {c.cluster_id for c in client.clusters.list()}
-    (launch,) = _launches(deployed, launched)
+    (launch,) = deployed.launches(launched)
     assert (launch["cluster_id"], launch["running"]) == (cluster.cluster_id, False)
     task = {
         "task_key": "a",

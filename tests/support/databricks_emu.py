@@ -40,6 +40,10 @@ class Emulator:
     def runs(self) -> list[dict]:
         return self.api("GET", "/api/2.2/jobs/runs/list").json()["runs"]
 
+    def launches(self, since: int = 0) -> list[dict]:
+        """The emulator's meter: every cluster launched (after the first ``since``)."""
+        return self.api("GET", "/api/2.0/emulator/meter").json()["launches"][since:]
+
     def client(self):
         from databricks.sdk import WorkspaceClient
 

@@ -321,3 +321,17 @@ def test_slots_lost_missing_or_holding_too_much_wal_are_named_with_the_way_out()
     assert problems[0].startswith("inventory: slot s_inventory holds back 300.0 MiB of WAL (limit 256 MiB)")
     assert problems[1].startswith("order_details: slot s_details is missing or lost its WAL -- re-snapshot")
     assert slot_problems(states[:1], 256 * mib) == []
+
+
+def test_a_slot_not_confirmed_for_longer_than_the_lag_limit_is_named() -> None:
+    from lakehouse_airflow.monitor.cdc_slots import SlotState, slot_problems
+
+    states = [
+        SlotState("d_cdc", "orders", "s_orders", True, 0, lag_seconds=300.0),
+        SlotState("d_cdc", "inventory", "s_inventory", True, 0, lag_seconds=7200.0),
+        SlotState("d_cdc", "shipments", "s_shipments", True, 0, lag_seconds=None),  # never confirmed under Airflow
+    ]
+    (problem,) = slot_problems(states, 2**30, max_lag_seconds=3600)
+    assert problem.startswith("inventory: bronze may miss the changes of the last 120 min (limit 60 min)"), problem
+    assert "s_inventory" in problem
+    assert slot_problems(states, 2**30, max_lag_seconds=None) == []  # cdc.max_lag_minutes: null

@@ -126,6 +126,9 @@ class CdcConfig(Strict):
     # every CDC run ends by checking each slot: lost, missing or holding back more WAL than this
     # fails the check (and so alerts): the source's disk fills while a slot is not confirmed
     max_retained_mb: int = Field(default=1024, ge=0)
+    # ... and so does a table whose bronze no CDC run has confirmed for longer than this (the
+    # newest change bronze may miss is that old); null: no limit
+    max_lag_minutes: int | None = Field(default=60, ge=1)
 
 
 class DrConfig(Strict):

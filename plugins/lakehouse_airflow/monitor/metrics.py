@@ -103,6 +103,12 @@ class MonitorCollector(Collector):
             "WAL the source keeps for a CDC table's replication slot (current position - confirmed position)",
             labels=["dag_id", "table"],
         )
+        lag = GaugeMetricFamily(
+            "lakehouse_cdc_lag_seconds",
+            "Seconds since the extract of a CDC table's newest confirmed run started: the oldest a change missing "
+            "from bronze can be",
+            labels=["dag_id", "table"],
+        )
         usable = GaugeMetricFamily(
             "lakehouse_cdc_slot_usable", "1 when the CDC table's slot exists and has its WAL (0: re-snapshot)",
             labels=["dag_id", "table"],
@@ -112,7 +118,9 @@ class MonitorCollector(Collector):
                 usable.add_metric([state.dag_id, state.table], 1.0 if state.usable else 0.0)
                 if state.retained_bytes is not None:
                     retained.add_metric([state.dag_id, state.table], float(state.retained_bytes))
-        yield from (retained, usable)
+                if state.lag_seconds is not None:
+                    lag.add_metric([state.dag_id, state.table], state.lag_seconds)
+        yield from (retained, lag, usable)
 
     def _restore_points(self) -> Iterator[Metric]:
         point_age = GaugeMetricFamily(
