@@ -387,10 +387,15 @@ class Workspace:
     def _environment(self, run: Run, spec: dict[str, Any]) -> Path:
         """The interpreter of an isolated environment holding the task's wheels (cached by content)."""
         wheels = [lib["whl"] for lib in spec.get("libraries", []) if "whl" in lib]
+        packages = [lib["pypi"]["package"] for lib in spec.get("libraries", []) if "pypi" in lib]
         if key := spec.get("environment_key"):
             for env in run.payload.get("environments", []):
                 if env.get("environment_key") == key:
-                    wheels += [dep for dep in env.get("spec", {}).get("dependencies", []) if dep.endswith(".whl")]
+                    deps = env.get("spec", {}).get("dependencies", [])
+                    wheels += [dep for dep in deps if dep.endswith(".whl")]
+                    packages += [dep for dep in deps if not dep.endswith(".whl")]
+        for requirement in packages:
+            _check_preinstalled(requirement)
         files = [self.local(w) for w in wheels]
         for path, name in zip(files, wheels, strict=True):
             if not path.is_file():
@@ -413,3 +418,22 @@ class Workspace:
                     )  # fmt: skip
                 staging.rename(target)
         return python
+
+
+def _check_preinstalled(requirement: str) -> None:
+    """A PyPI library: the emulator installs nothing from PyPI, so the runtime (this interpreter)
+    must already hold a version the requirement accepts; otherwise the run fails as a cluster
+    whose library install failed would."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    wanted = Requirement(requirement)
+    try:
+        found = version(wanted.name)
+    except PackageNotFoundError:
+        raise LookupError(
+            f"library {requirement}: not installable (the emulator's runtime lacks {wanted.name})"
+        ) from None
+    if not wanted.specifier.contains(found, prereleases=True):
+        raise LookupError(f"library {requirement}: not installable (the emulator's runtime has {wanted.name} {found})")

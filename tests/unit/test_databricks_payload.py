@@ -149,7 +149,10 @@ def test_table_task_payload_on_a_classic_cluster(monkeypatch: pytest.MonkeyPatch
                     "custom_tags": {"project": "inventory-lakehouse", "owner": "data-platform"},
                     "data_security_mode": "SINGLE_USER",
                 },
-                "libraries": [{"whl": f"{ARTIFACTS}/inventory_lakehouse-0.1.0-py3-none-any.whl"}],
+                "libraries": [
+                    {"whl": f"{ARTIFACTS}/inventory_lakehouse-0.1.0-py3-none-any.whl"},
+                    {"pypi": {"package": "psycopg[binary]==3.3.9"}},  # the snapshot and CDC reads need it
+                ],
             }
         ],
         "access_control_list": [{"group_name": "data-engineers", "permission_level": "CAN_MANAGE_RUN"}],
@@ -197,7 +200,10 @@ def test_gold_task_payload_serverless(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert op.json["environments"] == [
         {
             "environment_key": "lakehouse",
-            "spec": {"client": "3", "dependencies": [f"{base}/inventory_lakehouse-0.1.0-py3-none-any.whl"]},
+            "spec": {
+                "client": "3",
+                "dependencies": [f"{base}/inventory_lakehouse-0.1.0-py3-none-any.whl", "psycopg[binary]==3.3.9"],
+            },
         }
     ]
     assert set(task) == {"task_key", "spark_python_task", "timeout_seconds", "environment_key"}
@@ -290,3 +296,29 @@ def test_the_dag_folder_bags_in_each_compute_mode(monkeypatch: pytest.MonkeyPatc
         for dag in bag.dags.values():
             spark = [t for t in dag.tasks if t.task_type.startswith("Lakehouse") and "Workflow" in t.task_type]
             assert spark and dag.has_task("launch"), dag.dag_id
+
+
+def test_the_jobs_pypi_requirements_are_pinned_as_in_requirements_txt() -> None:
+    """The cluster libraries carry the versions the project is tested with."""
+    from packaging.requirements import Requirement
+
+    from lakehouse_contract.runtime import PYPI_REQUIREMENTS
+
+    pinned = dict(line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
+    for requirement in map(Requirement, PYPI_REQUIREMENTS):
+        (spec,) = requirement.specifier
+        assert spec.operator == "==" and pinned[requirement.name] == spec.version, requirement
+
+
+def test_the_emulator_fails_a_pypi_library_its_runtime_does_not_hold() -> None:
+    """The emulator installs nothing from PyPI: a requirement the runtime does not satisfy fails
+    the task like a failed library install, so a payload cannot rely on the test machine's venv."""
+    from databricks_emulator.runs import _check_preinstalled
+    from lakehouse_contract.runtime import PYPI_REQUIREMENTS
+
+    for requirement in PYPI_REQUIREMENTS:
+        _check_preinstalled(requirement)
+    with pytest.raises(LookupError, match=r"psycopg==0\.0\.1: not installable .* has psycopg 3\."):
+        _check_preinstalled("psycopg==0.0.1")
+    with pytest.raises(LookupError, match="lacks no-such-package"):
+        _check_preinstalled("no-such-package==1.0")

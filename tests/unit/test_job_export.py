@@ -150,7 +150,7 @@ def test_serverless_export_uses_environments_not_clusters() -> None:
     body = create_request(CFG, "dev", env)
     assert "job_clusters" not in body
     (environment,) = body["environments"]
-    assert environment["spec"]["dependencies"] == [f"{env.artifacts_path}/{env.wheel}"]
+    assert environment["spec"]["dependencies"] == [f"{env.artifacts_path}/{env.wheel}", "psycopg[binary]==3.3.9"]
     for task in body["tasks"]:
         assert task["environment_key"] == environment["environment_key"]
         assert "libraries" not in task and "job_cluster_key" not in task

@@ -37,12 +37,12 @@ from lakehouse_airflow.config.pipeline import PipelineConfig, load_pipelines
 from lakehouse_airflow.databricks.payload import (
     ENVIRONMENT_KEY,
     jinja_literal,
+    libraries,
     new_cluster,
     python_task,
     remote_spec,
     serverless_environment,
     task_key,
-    wheel_path,
 )
 from lakehouse_airflow.describe.pipeline import pipeline_specs
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec, job_spec
@@ -122,7 +122,7 @@ def task_body(spec: TaskSpec, env: DatabricksConfig, parameters: list[str], retr
         body["environment_key"] = ENVIRONMENT_KEY
     else:
         body["job_cluster_key"] = JOB_CLUSTER_KEY
-        body["libraries"] = [{"whl": wheel_path(env)}]
+        body["libraries"] = libraries(env)
     body["max_retries"] = env.max_retries if spec.retries is None else spec.retries
     body["min_retry_interval_millis"] = retry_delay_seconds * 1000
     body["retry_on_timeout"] = False

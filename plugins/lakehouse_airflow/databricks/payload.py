@@ -18,6 +18,7 @@ from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
 from lakehouse_contract.naming import LAYERS, Location, TableName
 from lakehouse_contract.run import run_flags
+from lakehouse_contract.runtime import PYPI_REQUIREMENTS
 from lakehouse_contract.secrets import scope_ref
 from lakehouse_contract.specs import (
     SPEC_FLAG,
@@ -136,11 +137,17 @@ def python_task(job: str, parameters: list[str], env: DatabricksConfig) -> dict[
     return {"python_file": remote_path(SPARK_ENTRYPOINT, env), "parameters": [job, *parameters]}
 
 
+def libraries(env: DatabricksConfig) -> list[dict[str, Any]]:
+    """A cluster task's libraries: the deployed wheel and the jobs' PyPI requirements."""
+    return [{"whl": wheel_path(env)}, *({"pypi": {"package": p}} for p in PYPI_REQUIREMENTS)]
+
+
 def serverless_environment(env: DatabricksConfig) -> dict[str, Any]:
-    """The serverless ``environments`` entry: client version and the deployed wheel."""
+    """The serverless ``environments`` entry: client version, the deployed wheel and the jobs'
+    PyPI requirements."""
     return {
         "environment_key": ENVIRONMENT_KEY,
-        "spec": {"client": SERVERLESS_CLIENT, "dependencies": [wheel_path(env)]},
+        "spec": {"client": SERVERLESS_CLIENT, "dependencies": [wheel_path(env), *PYPI_REQUIREMENTS]},
     }
 
 
@@ -157,13 +164,13 @@ def submit_payload(spec: SparkTask, env: DatabricksConfig) -> dict[str, Any]:
         task["environment_key"] = ENVIRONMENT_KEY
         payload["environments"] = [serverless_environment(env)]
     elif env.compute == "shared_cluster":  # the run's cluster id is added at execute time (operator)
-        task["libraries"] = [{"whl": wheel_path(env)}]
+        task["libraries"] = libraries(env)
     else:
         cluster = new_cluster(env)
         if "spark_env_vars" in cluster:  # Databricks' {{secrets/...}} references, kept from Airflow's Jinja
             cluster["spark_env_vars"] = {k: jinja_literal(v) for k, v in cluster["spark_env_vars"].items()}
         task["new_cluster"] = cluster
-        task["libraries"] = [{"whl": wheel_path(env)}]
+        task["libraries"] = libraries(env)
     payload["tasks"] = [task]
     if env.access_control_list:
         payload["access_control_list"] = [acl.model_dump(exclude_none=True) for acl in env.access_control_list]
