@@ -166,7 +166,7 @@ def test_shared_cluster_is_deleted_when_an_airflow_task_is_killed(deployed: Emul
     assert "was requested to be cancelled" in text, text[-3000:]
     state = deployed.api("GET", "/api/2.2/jobs/runs/get", params={"run_id": killed["run_id"]}).json()["state"]
     assert state["result_state"] == "CANCELED", state
-    task_id = killed["run_name"].removeprefix(f"{dag_id}.").rsplit(".", 1)[0]
+    task_id = ".".join(killed["run_name"].removeprefix(f"{dag_id}.").split(".")[:2])  # <group>.<task>.<run id>
     _, states = _dag_run_states(deployed.env, dag_id)
     assert states[task_id] == "failed" and states[DELETE_TASK_ID] == "success", states
     (launch,) = deployed.launches(launched)  # one cluster for the run, and it is gone
