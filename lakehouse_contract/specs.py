@@ -86,6 +86,7 @@ class ExtractSpec(JobSpec):
     num_partitions: int
     fetch_size: int
     allow_empty: bool
+    hourly: bool = False  # cadence: hourly -- the run owns the hourly slice of its interval start
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class WriteBronzeSpec(JobSpec):
     columns: dict[str, str]
     # CDC tables: the slot write_bronze confirms once the change rows are committed; None otherwise
     cdc: CdcSource | None
+    hourly: bool = False  # cadence: hourly -- the run replaces the hourly slice of its interval start
 
     def commits(self) -> tuple[TableName, ...]:
         return (naming.bronze(self.location.schemas, self.table),)

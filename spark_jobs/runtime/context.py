@@ -79,11 +79,24 @@ class RunContext:
     def run_key(self) -> str:
         return layout.run_key(self.run_id)
 
+    @property
+    def slice_start(self) -> dt.datetime | None:
+        """An hourly table's run: its data interval's start (UTC, naive), the hourly slice of the
+        date's bronze slice it owns. None for a daily slice."""
+        if not getattr(self.spec, "hourly", False):
+            return None
+        if not self.interval_start:
+            raise JobError("an hourly table's run needs its data interval (--interval-start)")
+        start = dt.datetime.fromisoformat(self.interval_start)
+        if start.tzinfo is None:
+            raise JobError(f"data interval start {self.interval_start!r} has no time zone")
+        return start.astimezone(dt.UTC).replace(tzinfo=None)
+
     def landing_path(self) -> str:
-        return layout.landing_dir(self.root, self.table, self.logical_date)
+        return layout.landing_dir(self.root, self.table, self.logical_date, self.slice_start)
 
     def deletes_path(self) -> str:
-        return layout.deleted_keys_dir(self.root, self.table, self.logical_date)
+        return layout.deleted_keys_dir(self.root, self.table, self.logical_date, self.slice_start)
 
     def result_path(self, step: str) -> str:
         return layout.step_result_path(self.root, self.dag_id, self.run_id, self.table, step)
