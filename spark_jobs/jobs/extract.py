@@ -46,7 +46,7 @@ def _mode(spark: SparkSession, target: TableRef, ctx: RunContext, spec: ExtractS
         bronze = target.read(spark)
         if ctx.slice_start is not None and SLICE_START not in bronze.columns:
             return effective_mode(spec.load_mode, ctx.mode, set(), True)  # the table's first hourly slice
-        rows = bronze.where(in_slice(ctx.logical_date, ctx.slice_start))
+        rows = bronze.where(in_slice(ctx.slice_date, ctx.slice_start))
         # rows without a recorded mode predate incremental loading: they were a full overwrite
         mode_col = F.col("_load_mode") if "_load_mode" in rows.columns else F.lit(None).cast("string")
         loaded = rows.select(F.coalesce(mode_col, F.lit("full")).alias("m")).distinct().collect()
@@ -71,7 +71,7 @@ def _detect_deletes(
     )  # fmt: skip
     bronze = target.read(spark)
     slice_start = ctx.slice_start if SLICE_START in bronze.columns else None  # none before the first hourly slice
-    gone = live_keys(bronze, keys, ctx.logical_date, slice_start).join(source_keys, keys, "left_anti")
+    gone = live_keys(bronze, keys, ctx.slice_date, slice_start).join(source_keys, keys, "left_anti")
     gone.write.mode("overwrite").parquet(ctx.deletes_path())
     return spark.read.parquet(ctx.deletes_path()).count()
 

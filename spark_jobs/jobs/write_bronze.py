@@ -52,7 +52,7 @@ def _bronze_frame(
     meta: dict[str, Any] = {
         "source_system": spec.source_system,
         "batch_id": ctx.run_id,
-        "logical_date": ctx.logical_date,
+        "logical_date": ctx.slice_date,
         "load_timestamp": dt.datetime.fromtimestamp(extract.finished_at or extract.started_at, dt.UTC),
     }
     out = with_bronze_metadata(landing, **meta)
@@ -136,7 +136,7 @@ def main(argv: list[str]) -> int:
             written = _write_changes(done, out, target, create)
         elif done.table_load_mode == "incremental":
             replace_slice(
-                target, out, slice_keys(ctx.logical_date, ctx.slice_start), merge_schema=True, create_options=create,
+                target, out, slice_keys(ctx.slice_date, ctx.slice_start), merge_schema=True, create_options=create,
                 also=_older_rows_of_files(done),
             )  # fmt: skip
         else:
