@@ -38,7 +38,10 @@ def test_shipped_environments_match_the_existing_deployment() -> None:
                          "emulated_workflow"}  # fmt: skip
     assert envs["local"].backend == "local"
     db = {name: envs[name].databricks for name in ("dev", "qa", "uat", "prod")}
-    assert {d.compute for d in db.values()} == {"shared_cluster"}  # one cluster per DAG run
+    # one cluster per DAG run; prod: one job run per DAG run (the cheapest measured, docs/databricks.md)
+    assert {n: d.compute for n, d in db.items()} == {
+        "dev": "shared_cluster", "qa": "shared_cluster", "uat": "shared_cluster", "prod": "workflow"
+    }  # fmt: skip
     assert envs["emulated"].databricks.compute == "per_task"
     assert envs["emulated_workflow"].databricks.compute == "workflow"
     assert [d.max_retries for d in db.values()] == [1, 2, 2, 2]
@@ -224,12 +227,12 @@ def test_payloads_hold_secret_references_never_values(monkeypatch: pytest.Monkey
         for t in local.tasks
         if isinstance(t, LakehouseSparkSubmitOperator)
     )
-    dag = _dag(monkeypatch, "prod")
+    dag = _dag(monkeypatch, "uat")
     payloads = json.dumps([t.json for t in dag.tasks if isinstance(t, LakehouseDatabricksSubmitRunOperator)])
     assert "s3cr3t-pw" not in payloads and "k3y-value-123" not in payloads and "LAKEHOUSE_JDBC" not in payloads
-    assert refs > 10 and payloads.count("dbsecrets:inventory-prod") == refs  # each reference translated
+    assert refs > 10 and payloads.count("dbsecrets:inventory-uat") == refs  # each reference translated
     silver = spec_of(dag.get_task("inventory_silver.customers").json["tasks"][0]["spark_python_task"]["parameters"])
-    assert isinstance(silver, SilverSpec) and silver.pii_key_secret == "dbsecrets:inventory-prod"
+    assert isinstance(silver, SilverSpec) and silver.pii_key_secret == "dbsecrets:inventory-uat"
 
 
 def test_idempotency_token_is_per_task_and_run_not_per_try() -> None:

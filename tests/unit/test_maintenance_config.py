@@ -53,11 +53,11 @@ def test_maintenance_dag_per_pipeline_weekly_with_one_task_per_table() -> None:
 def test_maintenance_runs_on_databricks_through_the_same_factory(monkeypatch: pytest.MonkeyPatch) -> None:
     from lakehouse_airflow.databricks.operator import LakehouseDatabricksSubmitRunOperator
 
-    monkeypatch.setenv("LAKEHOUSE_ENV", "prod")
+    monkeypatch.setenv("LAKEHOUSE_ENV", "uat")
     task = build_maintenance_dag(CFG).get_task("maintenance.orders")
     assert isinstance(task, LakehouseDatabricksSubmitRunOperator)
     params = task.json["tasks"][0]["spark_python_task"]["parameters"]
-    assert params[0] == "maintain" and spec_of(params).location.catalog == "prod"
+    assert params[0] == "maintain" and spec_of(params).location.catalog == "workspace_uat"
 
 
 @pytest.mark.parametrize(
