@@ -81,6 +81,8 @@ class RunContext:
         return layout.run_key(self.run_id)
 
     def _interval_start(self) -> dt.datetime:
+        if not self.interval_start and self.schedule is not None:  # a native Databricks run: the schedule's
+            return self.schedule.interval_for(self.logical_date)[0]
         if not self.interval_start:
             raise JobError("an hourly table's run needs its data interval (--interval-start)")
         start = dt.datetime.fromisoformat(self.interval_start)
