@@ -1,6 +1,7 @@
 """Files under the lakehouse root that are not tables: landing data and step results.
 
 ``<root>/landing/<table>/logical_date=<ds>``                 extract's output, write_bronze's input
+``<root>/landing/<table>/logical_date=<ds>/slice=<HHMMSS>``  the same, of an hourly table's run
 ``<root>/landing/<table>/logical_date=<ds>__deleted_keys``   keys extract found deleted
 ``<root>/_control/step_results/<dag>/<run key>/<table>/<step>.json``  what each step did
 ``<root>/_control/leases/<table>.json``                     the run loading the table (extract -> write_bronze)
@@ -23,12 +24,13 @@ def run_key(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 
 
-def landing_dir(root: str, table: str, logical_date: dt.date | str) -> str:
-    return f"{root.rstrip('/')}/landing/{table}/logical_date={logical_date}"
+def landing_dir(root: str, table: str, logical_date: dt.date | str, slice_start: dt.datetime | None = None) -> str:
+    folder = f"{root.rstrip('/')}/landing/{table}/logical_date={logical_date}"
+    return folder if slice_start is None else f"{folder}/slice={slice_start:%H%M%S}"
 
 
-def deleted_keys_dir(root: str, table: str, logical_date: dt.date | str) -> str:
-    return landing_dir(root, table, logical_date) + "__deleted_keys"
+def deleted_keys_dir(root: str, table: str, logical_date: dt.date | str, slice_start: dt.datetime | None = None) -> str:
+    return landing_dir(root, table, logical_date, slice_start) + "__deleted_keys"
 
 
 def step_results_dir(root: str, dag_id: str, run_id: str, table: str) -> str:

@@ -28,6 +28,9 @@ MAINTENANCE_LOG = "bz_maintenance_log"
 FILE_MANIFEST = "bz_file_manifest"  # file sources: every file seen, the slice that owns it
 RESCUED_DATA = "_rescued_data"  # file sources: values that did not fit the contract, as JSON {column: text}
 SOURCE_FILE = "_source_file"
+# cadence: hourly -- a date's bronze slice is made of hourly slices: the start (UTC) of the data
+# interval of the run that loaded the row; a rerun of that hour replaces exactly its rows
+SLICE_START = "_slice_start"
 FILE_MODIFICATION_TIME = "_file_modification_time"
 DQ_RESULTS = "dq_results"
 CONTROL_INPUTS = (DQ_RESULTS,)  # gold inputs that are control tables, not silver tables

@@ -86,6 +86,8 @@ class ExtractSpec(JobSpec):
     num_partitions: int
     fetch_size: int
     allow_empty: bool
+    hourly: bool = False  # cadence: hourly -- the run owns the hourly slice of its interval start
+    day_zone: str = "UTC"  # hourly: the zone whose calendar day groups the hourly slices (the pipeline's)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ class WriteBronzeSpec(JobSpec):
     columns: dict[str, str]
     # CDC tables: the slot write_bronze confirms once the change rows are committed; None otherwise
     cdc: CdcSource | None
+    hourly: bool = False  # cadence: hourly -- the run replaces the hourly slice of its interval start
+    day_zone: str = "UTC"  # hourly: the zone whose calendar day groups the hourly slices (the pipeline's)
 
     def commits(self) -> tuple[TableName, ...]:
         return (naming.bronze(self.location.schemas, self.table),)
@@ -226,6 +230,8 @@ class SilverSpec(JobSpec):
     derive: tuple[Derived, ...] = ()  # computed after standardising, before the expectations
     partition_by: tuple[str, ...] = ()  # silver table partition columns
     history: Literal["none", "scd2"] = "none"  # scd2: every version in <table>_history too
+    hourly: bool = False  # cadence: hourly -- the run reads the hourly slices of its interval's day
+    day_zone: str = "UTC"  # hourly: the zone of that day (the pipeline's)
 
     def commits(self) -> tuple[TableName, ...]:
         history = (naming.history(self.location.schemas, self.table),) if self.history == "scd2" else ()

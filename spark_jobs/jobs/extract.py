@@ -16,6 +16,7 @@ import logging
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse_contract.naming import SLICE_START
 from lakehouse_contract.results import ExtractOutcome
 from lakehouse_contract.specs import ExtractSpec
 from spark_jobs.runtime.context import RunContext
@@ -28,7 +29,7 @@ from spark_jobs.storage.secrets import JdbcCredentials, resolve_jdbc
 from spark_jobs.storage.snapshot import exported_snapshot
 from spark_jobs.storage.tables import TableRef, bronze_table, watermark_table
 from spark_jobs.transforms.drift import check_drift
-from spark_jobs.transforms.incremental import WatermarkWindow, deletes_due, effective_mode, live_keys
+from spark_jobs.transforms.incremental import WatermarkWindow, deletes_due, effective_mode, in_slice, live_keys
 
 
 def _interval(ctx: RunContext) -> tuple[str, str]:
@@ -42,7 +43,10 @@ def _interval(ctx: RunContext) -> tuple[str, str]:
 def _mode(spark: SparkSession, target: TableRef, ctx: RunContext, spec: ExtractSpec) -> str:
     modes: set[str] = set()
     if spec.load_mode == "incremental" and target.exists():
-        rows = target.read(spark).where(f"_logical_date = DATE'{ctx.logical_date}'")
+        bronze = target.read(spark)
+        if ctx.slice_start is not None and SLICE_START not in bronze.columns:
+            return effective_mode(spec.load_mode, ctx.mode, set(), True)  # the table's first hourly slice
+        rows = bronze.where(in_slice(ctx.slice_date, ctx.slice_start))
         # rows without a recorded mode predate incremental loading: they were a full overwrite
         mode_col = F.col("_load_mode") if "_load_mode" in rows.columns else F.lit(None).cast("string")
         loaded = rows.select(F.coalesce(mode_col, F.lit("full")).alias("m")).distinct().collect()
@@ -65,7 +69,9 @@ def _detect_deletes(
         spark, creds, spec.source, keys, stats, spec.partition_column, spec.num_partitions, spec.fetch_size,
         snapshot=snapshot,
     )  # fmt: skip
-    gone = live_keys(target.read(spark), keys, ctx.logical_date).join(source_keys, keys, "left_anti")
+    bronze = target.read(spark)
+    slice_start = ctx.slice_start if SLICE_START in bronze.columns else None  # none before the first hourly slice
+    gone = live_keys(bronze, keys, ctx.slice_date, slice_start).join(source_keys, keys, "left_anti")
     gone.write.mode("overwrite").parquet(ctx.deletes_path())
     return spark.read.parquet(ctx.deletes_path()).count()
 

@@ -104,7 +104,8 @@ class BronzeInput:
 
 
 def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput:
-    """Full tables: all of bronze. Incremental tables: for each key of this date's slice, its newest
+    """Full tables: all of bronze. Incremental tables: for each key of this date's slice (an hourly
+    table: the hourly slices of the day its interval starts on), its newest
     version in all of bronze (tombstones win), so the result does not depend on the load order.
     CDC tables: for each key of this date's slice, its last change in log order; a re-snapshot
     (mode=full) makes silver exactly the live keys of bronze (keys deleted while the log was lost
@@ -121,10 +122,10 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
         live = latest_changes(bronze, spec.primary_key, None).where(F.col("_record_status") != DELETED)
         return BronzeInput(live, None, bronze.count(), ctx.run_id)
     if spec.load_mode == "cdc":  # change rows: the log's order decides
-        current = latest_changes(bronze, spec.primary_key, ctx.logical_date).persist()
+        current = latest_changes(bronze, spec.primary_key, ctx.slice_date).persist()
     else:
-        current = latest_versions(bronze, spec.primary_key, ctx.logical_date, spec.watermark_column).persist()
-    rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.logical_date)).count()
+        current = latest_versions(bronze, spec.primary_key, ctx.slice_date, spec.watermark_column).persist()
+    rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.slice_date)).count()
     live = current.where(F.col("_record_status") != DELETED)
     return BronzeInput(live, current.select(*spec.primary_key), rows_read, ctx.run_id, current)
 
@@ -154,7 +155,7 @@ def _replace_keyless(spark: SparkSession, ctx: RunContext, spec: SilverSpec, tar
     quarantine keeps this slice's set of them, replaced on a rerun (a second commit, only when the
     slice has or had such rows)."""
     null_key = " OR ".join(f"{ident(k)} IS NULL" for k in spec.primary_key)
-    predicate = f"({null_key}) AND _logical_date = DATE{sql_literal(str(ctx.logical_date))}"
+    predicate = f"({null_key}) AND _logical_date = DATE{sql_literal(str(ctx.slice_date))}"
     if rows.isEmpty() and target.read(spark).where(predicate).isEmpty():
         return
     target.save(rows.write.mode("overwrite").option("replaceWhere", predicate))

@@ -8,7 +8,8 @@ newer than bronze's last), then the replication slot is confirmed -- after the c
 in between re-reads those changes and stores them once.
 
 Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
-(``_logical_date = ds``: the window's rows plus tombstones for deleted keys) replaced in one
+(``_logical_date = ds``: the window's rows plus tombstones for deleted keys; ``cadence: hourly``:
+the hour's slice in it, ``_slice_start`` = the run's interval start) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
 untouched; a rerun of the same date rewrites the same slice (no duplicates). The watermark
 registry advances only after the commit. A new table keeps file statistics only on
@@ -25,7 +26,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse_contract.naming import CDC_LSN, CDC_OP, SOURCE_FILE
+from lakehouse_contract.naming import CDC_LSN, CDC_OP, SLICE_START, SOURCE_FILE
 from lakehouse_contract.results import ExtractOutcome, StepResult, WriteOutcome
 from lakehouse_contract.specs import WriteBronzeSpec
 from spark_jobs.runtime.context import RunContext
@@ -41,7 +42,7 @@ from spark_jobs.storage.results import read_result
 from spark_jobs.storage.secrets import resolve_jdbc
 from spark_jobs.storage.tables import TableRef, bronze_table, ident, watermark_table
 from spark_jobs.transforms.bronze import with_bronze_metadata
-from spark_jobs.transforms.incremental import DELETED, tombstones
+from spark_jobs.transforms.incremental import DELETED, slice_keys, slice_timestamp, tombstones
 
 
 def _bronze_frame(
@@ -51,7 +52,7 @@ def _bronze_frame(
     meta: dict[str, Any] = {
         "source_system": spec.source_system,
         "batch_id": ctx.run_id,
-        "logical_date": ctx.logical_date,
+        "logical_date": ctx.slice_date,
         "load_timestamp": dt.datetime.fromtimestamp(extract.finished_at or extract.started_at, dt.UTC),
     }
     out = with_bronze_metadata(landing, **meta)
@@ -60,6 +61,8 @@ def _bronze_frame(
         out = out.unionByName(with_bronze_metadata(gone, **meta, record_status=DELETED))
     if done.table_load_mode == "incremental":
         out = out.withColumn("_load_mode", F.lit(done.load_mode))
+    if ctx.slice_start is not None:  # cadence: hourly -- the hour of the date's slice this run owns
+        out = out.withColumn(SLICE_START, slice_timestamp(ctx.slice_start))
     return with_fault(out, "write_bronze", ctx.table)
 
 
@@ -133,7 +136,7 @@ def main(argv: list[str]) -> int:
             written = _write_changes(done, out, target, create)
         elif done.table_load_mode == "incremental":
             replace_slice(
-                target, out, {"_logical_date": str(ctx.logical_date)}, merge_schema=True, create_options=create,
+                target, out, slice_keys(ctx.slice_date, ctx.slice_start), merge_schema=True, create_options=create,
                 also=_older_rows_of_files(done),
             )  # fmt: skip
         else:

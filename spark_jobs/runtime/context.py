@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from lakehouse_contract import layout, run
 from lakehouse_contract.naming import Location, Schemas
@@ -79,11 +80,39 @@ class RunContext:
     def run_key(self) -> str:
         return layout.run_key(self.run_id)
 
+    def _interval_start(self) -> dt.datetime:
+        if not self.interval_start and self.schedule is not None:  # a native Databricks run: the schedule's
+            return self.schedule.interval_for(self.logical_date)[0]
+        if not self.interval_start:
+            raise JobError("an hourly table's run needs its data interval (--interval-start)")
+        start = dt.datetime.fromisoformat(self.interval_start)
+        if start.tzinfo is None:
+            raise JobError(f"data interval start {self.interval_start!r} has no time zone")
+        return start
+
+    @property
+    def slice_start(self) -> dt.datetime | None:
+        """An hourly table's bronze run: its data interval's start (UTC, naive), the hour it owns
+        in its day's slice. None for a daily table."""
+        if not getattr(self.spec, "hourly", False):
+            return None
+        return self._interval_start().astimezone(dt.UTC).replace(tzinfo=None)
+
+    @property
+    def slice_date(self) -> dt.date:
+        """The ``_logical_date`` of the bronze slice the run writes or reads: the logical date, or for
+        an hourly table the calendar day (in the pipeline's zone) its interval starts on -- the same
+        for a scheduled and a manual run of that interval, so an hour always lands in one day and
+        the daily silver of that day reads it."""
+        if not getattr(self.spec, "hourly", False):
+            return self.logical_date
+        return self._interval_start().astimezone(ZoneInfo(getattr(self.spec, "day_zone", "UTC"))).date()
+
     def landing_path(self) -> str:
-        return layout.landing_dir(self.root, self.table, self.logical_date)
+        return layout.landing_dir(self.root, self.table, self.slice_date, self.slice_start)
 
     def deletes_path(self) -> str:
-        return layout.deleted_keys_dir(self.root, self.table, self.logical_date)
+        return layout.deleted_keys_dir(self.root, self.table, self.slice_date, self.slice_start)
 
     def result_path(self, step: str) -> str:
         return layout.step_result_path(self.root, self.dag_id, self.run_id, self.table, step)

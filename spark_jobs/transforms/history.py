@@ -22,7 +22,15 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse_contract.naming import CDC_COMMIT_TIMESTAMP, CDC_LSN, CDC_SEQ, IS_CURRENT, VALID_FROM, VALID_TO
+from lakehouse_contract.naming import (
+    CDC_COMMIT_TIMESTAMP,
+    CDC_LSN,
+    CDC_SEQ,
+    IS_CURRENT,
+    SLICE_START,
+    VALID_FROM,
+    VALID_TO,
+)
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.transforms.incremental import DELETED
 
@@ -41,10 +49,14 @@ def versioned(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
         at = F.col(CDC_COMMIT_TIMESTAMP)
         order = F.array(_micros(at), F.col(CDC_LSN), F.col(CDC_SEQ).cast("long"))
     else:
-        at = F.when(gone, F.date_add(F.col("_logical_date"), 1).cast("timestamp")).otherwise(
-            F.col(spec.watermark_column).cast("timestamp")
-        )
+        # a delete is dated at the end of the slice that found it: its day, or its hour (hourly)
+        ends = F.date_add(F.col("_logical_date"), 1).cast("timestamp")
+        if SLICE_START in bronze.columns:
+            ends = F.coalesce(F.col(SLICE_START) + F.expr("INTERVAL 1 HOUR"), ends)
+        at = F.when(gone, ends).otherwise(F.col(spec.watermark_column).cast("timestamp"))
         order = F.array(_micros(at), gone.cast("long"), F.unix_date(F.col("_logical_date")).cast("long"),
+                        *([_micros(F.coalesce(F.col(SLICE_START), F.lit(0).cast("timestamp")))]
+                          if SLICE_START in bronze.columns else []),
                         _micros(F.col("_load_timestamp")))  # fmt: skip
     known = reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in spec.primary_key])
     return bronze.where(known).select("*", at.cast("timestamp").alias(AT), order.alias(ORDER), gone.alias(GONE))

@@ -2,7 +2,8 @@
 
 Semantics (documented in the README):
 - an incremental table's bronze keeps one slice per logical date (``_logical_date``); a rerun of
-  that date replaces exactly its slice;
+  that date replaces exactly its slice (``cadence: hourly``: one slice per hour, ``_slice_start``,
+  inside its date's; a rerun of the hour replaces exactly that hour's slice);
 - a slice holds the source rows with ``start <= watermark < end`` (the run's data interval in the
   source's time zone, started ``lookback_minutes`` earlier, and at the last committed mark when an
   interval never ran: see ``WatermarkWindow.extended``) plus tombstones (``_record_status = 'DELETED'``, key columns only) for keys
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 from functools import reduce
 from zoneinfo import ZoneInfo
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse_contract.naming import CDC_LSN, CDC_SEQ, SOURCE_FILE
+from lakehouse_contract.naming import CDC_LSN, CDC_SEQ, SLICE_START, SOURCE_FILE
 from spark_jobs.runtime.errors import JobError
 
 DELETED = "DELETED"
@@ -91,11 +92,35 @@ def deletes_due(policy: str, mode: str, logical_date: dt.date) -> bool:
     return policy == "every_run" or (policy == "weekly" and logical_date.isoweekday() == 7)
 
 
-def live_keys(bronze: DataFrame, keys: list[str], logical_date: dt.date) -> DataFrame:
-    """Keys whose newest bronze record outside ``logical_date``'s slice is not a tombstone. A NULL key
+def slice_timestamp(slice_start: dt.datetime) -> Column:
+    """An hourly slice's start (naive UTC) as a timestamp (the jobs' sessions run in UTC)."""
+    return F.lit(slice_start.isoformat(sep=" ")).cast("timestamp")
+
+
+def in_slice(logical_date: dt.date, slice_start: dt.datetime | None = None) -> Column:
+    """The rows of a run's bronze slice: its date's (daily), or its hour's in its date's (hourly;
+    never NULL: rows loaded before the table became hourly belong to no hour)."""
+    same_date = F.col("_logical_date") == F.lit(logical_date)
+    if slice_start is None:
+        return same_date
+    return same_date & F.col(SLICE_START).eqNullSafe(slice_timestamp(slice_start))
+
+
+def slice_keys(logical_date: dt.date, slice_start: dt.datetime | None = None) -> dict[str, str]:
+    """The slice as ``column = value`` pairs (``replace_slice``; timestamps in the session's UTC)."""
+    where = {"_logical_date": str(logical_date)}
+    if slice_start is not None:
+        where[SLICE_START] = slice_start.isoformat(sep=" ")
+    return where
+
+
+def live_keys(
+    bronze: DataFrame, keys: list[str], logical_date: dt.date, slice_start: dt.datetime | None = None
+) -> DataFrame:
+    """Keys whose newest bronze record outside the run's slice is not a tombstone. A NULL key
     is no key: it is never judged deleted (it would come back as a tombstone every run)."""
     known = reduce(lambda a, b: a & b, [F.col(k).isNotNull() for k in keys])
-    others = bronze.where((F.col("_logical_date") != F.lit(logical_date)) & known)
+    others = bronze.where(~in_slice(logical_date, slice_start) & known)
     deleted = F.max(F.when(F.col("_record_status") == DELETED, 1).otherwise(0))
     return others.groupBy(*keys).agg(deleted.alias("_gone")).where("_gone = 0").select(*keys)
 
@@ -121,6 +146,7 @@ def latest_versions(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.d
         F.when(F.col("_record_status") == DELETED, 0).otherwise(1),
         F.col(watermark).desc_nulls_last(),
         F.col("_logical_date").desc(),
+        *([F.col(SLICE_START).desc_nulls_last()] if SLICE_START in bronze.columns else []),  # hourly: the later hour
         F.col("_load_timestamp").desc(),
         *([F.col(SOURCE_FILE).desc()] if SOURCE_FILE in bronze.columns else []),  # file tables: the later file
     ]

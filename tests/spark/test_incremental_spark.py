@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from functools import partial
 
+from lakehouse_contract.naming import SLICE_START
 from lakehouse_contract.specs import Rule
 from spark_jobs.storage import watermarks
 from spark_jobs.storage.delta_io import create_if_missing, merge_changes
 from spark_jobs.storage.tables import TableRef
 from spark_jobs.transforms.dq import FAILED_RULES, split, with_outcome, with_rule_flags
-from spark_jobs.transforms.incremental import latest_versions, live_keys, tombstones
+from spark_jobs.transforms.incremental import in_slice, latest_versions, live_keys, slice_keys, tombstones
 from spark_jobs.transforms.silver import dedupe_latest
 
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -91,6 +92,30 @@ def test_live_keys_ignore_the_slice_being_rebuilt_and_tombstoned_keys(spark) -> 
     # keys tombstoned in another slice are gone for good; the slice's own rows do not count
     assert _ids(live_keys(bronze, ["id"], D2)) == [1, 2, 4]
     assert _ids(live_keys(bronze, ["id"], D3)) == [1, 3]
+
+
+def test_hourly_slices_of_one_day_are_told_apart_by_their_hour(spark) -> None:
+    """cadence: hourly -- a day's slice is made of hours (``_slice_start``): rebuilding one hour
+    leaves the other hours' keys live, and of one version read by two hours (a look-back) the
+    later hour's row is the one silver takes."""
+    h21, h22, h23 = (dt.datetime(2026, 11, 21, h) for h in (21, 22, 23))
+    bronze = spark.createDataFrame(
+        [
+            (1, 10, T[0], D1, "ACTIVE", T[0], h21),
+            (2, 20, T[0], D1, "ACTIVE", T[0], h21),
+            (2, 21, T[1], D1, "ACTIVE", T[1], h22),
+            (2, 21, T[1], D1, "ACTIVE", T[2], h23),  # the same version again, read by the next hour
+            (3, None, None, D1, "DELETED", T[2], h23),
+            (4, 40, T[0], D1, "ACTIVE", T[0], None),  # loaded before the table became hourly
+        ],
+        f"{COLS}, {SLICE_START} timestamp",
+    )
+    assert _ids(live_keys(bronze, ["id"], D1, h23)) == [1, 2, 4]  # 3's tombstone is the slice being rebuilt
+    assert _ids(live_keys(bronze, ["id"], D1, h21)) == [2, 4]  # 1 lives only in the hour being rebuilt
+    assert _ids(bronze.where(in_slice(D1, h22))) == [2] and _ids(bronze.where(in_slice(D1))) == [1, 2, 2, 2, 3, 4]
+    latest = {r["id"]: (r["qty"], r[SLICE_START]) for r in latest_versions(bronze, ("id",), D1, "updated_at").collect()}
+    assert latest[2] == (21, h23) and latest[1] == (10, h21) and latest[4] == (40, None)
+    assert slice_keys(D1, h22) == {"_logical_date": "2026-11-21", SLICE_START: "2026-11-21 22:00:00"}
 
 
 def test_tombstones_carry_only_the_key(spark) -> None:

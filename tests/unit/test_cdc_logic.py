@@ -222,7 +222,7 @@ def _cdc_dags(tmp_path: Path) -> dict:
 def test_cdc_tables_get_their_own_dag_and_the_main_dag_waits_for_their_silver(tmp_path: Path) -> None:
     from airflow.sdk import Asset
 
-    from lakehouse_airflow.operators.cdc_wait import CdcCaughtUpSensor
+    from lakehouse_airflow.operators.caught_up import CaughtUpSensor
 
     dags = _cdc_dags(tmp_path)
     main, cdc = dags["inventory_lakehouse"], dags["inventory_lakehouse_cdc"]
@@ -239,7 +239,7 @@ def test_cdc_tables_get_their_own_dag_and_the_main_dag_waits_for_their_silver(tm
     assert not cdc_ids - {"summary", "cdc_slots"} & set(main.task_dict)  # each task in one DAG only
     # the main DAG: everything else; what read a CDC silver table now waits for the CDC DAG
     wait = main.task_dict["inventory_silver.cdc_caught_up"]
-    assert isinstance(wait, CdcCaughtUpSensor) and wait.mode == "reschedule" and wait.timeout == 45 * 60
+    assert isinstance(wait, CaughtUpSensor) and wait.mode == "reschedule" and wait.timeout == 45 * 60
     assert {a.uri for a in wait.inlets if isinstance(a, Asset)} == {
         f"x-lakehouse://inventory_silver/{t}" for t in ("inventory", "orders", "order_details")
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, BaseOperator, CronDataIntervalTimetable, TaskGroup
@@ -15,13 +16,13 @@ from lakehouse_airflow.config.environments import Environment, current_environme
 from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_pipelines
 from lakehouse_airflow.config.sources import FileSourceConfig
 from lakehouse_airflow.describe.dr import replica_root
-from lakehouse_airflow.describe.parts import DagPart, cdc_dag_id, dag_parts
-from lakehouse_airflow.describe.pipeline import silver_spec, source_label
+from lakehouse_airflow.describe.parts import DagPart, Wait, dag_parts
+from lakehouse_airflow.describe.pipeline import bronze_specs, silver_spec, source_label
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 from lakehouse_airflow.monitor.alerts import FailureNotifier
 from lakehouse_airflow.operators.assets import table_assets
+from lakehouse_airflow.operators.caught_up import CaughtUpSensor
 from lakehouse_airflow.operators.cdc_slots import CHECK_TASK_ID, CdcSlotCheckOperator
-from lakehouse_airflow.operators.cdc_wait import CdcCaughtUpSensor
 from lakehouse_airflow.operators.summary import SUMMARY_TASK_ID, RunSummaryOperator
 from lakehouse_airflow.paths import files_root
 
@@ -46,10 +47,12 @@ def _doc(cfg: PipelineConfig, part: DagPart) -> str:
         "| priority | table | source | mode | primary key | PII |\n|---|---|---|---|---|---|\n"
         + rows
         + f"\n\nSilver: `{cfg.lakehouse.silver_schema}` (expectations in the pipeline file). "
-        + (
-            f"Changes are read every `{cfg.cdc.schedule}`; gold is built by `{cfg.dag_id}`."
-            if part.cadence == "cdc"
-            else f"Gold: `{cfg.lakehouse.gold_schema}` models " + ", ".join(f"`{m}`" for m in cfg.gold.models) + "."
+        + {
+            "cdc": f"Changes are read every `{cfg.cdc.schedule}`; gold is built by `{cfg.dag_id}`.",
+            "hourly": f"An hourly slice every `{cfg.hourly.schedule}`; silver and gold are built by `{cfg.dag_id}`.",
+        }.get(
+            part.cadence,
+            f"Gold: `{cfg.lakehouse.gold_schema}` models " + ", ".join(f"`{m}`" for m in cfg.gold.models) + ".",
         )
     )
 
@@ -59,12 +62,15 @@ def _mode(table: TableConfig) -> str:
         return f"new {table.files.format} files per date (manifest; modified: {table.files.on_modified})"
     if table.cadence == "cdc":
         return "change data capture (logical replication slot)"
+    if table.cadence == "hourly":
+        return f"hourly slices on `{table.watermark_column}` (deletes: {table.delete_detection})"
     if table.load_mode == "incremental":
         return f"incremental on `{table.watermark_column}` (deletes: {table.delete_detection})"
     return "full"
 
 
 TOOLTIPS = {
+    "bronze": "the hourly tables' bronze, loaded by the pipeline's hourly DAG",
     "silver": "bronze -> silver: contract, expectations, PII protection, MERGE by key",
     "gold": "silver -> gold models (Spark SQL)",
 }
@@ -88,16 +94,24 @@ def _task_group(spec: TaskSpec, rank: int, width: int) -> TaskGroup:
 def _schedule(
     cfg: PipelineConfig, env: Environment, part: DagPart, tz: pendulum.Timezone
 ) -> CronDataIntervalTimetable | None:
-    cron = cfg.cdc.schedule if part.cadence == "cdc" else env.schedule_for(cfg.schedule)
+    cron = {"cdc": cfg.cdc.schedule, "hourly": cfg.hourly.schedule}.get(part.cadence) or env.schedule_for(cfg.schedule)
     return CronDataIntervalTimetable(cron, timezone=tz) if cron else None
 
 
-def _cdc_wait(cfg: PipelineConfig, part: DagPart) -> CdcCaughtUpSensor:
-    """The main DAG's stand-in for the CDC DAG's silver tasks it reads."""
-    assets = [asset for t in part.waits_for for asset in table_assets(silver_spec(cfg, cfg.tables[t]))]
-    return CdcCaughtUpSensor(
-        task_id=part.wait_task.split(".", 1)[1], assets=assets, cdc_dag_id=cdc_dag_id(cfg),
-        lakehouse_tables=part.waits_for, timeout=cfg.cdc.wait_minutes * 60, poke_interval=60, retries=0,
+def _committed_by(cfg: PipelineConfig, wait: Wait, table: str) -> list[Any]:
+    """The assets whose events tell that ``table``'s part in the other DAG is done for an interval."""
+    if wait.layer == "silver":
+        return table_assets(silver_spec(cfg, cfg.tables[table]))
+    specs = [s for s in bronze_specs(cfg, cfg.tables[table]) if isinstance(s, SparkTask) and s.step == "write_bronze"]
+    return [asset for s in specs for asset in table_assets(s.spec)]
+
+
+def _wait(cfg: PipelineConfig, wait: Wait) -> CaughtUpSensor:
+    """The main DAG's stand-in for the other DAG's tasks it reads."""
+    return CaughtUpSensor(
+        task_id=wait.task.split(".", 1)[1], assets=[a for t in wait.tables for a in _committed_by(cfg, wait, t)],
+        source_dag_id=wait.dag_id, lakehouse_tables=wait.tables, timeout=wait.minutes * 60, poke_interval=60,
+        retries=0,
     )  # fmt: skip
 
 
@@ -107,7 +121,8 @@ def _build_tasks(cfg: PipelineConfig, env: Environment, part: DagPart) -> dict[s
     groups: dict[str, TaskGroup] = {}
     tasks: dict[str, BaseOperator] = {}
     width = len(str(len(cfg.tables)))
-    with task_container(env, cfg, part.wait_task):  # compute: workflow -> one Databricks job run per DAG run
+    waits = {w.task: w for w in part.waits}
+    with task_container(env, cfg, ", ".join(waits)):  # compute: workflow -> one Databricks job run per DAG run
         for spec in specs:
             if spec.group not in groups:
                 groups[spec.group] = _task_group(spec, len(groups) + 1, width)
@@ -116,17 +131,17 @@ def _build_tasks(cfg: PipelineConfig, env: Environment, part: DagPart) -> dict[s
                 tasks[spec.full_id] = build_operator(spec, cfg, env, task_id=task_id)
         for spec in specs:
             for up in spec.upstream:
-                if up != part.wait_task:  # made below, outside a workflow's job
+                if up not in waits:  # made below, outside a workflow's job
                     tasks[up] >> tasks[spec.full_id]
-    if part.wait_task:
-        group = part.wait_task.split(".", 1)[0]
+    for wait in part.waits:
+        group = wait.task.split(".", 1)[0]
         if group not in groups:
-            groups[group] = TaskGroup(group_id=group, tooltip=TOOLTIPS["silver"])
+            groups[group] = TaskGroup(group_id=group, tooltip=TOOLTIPS.get(wait.layer, group))
         with groups[group]:
-            tasks[part.wait_task] = _cdc_wait(cfg, part)
+            tasks[wait.task] = _wait(cfg, wait)
         for spec in specs:
-            if part.wait_task in spec.upstream:
-                tasks[part.wait_task] >> tasks[spec.full_id]
+            if wait.task in spec.upstream:
+                tasks[wait.task] >> tasks[spec.full_id]
     return tasks
 
 
@@ -150,9 +165,11 @@ def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
         schedule=_schedule(cfg, env, part, tz),
         start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
         catchup=cfg.catchup and part.cadence != "cdc",  # a CDC run reads everything since the last one
-        max_active_runs=1 if part.cadence == "cdc" else cfg.max_active_runs,
+        # one CDC run at a time (each reads from the slot's position); hourly: one hour's slice at a time,
+        # in order, so each reads from the mark the hour before committed
+        max_active_runs=1 if part.cadence in ("cdc", "hourly") else cfg.max_active_runs,
         default_args=default_args,
-        tags=[*cfg.tags, *(["cdc"] if part.cadence == "cdc" else [])],
+        tags=[*cfg.tags, *([part.cadence] if part.cadence != "daily" else [])],
         doc_md=_doc(cfg, part),
         params=dag_params(cfg, part.tables),
     ) as dag:
@@ -171,11 +188,12 @@ def build_dag(cfg: PipelineConfig, part: DagPart | None = None) -> DAG:
 
 
 def build_all(directory: str) -> dict[str, DAG]:
-    """Per pipeline file in ``directory``: its DAG (and its CDC DAG when tables have ``cadence:
-    cdc``), its maintenance DAG unless disabled, its DR DAG when a replica root is configured."""
+    """Per pipeline file in ``directory``: its DAG (and its CDC / hourly DAG when tables have
+    ``cadence: cdc`` / ``hourly``), its maintenance DAG unless disabled, its DR DAG when a replica
+    root is configured."""
     dags: dict[str, DAG] = {}
     for cfg in load_pipelines(directory):
-        for part in dag_parts(cfg):  # the main DAG, and <dag_id>_cdc when tables have cadence: cdc
+        for part in dag_parts(cfg):  # the main DAG, <dag_id>_cdc and <dag_id>_hourly when tables have them
             dags[part.dag_id] = build_dag(cfg, part)
         if cfg.maintenance.enabled:
             maintenance = build_maintenance_dag(cfg)

@@ -105,14 +105,15 @@ def _workflow_task(spec: TaskSpec, cfg: PipelineConfig, env: Environment, common
 def task_container(env: Environment, cfg: PipelineConfig, gate: str | None = None) -> AbstractContextManager[Any]:
     """Where a DAG's Spark tasks are built: ``compute: workflow``'s Databricks job group (one job
     run per DAG run, see ``databricks/workflow.py``); nothing for the other modes. ``gate``: an
-    Airflow-side task between the Spark tasks (the CDC wait), which a job run cannot honour."""
+    Airflow-side task between the Spark tasks (the waits on the CDC and hourly DAGs), which a job
+    run cannot honour."""
     db = env.databricks
     if env.backend != "databricks" or db is None or db.compute != "workflow":
         return nullcontext()
     if gate:
         raise PipelineConfigError(
             f"{cfg.dag_id}: compute: workflow cannot wait in {gate} between its Spark tasks (the job run "
-            "starts them without Airflow); use compute: shared_cluster for a pipeline with cdc tables"
+            "starts them without Airflow); use compute: shared_cluster for a pipeline with cdc or hourly tables"
         )
     from lakehouse_airflow.databricks.job_export import JOB_CLUSTER_KEY
     from lakehouse_airflow.databricks.payload import jinja_literal, new_cluster

@@ -131,6 +131,15 @@ class CdcConfig(Strict):
     max_lag_minutes: int | None = Field(default=60, ge=1)
 
 
+class HourlyConfig(Strict):
+    """The ``<dag_id>_hourly`` DAG of the pipeline's ``cadence: hourly`` tables (their bronze: an
+    hourly slice each run), and how long the main DAG's silver waits for their bronze to cover its
+    interval."""
+
+    schedule: str = Field(default="0 * * * *", min_length=1)  # cron in the pipeline's timezone
+    wait_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
 class DrConfig(Strict):
     """Disaster recovery (``<dag_id>_dr``): a restore point of every table, replicated to a second
     bucket or prefix and verified. Without a replica root (here or ``$LAKEHOUSE_REPLICA_ROOT``)

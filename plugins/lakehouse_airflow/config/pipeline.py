@@ -21,6 +21,7 @@ from lakehouse_airflow.config.layers import (
     CdcConfig,
     DrConfig,
     GoldConfig,
+    HourlyConfig,
     MaintenanceConfig,
     MaskKind,
     PrivacyConfig,
@@ -58,7 +59,7 @@ LoadMode = Literal["full", "incremental"]
 DeleteDetection = Literal["every_run", "weekly", "never"]
 # how often a table's source is read, and how: daily batch (load_mode decides full or incremental),
 # or change data capture from the source's logical replication log
-Cadence = Literal["daily", "cdc"]
+Cadence = Literal["daily", "hourly", "cdc"]
 
 
 class TableDefaults(Strict):
@@ -202,6 +203,7 @@ class PipelineConfig(Strict):
     maintenance: MaintenanceConfig = MaintenanceConfig()
     dr: DrConfig = DrConfig()
     cdc: CdcConfig = CdcConfig()
+    hourly: HourlyConfig = HourlyConfig()
     monitor: MonitorConfig = MonitorConfig()
     alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Path(".")  # folder of the pipeline file (set by the loader; sql_file is relative to it)
@@ -243,6 +245,15 @@ class PipelineConfig(Strict):
                 raise ValueError(f"tables.{table.name}.files: only for a file source (source.kind: files)")
             if files and table.cadence == "cdc":
                 raise ValueError(f"tables.{table.name}.cadence: cdc reads a database's log, not files")
+            if files and table.cadence == "hourly":
+                raise ValueError(
+                    f"tables.{table.name}.cadence: hourly is for database tables (file drops load per date)"
+                )
+            if table.cadence == "hourly" and table.load_mode != "incremental":
+                raise ValueError(
+                    f"tables.{table.name}.cadence: hourly loads each hour's window: the table needs "
+                    "load_mode: incremental (with its watermark_column)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -300,6 +311,10 @@ class PipelineConfig(Strict):
     def cdc_tables(self) -> list[TableConfig]:
         """The ``cadence: cdc`` tables (their own DAG), in priority order."""
         return [t for t in self.ordered_tables() if t.cadence == "cdc"]
+
+    def hourly_tables(self) -> list[TableConfig]:
+        """The ``cadence: hourly`` tables (their bronze in their own DAG), in priority order."""
+        return [t for t in self.ordered_tables() if t.cadence == "hourly"]
 
     def silver_tables(self) -> list[TableConfig]:
         return [t for t in self.ordered_tables() if t.silver.enabled]

@@ -159,7 +159,7 @@ def _extract_spec(cfg: PipelineConfig, table: TableConfig, task_id: str) -> Extr
         source_timezone=cfg.source_timezone(), delete_detection=table.delete_detection,
         lookback_minutes=table.lookback_minutes,
         partition_column=table.partition_column, num_partitions=table.num_partitions, fetch_size=table.fetch_size,
-        allow_empty=table.allow_empty,
+        allow_empty=table.allow_empty, hourly=table.cadence == "hourly", day_zone=cfg.timezone,
     )  # fmt: skip
 
 
@@ -182,7 +182,7 @@ def bronze_specs(cfg: PipelineConfig, table: TableConfig) -> list[TaskSpec]:
         dag_id=d, task_id=write_id, table=g, location=where,
         source_system=cfg.source.system, watermark_column=table.watermark_column,
         stats_columns=(*bronze_stats_columns(table), *([CDC_LSN] if cdc else [])), allow_empty=table.allow_empty,
-        files=None, columns={}, cdc=cdc,
+        files=None, columns={}, cdc=cdc, hourly=table.cadence == "hourly", day_zone=cfg.timezone,
     )  # fmt: skip
     audit = AuditSpec(dag_id=d, task_id=audit_id, table=g, location=where, source=source,
                       audit_table=cfg.lakehouse.audit_table)  # fmt: skip
@@ -234,6 +234,7 @@ def silver_spec(cfg: PipelineConfig, table: TableConfig) -> SilverSpec:
         pii_key_secret=env_ref(PII_KEY_ENV) if needs_key else None, audit_table=cfg.lakehouse.audit_table,
         derive=tuple(Derived(n, d.expr, d.type) for n, d in table.silver.derive.items()),
         partition_by=table.silver.partition_by, history=table.silver.history,
+        hourly=table.cadence == "hourly", day_zone=cfg.timezone,
     )  # fmt: skip
 
 

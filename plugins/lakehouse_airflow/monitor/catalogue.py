@@ -48,7 +48,7 @@ def catalogue(cfg: PipelineConfig, dag_id: str | None = None) -> list[CatalogueT
                           "maintain", False, cfg.monitor.task_sla_minutes)
             for seq, spec in enumerate(maintenance_specs(cfg), start=1)
         ]  # fmt: skip
-    parts = {part.dag_id: part.specs for part in dag_parts(cfg)}  # the main DAG, and the CDC DAG
+    parts = {part.dag_id: part.specs for part in dag_parts(cfg)}  # the main DAG, the CDC and hourly DAGs
     specs = parts.get(dag_id or cfg.dag_id)
     entries = []
     for seq, spec in enumerate(specs if specs is not None else pipeline_specs(cfg), start=1):

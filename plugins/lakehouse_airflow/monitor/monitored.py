@@ -9,7 +9,7 @@ import os
 from lakehouse_airflow.config import PipelineConfig, load_pipelines
 from lakehouse_airflow.describe.dr import dr_dag_id
 from lakehouse_airflow.describe.maintenance import maintenance_dag_id
-from lakehouse_airflow.describe.parts import cdc_dag_id
+from lakehouse_airflow.describe.parts import cdc_dag_id, hourly_dag_id
 from lakehouse_airflow.monitor.store import MonitorStore
 from lakehouse_airflow.paths import PIPELINES_DIR
 
@@ -19,7 +19,7 @@ _unavailable: set[tuple[str, str]] = set()  # monitors this process could not re
 
 @functools.cache
 def pipelines() -> dict[str, PipelineConfig]:
-    """Pipelines with ``monitor.enabled`` by DAG id, their CDC and maintenance DAGs too (read once
+    """Pipelines with ``monitor.enabled`` by DAG id, their CDC, hourly and maintenance DAGs too (read once
     per process)."""
     found: dict[str, PipelineConfig] = {}
     for cfg in load_pipelines(PIPELINES_DIR):
@@ -27,6 +27,8 @@ def pipelines() -> dict[str, PipelineConfig]:
             found[cfg.dag_id] = cfg
             if cfg.cdc_tables():
                 found[cdc_dag_id(cfg)] = cfg
+            if cfg.hourly_tables():
+                found[hourly_dag_id(cfg)] = cfg
             if cfg.maintenance.enabled:
                 found[maintenance_dag_id(cfg)] = cfg
     return found

@@ -62,7 +62,7 @@ def summarize(
     for t in cfg.ordered_tables():
         ids = [f"{t.name}.{s}" for s in BRONZE_STEPS] + ([f"{silver}.{t.name}"] if t.silver.enabled else [])
         if states and not any(i in states for i in ids):
-            continue  # loaded by the pipeline's other DAG (cadence: cdc)
+            continue  # loaded by the pipeline's other DAG (cadence: cdc / hourly)
         lines.append(
             Line(
                 "table", t.name, _status([states.get(i) for i in ids]),

@@ -1,12 +1,17 @@
-"""The main DAG's ``cdc_caught_up`` task: its gold (and foreign-key checks) read the silver tables
-the ``<dag_id>_cdc`` DAG keeps; they may run only once those cover the main run's interval.
+"""The main DAG's waits on the pipeline's other DAGs: ``<silver>.cdc_caught_up`` (its gold and
+foreign-key checks read the silver tables the ``<dag_id>_cdc`` DAG keeps) and
+``<bronze>.hourly_landed`` (the hourly tables' silver reads the bronze the ``<dag_id>_hourly`` DAG
+loads); what reads them may run only once those cover the main run's interval.
 
-A completeness check on the tables' Airflow asset events (the silver task of the CDC DAG emits one
-per commit, its run's data interval in the extra): each table needs an event whose interval ends
-at or after this run's. A CDC run starts after its interval ends and reads every change committed
-before it starts, so such an event means the table holds every change of this run's interval.
-Until then the sensor waits (reschedule mode: no worker slot held); after ``cdc.wait_minutes`` it
-fails naming the tables that are behind and how far they got.
+A completeness check on the tables' Airflow asset events (the committing task emits one per
+commit, its run's data interval in the extra): each table needs an event whose interval ends at
+or after this run's. A CDC run starts after its interval ends and reads every change committed
+before it starts; an hourly run reads every row whose watermark is before its interval's end, from
+the mark the last committed run left (an hour that never ran is read by the next one). So such an
+event means the table holds all of this run's interval: an hour that has not landed is waited
+for, never read as a hole. Until then the sensor waits (reschedule mode: no worker slot held);
+after ``cdc.wait_minutes`` / ``hourly.wait_minutes`` it fails naming the tables that are behind
+and how far they got.
 """
 
 from __future__ import annotations
@@ -32,19 +37,19 @@ def latest_interval_end(events: Any) -> dt.datetime | None:
     return max(ends, default=None)
 
 
-class CdcCaughtUpSensor(BaseSensorOperator):
+class CaughtUpSensor(BaseSensorOperator):
     ui_color = "#fff4e0"
 
     def __init__(
-        self, *, assets: list[Asset], cdc_dag_id: str, lakehouse_tables: tuple[str, ...] = (), **kwargs: Any
+        self, *, assets: list[Asset], source_dag_id: str, lakehouse_tables: tuple[str, ...] = (), **kwargs: Any
     ) -> None:
         kwargs.setdefault("mode", "reschedule")
         super().__init__(inlets=list(assets), **kwargs)
-        self.cdc_dag_id = cdc_dag_id
+        self.source_dag_id = source_dag_id
         self.lakehouse_tables = lakehouse_tables
 
     def _behind(self, context: Context) -> list[str]:
-        """Each CDC silver table whose events do not cover this run's interval, with how far they got."""
+        """Each table whose events do not cover this run's interval, with how far they got."""
         end = context["data_interval_end"]
         assert end is not None, "a run of a scheduled DAG has a data interval"
         behind = []
@@ -62,7 +67,7 @@ class CdcCaughtUpSensor(BaseSensorOperator):
         if behind:
             self.log.info(
                 "waiting for %s to cover this run's interval (to %s): runs of %s",
-                ", ".join(behind), context["data_interval_end"], self.cdc_dag_id,
+                ", ".join(behind), context["data_interval_end"], self.source_dag_id,
             )  # fmt: skip
         return not behind
 
@@ -71,8 +76,8 @@ class CdcCaughtUpSensor(BaseSensorOperator):
         try:
             return super().execute(context)
         except AirflowSensorTimeout:
-            behind = ", ".join(self._behind(context)) or "the CDC silver tables"
+            behind = ", ".join(self._behind(context)) or f"the tables of {self.source_dag_id}"
             raise AirflowSensorTimeout(
                 f"{behind} did not cover this run's interval (to {context['data_interval_end']}) within "
-                f"{self.timeout:.0f} s: is {self.cdc_dag_id} paused or failing? Gold did not read a partial interval."
+                f"{self.timeout:.0f} s: is {self.source_dag_id} paused or failing? Nothing read a partial interval."
             ) from None
