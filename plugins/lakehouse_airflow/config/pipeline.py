@@ -58,7 +58,8 @@ class SparkConfig(Strict):
 LoadMode = Literal["full", "incremental"]
 DeleteDetection = Literal["every_run", "weekly", "never"]
 # how often a table's source is read, and how: daily batch (load_mode decides full or incremental),
-# or change data capture from the source's logical replication log
+# hourly micro-batches (incremental, one bronze slice per hour, silver daily: docs/cadences.md), or
+# change data capture from the source's logical replication log
 Cadence = Literal["daily", "hourly", "cdc"]
 
 
