@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from lakehouse_contract.naming import IS_CURRENT, VALID_FROM, VALID_TO, Location
+from lakehouse_contract.naming import IS_CURRENT, SLICE_START, VALID_FROM, VALID_TO, Location
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.transforms.history import CARRY, kept_history, scd2, versioned
 
@@ -81,6 +81,27 @@ def test_incremental_history_from_dated_slices_in_any_load_order(spark) -> None:
     # loaded in another order (other load times): the same history
     replayed = [(*r[:5], T[9 - i]) for i, r in enumerate(reversed(slices))]
     assert _history(spark, spark.createDataFrame(replayed, INC_COLS), "incremental") == expected
+
+
+def test_hourly_history_dates_a_delete_at_the_end_of_its_hour(spark) -> None:
+    """cadence: hourly -- the slices are hours of one day: a delete is dated at the end of the hour
+    that found it, not of the day; any load order gives the same history."""
+    h = [dt.datetime(2026, 11, 21, 9), dt.datetime(2026, 11, 21, 10), dt.datetime(2026, 11, 21, 11)]
+    cols = f"{INC_COLS}, {SLICE_START} timestamp"
+    slices = [  # id, qty, updated_at, status, day, loaded at, hour
+        (1, 10, T[1], "ACTIVE", D1, T[7], h[0]),
+        (1, 11, T[3], "ACTIVE", D1, T[8], h[1]),
+        (2, 20, T[2], "ACTIVE", D1, T[7], h[0]),
+        (2, None, None, "DELETED", D1, T[9], h[2]),  # gone when 11:00-12:00 was read
+    ]
+    expected = [
+        (1, 10, T[1], T[3], False),
+        (1, 11, T[3], None, True),
+        (2, 20, T[2], dt.datetime(2026, 11, 21, 12), False),
+    ]
+    assert _history(spark, spark.createDataFrame(slices, cols), "incremental") == expected
+    replayed = [(*r[:5], T[9 - i], r[6]) for i, r in enumerate(reversed(slices))]
+    assert _history(spark, spark.createDataFrame(replayed, cols), "incremental") == expected
 
 
 def test_history_older_than_bronze_is_kept(spark) -> None:
