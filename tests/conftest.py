@@ -29,7 +29,6 @@ LONG = {
     "integration/test_file_sources_on_s3.py",  # the returns DAG on S3; test_file_sources + test_lakehouse_on_s3
     "integration/test_maintenance.py",  # the maintenance DAG on S3; test_dr runs its job on S3, spark/ the job
     "integration/test_history.py",  # scd2 through the jobs; spark/test_history_spark proves the transform
-    "integration/test_databricks_modes.py",  # per_task and serverless whole DAGs; make test runs shared_cluster and workflow
 }
 pytest_plugins = ["support.databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 
