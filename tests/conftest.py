@@ -29,6 +29,7 @@ LONG = {
     "integration/test_file_sources_on_s3.py",  # the returns DAG on S3; test_file_sources + test_lakehouse_on_s3
     "integration/test_maintenance.py",  # the maintenance DAG on S3; test_dr runs its job on S3, spark/ the job
     "integration/test_history.py",  # scd2 through the jobs; spark/test_history_spark proves the transform
+    "integration/test_hourly.py",  # the hourly/daily DAGs (~4 min); unit/test_hourly_dags + the spark tier stay
 }
 pytest_plugins = ["support.databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 
