@@ -5,33 +5,16 @@ process on the local machine: a task starts when its ``depends_on`` tasks are do
 time; a failed task is retried up to ``max_retries`` times after ``min_retry_interval_millis``;
 dynamic value references in its parameters are substituted when it starts.
 
-What the emulated "cluster" gives a task, like a Databricks runtime does:
-* the runtime's preinstalled libraries: the interpreter's own site-packages (pyspark, delta-spark,
-  databricks-sdk), linked into an isolated virtual environment through a ``.pth`` file;
-* the run's ``libraries`` / serverless ``dependencies`` wheels installed into that environment
-  (``pip install --no-deps --target``), cached by wheel content, never the project's source tree;
-* ``SparkSession.builder.getOrCreate()`` returning the cluster's session (``SPARK_REMOTE``, the local
-  Spark Connect server), ``DATABRICKS_RUNTIME_VERSION``, and the workspace API for
-  ``databricks.sdk.runtime.dbutils`` (secrets);
-* ``/Volumes/...`` paths (the FUSE mount) backed by the emulator's storage directory, announced to
-  the job as ``LAKEHOUSE_VOLUMES_MOUNT``;
-* the cluster's ``spark_env_vars`` in the driver's environment, ``{{secrets/<scope>/<key>}}``
-  references resolved from the emulated secret scopes (an ``s3a://`` lakehouse's key pair, say).
+What the task's process gets from the emulated cluster (its environment and interpreter):
+``databricks_emulator/runtime.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import os
-import re
-import shutil
 import subprocess
-import sys
-import sysconfig
 import threading
 import time
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +22,7 @@ from databricks_emulator.clusters import Clusters
 from databricks_emulator.errors import ApiError
 from databricks_emulator.model import TERMINAL, Run, TaskRun, blocked, error_of, now_ms, repair_keys, topological
 from databricks_emulator.references import check, substitute
-
-SECRET_REFERENCE = re.compile(r"\{\{\s*secrets/([^/{}\s]+)/([^/{}\s]+)\s*\}\}")  # in spark_env_vars
+from databricks_emulator.runtime import Runtime
 
 __all__ = ["ApiError", "Run", "TaskRun", "Workspace"]
 
@@ -66,6 +48,7 @@ class Workspace:
         self._lock = threading.Lock()
         (root / "Volumes").mkdir(parents=True, exist_ok=True)
         (root / "envs").mkdir(exist_ok=True)
+        self.runtime = Runtime(root, base_url, spark_remote, token, self.secrets, self.local)
 
     # ---- files ------------------------------------------------------------------------------
     def local(self, path: str) -> Path:
@@ -290,7 +273,7 @@ class Workspace:
 
     def _run_task(self, run: Run, task: TaskRun) -> None:
         task.state_message = "Installing libraries"
-        python = self._environment(run, task.spec)
+        python = self.runtime.interpreter(run.payload, task.spec)
         if run.cancel_requested:
             task.life_cycle_state, task.result_state, task.state_message = "TERMINATED", "CANCELED", "Run cancelled."
             return
@@ -311,7 +294,7 @@ class Workspace:
             self.clusters.job_cluster(run.run_id, run.run_name, str(key), cluster)  # launched once per run (and repair)
         else:
             cluster = task.spec.get("new_cluster")
-        env = self._cluster_env(cluster)
+        env = self.runtime.driver_env(cluster)
         task.life_cycle_state, task.state_message = "RUNNING", "In run"
         try:
             self._run_process(run, task, python, script, spark_task, env)
@@ -355,85 +338,3 @@ class Workspace:
             task.result_state = "FAILED"
             task.error, task.error_trace = error_of(stderr, proc.returncode)
             task.state_message = f"Workload failed, see run output for details: {task.error}"
-
-    def _cluster_env(self, cluster: dict[str, Any] | None = None) -> dict[str, str]:
-        """The driver's environment on the cluster: the runtime's variables and the cluster's
-        ``spark_env_vars``, secret references ({{secrets/<scope>/<key>}}) resolved as a cluster
-        resolves them at start (a missing secret fails the task; no value is ever reported)."""
-        keep = ("PATH", "HOME", "LANG", "LC_ALL", "JAVA_HOME", "TMPDIR", "SPARK_LOCAL_IP", "TZ")
-        env = {k: v for k, v in os.environ.items() if k in keep}
-        env.update(
-            {
-                "DATABRICKS_RUNTIME_VERSION": "17.3",
-                "SPARK_REMOTE": self.spark_remote,
-                "SPARK_CONNECT_MODE_ENABLED": "1",
-                "DATABRICKS_HOST": self.base_url,
-                "DATABRICKS_TOKEN": self.token,
-                "LAKEHOUSE_VOLUMES_MOUNT": str(self.root),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        for name, value in ((cluster or {}).get("spark_env_vars") or {}).items():
-            env[str(name)] = SECRET_REFERENCE.sub(self._secret, str(value))
-        return env
-
-    def _secret(self, ref: re.Match[str]) -> str:
-        scope, key = ref[1], ref[2]
-        try:
-            return self.secrets[scope][key]
-        except KeyError:
-            raise LookupError(f"spark_env_vars: secret {key!r} of scope {scope!r} does not exist") from None
-
-    def _environment(self, run: Run, spec: dict[str, Any]) -> Path:
-        """The interpreter of an isolated environment holding the task's wheels (cached by content)."""
-        wheels = [lib["whl"] for lib in spec.get("libraries", []) if "whl" in lib]
-        packages = [lib["pypi"]["package"] for lib in spec.get("libraries", []) if "pypi" in lib]
-        if key := spec.get("environment_key"):
-            for env in run.payload.get("environments", []):
-                if env.get("environment_key") == key:
-                    deps = env.get("spec", {}).get("dependencies", [])
-                    wheels += [dep for dep in deps if dep.endswith(".whl")]
-                    packages += [dep for dep in deps if not dep.endswith(".whl")]
-        for requirement in packages:
-            _check_preinstalled(requirement)
-        files = [self.local(w) for w in wheels]
-        for path, name in zip(files, wheels, strict=True):
-            if not path.is_file():
-                raise FileNotFoundError(f"library {name} does not exist")
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
-        target = self.root / "envs" / digest
-        python = target / "bin" / "python"
-        with self._lock:
-            if not python.exists():
-                staging = target.with_suffix(".tmp")
-                shutil.rmtree(staging, ignore_errors=True)
-                venv.EnvBuilder(with_pip=False, symlinks=True).create(staging)
-                site = next((staging / "lib").glob("python3*/site-packages"))
-                (site / "_databricks_runtime.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-                if files:
-                    subprocess.run(
-                        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
-                         str(site), *map(str, files)],
-                        check=True, capture_output=True, text=True,
-                    )  # fmt: skip
-                staging.rename(target)
-        return python
-
-
-def _check_preinstalled(requirement: str) -> None:
-    """A PyPI library: the emulator installs nothing from PyPI, so the runtime (this interpreter)
-    must already hold a version the requirement accepts; otherwise the run fails as a cluster
-    whose library install failed would."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from packaging.requirements import Requirement
-
-    wanted = Requirement(requirement)
-    try:
-        found = version(wanted.name)
-    except PackageNotFoundError:
-        raise LookupError(
-            f"library {requirement}: not installable (the emulator's runtime lacks {wanted.name})"
-        ) from None
-    if not wanted.specifier.contains(found, prereleases=True):
-        raise LookupError(f"library {requirement}: not installable (the emulator's runtime has {wanted.name} {found})")

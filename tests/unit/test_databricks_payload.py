@@ -316,12 +316,12 @@ def test_the_jobs_pypi_requirements_are_pinned_as_in_requirements_txt() -> None:
 def test_the_emulator_fails_a_pypi_library_its_runtime_does_not_hold() -> None:
     """The emulator installs nothing from PyPI: a requirement the runtime does not satisfy fails
     the task like a failed library install, so a payload cannot rely on the test machine's venv."""
-    from databricks_emulator.runs import _check_preinstalled
+    from databricks_emulator.runtime import check_preinstalled
     from lakehouse_contract.runtime import PYPI_REQUIREMENTS
 
     for requirement in PYPI_REQUIREMENTS:
-        _check_preinstalled(requirement)
+        check_preinstalled(requirement)
     with pytest.raises(LookupError, match=r"psycopg==0\.0\.1: not installable .* has psycopg 3\."):
-        _check_preinstalled("psycopg==0.0.1")
+        check_preinstalled("psycopg==0.0.1")
     with pytest.raises(LookupError, match="lacks no-such-package"):
-        _check_preinstalled("no-such-package==1.0")
+        check_preinstalled("no-such-package==1.0")
