@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, BaseOperator, CronDataIntervalTimetable, TaskGroup
@@ -17,7 +16,7 @@ from lakehouse_airflow.config.pipeline import PipelineConfig, TableConfig, load_
 from lakehouse_airflow.config.sources import FileSourceConfig
 from lakehouse_airflow.describe.dr import replica_root
 from lakehouse_airflow.describe.parts import DagPart, Wait, dag_parts
-from lakehouse_airflow.describe.pipeline import bronze_specs, silver_spec, source_label
+from lakehouse_airflow.describe.pipeline import source_label
 from lakehouse_airflow.describe.tasks import SparkTask, TaskSpec
 from lakehouse_airflow.monitor.alerts import FailureNotifier
 from lakehouse_airflow.operators.assets import table_assets
@@ -98,18 +97,10 @@ def _schedule(
     return CronDataIntervalTimetable(cron, timezone=tz) if cron else None
 
 
-def _committed_by(cfg: PipelineConfig, wait: Wait, table: str) -> list[Any]:
-    """The assets whose events tell that ``table``'s part in the other DAG is done for an interval."""
-    if wait.layer == "silver":
-        return table_assets(silver_spec(cfg, cfg.tables[table]))
-    specs = [s for s in bronze_specs(cfg, cfg.tables[table]) if isinstance(s, SparkTask) and s.step == "write_bronze"]
-    return [asset for s in specs for asset in table_assets(s.spec)]
-
-
-def _wait(cfg: PipelineConfig, wait: Wait) -> CaughtUpSensor:
-    """The main DAG's stand-in for the other DAG's tasks it reads."""
+def _wait(wait: Wait) -> CaughtUpSensor:
+    """The main DAG's stand-in for the other DAG's tasks it reads: their commits' assets."""
     return CaughtUpSensor(
-        task_id=wait.task.split(".", 1)[1], assets=[a for t in wait.tables for a in _committed_by(cfg, wait, t)],
+        task_id=wait.task.split(".", 1)[1], assets=[a for s in wait.committers for a in table_assets(s)],
         source_dag_id=wait.dag_id, lakehouse_tables=wait.tables, timeout=wait.minutes * 60, poke_interval=60,
         retries=0,
     )  # fmt: skip
@@ -138,7 +129,7 @@ def _build_tasks(cfg: PipelineConfig, env: Environment, part: DagPart) -> dict[s
         if group not in groups:
             groups[group] = TaskGroup(group_id=group, tooltip=TOOLTIPS.get(wait.layer, group))
         with groups[group]:
-            tasks[wait.task] = _wait(cfg, wait)
+            tasks[wait.task] = _wait(wait)
         for spec in specs:
             if wait.task in spec.upstream:
                 tasks[wait.task] >> tasks[spec.full_id]

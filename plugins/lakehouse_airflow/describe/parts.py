@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 
 from lakehouse_airflow.config.pipeline import PipelineConfig
 from lakehouse_airflow.describe.pipeline import pipeline_specs
-from lakehouse_airflow.describe.tasks import SourceCheckTask, TaskSpec
+from lakehouse_airflow.describe.tasks import SourceCheckTask, SparkTask, TaskSpec
+from lakehouse_contract.specs import JobSpec
 
 CDC_WAIT_TASK = "cdc_caught_up"
 HOURLY_WAIT_TASK = "hourly_landed"
@@ -40,6 +41,7 @@ class Wait:
     layer: str  # whose commits it waits for: "silver" (CDC tables) or "bronze" (hourly tables)
     tables: tuple[str, ...]
     minutes: int  # how long it waits before failing
+    committers: tuple[JobSpec, ...]  # the other DAG's jobs whose commits it waits for (their assets)
 
 
 @dataclass(frozen=True)
@@ -72,29 +74,34 @@ def dag_parts(cfg: PipelineConfig) -> list[DagPart]:
          "bronze", f"{cfg.lakehouse.bronze_schema}.{HOURLY_WAIT_TASK}", cfg.hourly.wait_minutes, cfg.hourly_tables()),
     ]  # fmt: skip
     moved: dict[str, str] = {}  # full id of a moved spec -> the wait task standing for it
-    parts: list[DagPart] = []
+    parts: dict[str, DagPart] = {}
     for cadence, dag_id, theirs, _, wait, _, tables in others:
         if theirs:
             ids = {s.full_id for s in theirs}
             moved |= dict.fromkeys(ids, wait)
-            parts.append(
-                DagPart(dag_id, cadence, [_moved(s, dag_id, ids) for s in theirs], tuple(t.name for t in tables))
+            parts[dag_id] = DagPart(
+                dag_id, cadence, [_moved(s, dag_id, ids) for s in theirs], tuple(t.name for t in tables)
             )
+    table_of = {s.full_id: s.table for s in specs}
     waited: dict[str, dict[str, None]] = {}  # wait task -> the tables it waits for
     main: list[TaskSpec] = []
     for spec in (s for s in specs if s.full_id not in moved):
         upstream = []
         for up in spec.upstream:
             if up in moved:  # a task of another DAG: its wait task stands for it
-                waited.setdefault(moved[up], {})[next(s.table for s in specs if s.full_id == up)] = None
+                waited.setdefault(moved[up], {})[table_of[up]] = None
                 up = moved[up]
             upstream.append(up)
         main.append(replace(spec, upstream=tuple(dict.fromkeys(upstream))))
-    waits = tuple(
-        Wait(wait, dag_id, layer, tuple(t.name for t in tables if t.name in waited[wait]), minutes)
-        for _, dag_id, _, layer, wait, minutes, tables in others
-        if wait in waited
-    )
+    waits = []
+    for _, dag_id, _, layer, wait, minutes, tables in others:
+        if wait in waited:
+            names = tuple(t.name for t in tables if t.name in waited[wait])
+            committers = tuple(
+                s.spec for s in parts[dag_id].specs
+                if isinstance(s, SparkTask) and s.layer == layer and s.table in names and s.spec.commits()
+            )  # fmt: skip
+            waits.append(Wait(wait, dag_id, layer, names, minutes, committers))
     # the hourly tables' silver stays in the main DAG: its `tables` param offers them too
     offered = tuple(t.name for t in cfg.ordered_tables() if t.name not in cdc)
-    return [DagPart(cfg.dag_id, "daily", main, offered, waits), *parts]
+    return [DagPart(cfg.dag_id, "daily", main, offered, tuple(waits)), *parts.values()]
