@@ -17,6 +17,7 @@ from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_contract.naming import cdc_slot
 from lakehouse_contract.specs import ExtractCdcSpec, ExtractSpec, SilverSpec, WriteBronzeSpec, parse_spec
 from spark_jobs.storage.pgoutput import PG_EPOCH, CdcDecodeError, Decoder, int_to_lsn, lsn_to_int
+from support.shipped import build_variant, shipped_raw, with_cadence
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
@@ -209,14 +210,9 @@ def test_on_databricks_the_slot_is_read_through_the_secret_scope(tmp_path: Path)
 
 
 def _cdc_dags(tmp_path: Path) -> dict:
-    from lakehouse_airflow.build.dag import build_all
-
-    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
-    for name in ("inventory", "orders", "order_details"):  # the real-time tables
-        raw["tables"][name]["cadence"] = "cdc"
+    raw = with_cadence(shipped_raw(), "cdc", ("inventory", "orders", "order_details"))  # the real-time tables
     raw["cdc"] = {"schedule": "*/10 * * * *", "wait_minutes": 45}
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
-    return build_all(str(tmp_path))
+    return build_variant(tmp_path, raw)
 
 
 def test_cdc_tables_get_their_own_dag_and_the_main_dag_waits_for_their_silver(tmp_path: Path) -> None:

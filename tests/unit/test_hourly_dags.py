@@ -10,32 +10,21 @@ import pytest
 import yaml
 
 from lakehouse_airflow.config import PipelineConfigError, load_pipeline
-from lakehouse_airflow.config.pipeline import with_absolute_sql_paths
+from support.shipped import build_variant, shipped_raw, with_cadence
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "include" / "pipelines" / "inventory.yaml"
 HOURLY = ("shipments", "returns", "stock_levels")
 CDC = ("inventory", "orders", "order_details")
 BRONZE_STEPS = ("validate_connection", "extract", "write_bronze", "audit")
 
 
 def _raw() -> dict:
-    raw = with_absolute_sql_paths(yaml.safe_load(SHIPPED.read_text()), SHIPPED)
-    for name in HOURLY:  # the micro-batch tables
-        raw["tables"][name].update(cadence="hourly", load_mode="incremental")
-    return raw
+    return with_cadence(shipped_raw(), "hourly", HOURLY)  # the micro-batch tables (incremental)
 
 
 def _dags(tmp_path: Path, with_cdc: bool = True) -> dict:
-    from lakehouse_airflow.build.dag import build_all
-
-    raw = _raw()
-    if with_cdc:
-        for name in CDC:
-            raw["tables"][name]["cadence"] = "cdc"
+    raw = with_cadence(_raw(), "cdc", CDC if with_cdc else ())
     raw["hourly"] = {"schedule": "5 * * * *", "wait_minutes": 30}
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
-    return build_all(str(tmp_path))
+    return build_variant(tmp_path, raw)
 
 
 def test_hourly_tables_get_their_own_dag_of_bronze_and_the_main_dag_waits_for_their_slices(tmp_path: Path) -> None:
