@@ -36,7 +36,6 @@ class Workspace:
     ) -> None:  # fmt: skip
         self.root = root
         self.clusters = clusters or Clusters()
-        self.base_url = base_url
         self.spark_remote = spark_remote
         self.token = token
         self.secrets: dict[str, dict[str, str]] = {}
@@ -49,6 +48,16 @@ class Workspace:
         (root / "Volumes").mkdir(parents=True, exist_ok=True)
         (root / "envs").mkdir(exist_ok=True)
         self.runtime = Runtime(root, base_url, spark_remote, token, self.secrets, self.local)
+
+    @property
+    def base_url(self) -> str:
+        """The workspace URL; known once the server has bound its port, so it is set after
+        construction and the runtime (the jobs' ``DATABRICKS_HOST``) always reads this one."""
+        return self.runtime.base_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        self.runtime.base_url = value
 
     # ---- files ------------------------------------------------------------------------------
     def local(self, path: str) -> Path:

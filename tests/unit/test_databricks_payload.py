@@ -325,3 +325,13 @@ def test_the_emulator_fails_a_pypi_library_its_runtime_does_not_hold() -> None:
         check_preinstalled("psycopg==0.0.1")
     with pytest.raises(LookupError, match="lacks no-such-package"):
         check_preinstalled("no-such-package==1.0")
+
+
+def test_the_emulated_driver_reaches_the_workspace_url_bound_after_start(tmp_path: Path) -> None:
+    """The emulator learns its URL only once the server has bound its port (set after the
+    workspace exists); the jobs' ``DATABRICKS_HOST`` (dbutils secrets) must be that URL."""
+    from databricks_emulator.runs import Workspace
+
+    ws = Workspace(tmp_path, "", "sc://127.0.0.1:1", "t")
+    ws.base_url = "http://127.0.0.1:4711"
+    assert ws.runtime.driver_env()["DATABRICKS_HOST"] == "http://127.0.0.1:4711"
