@@ -80,7 +80,7 @@ export-job: venv ## the pipeline as a native Databricks job: Jobs API JSON + Ass
 test: venv chromium ## the test suite CI runs, e2e included (starts PostgreSQL, Spark, S3, Airflow services itself); long scenarios aside
 	$(RUN) python -m pytest -m "not long" $(PYTEST_ARGS)
 
-test-all: venv chromium ## everything: make test plus the long scenarios (standalone cluster, S3 server basics, native job, media pipeline, file and maintenance DAGs on S3)
+test-all: venv chromium ## everything: make test plus the long scenarios (standalone cluster, S3 server basics, native job, media pipeline, file and maintenance DAGs on S3, history, hourly, per_task/serverless Databricks modes)
 	$(RUN) python -m pytest $(PYTEST_ARGS)
 
 test-e2e: venv chromium ## the real Airflow services suite only (REST API + headless Chromium)

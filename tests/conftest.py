@@ -30,6 +30,7 @@ LONG = {
     "integration/test_maintenance.py",  # the maintenance DAG on S3; test_dr runs its job on S3, spark/ the job
     "integration/test_history.py",  # scd2 through the jobs; spark/test_history_spark proves the transform
     "integration/test_hourly.py",  # the hourly/daily DAGs (~4 min); unit/test_hourly_dags + the spark tier stay
+    "integration/test_databricks_modes.py",  # per_task + serverless DAGs (~10 min); shared/workflow DAGs stay
 }
 pytest_plugins = ["support.databricks_emu"]  # the Databricks emulator fixtures (session-scoped)
 
