@@ -8,7 +8,8 @@
 
 Reports, for order_details bronze (extract + write_bronze) + silver and for the whole DAG,
 incremental / full: in-job seconds (from the audit log) and whole-task seconds (Airflow's task
-durations, process start-up included), plus the DAG wall times.
+durations, process start-up included), plus the DAG wall times; the Delta commits each run made
+(log entries of every table), whole-task seconds per layer and the incremental run's slowest tasks.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from benchmarks.pipeline import dags_test, pipelines_dir, task_seconds
+from benchmarks.pipeline import dags_test, layer_of, pipelines_dir, task_seconds
 from benchmarks.results import save
 from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import load_pipeline
@@ -53,6 +54,18 @@ def _run_id(lake: Path, date: str) -> str:
     return audit.where(F.col("logical_date") == date).select("job_run_id").first()["job_run_id"]
 
 
+def _commits(lake: Path) -> int:
+    """Delta commits in the lakehouse so far (every table's log entries)."""
+    return sum(1 for _ in lake.glob("**/_delta_log/*.json"))
+
+
+def _per_layer(seconds: dict[str, float]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for task_id, s in seconds.items():
+        totals[layer_of(task_id)] = round(totals.get(layer_of(task_id), 0.0) + s, 1)
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.incremental")
     p.add_argument("--sf", type=float, default=1.0)
@@ -67,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(lake, ignore_errors=True)
     logs = state / "logs"
     rc_full, wall_full = dags_test(lake, pipelines, args.full_date, logs / f"bench-inc-full-sf{args.sf}.log")
+    commits_full = _commits(lake)
     activity = apply_activity(
         ActivityRequest(
             dsn, SCHEMA, *source_window(load_pipeline(pipelines / "inventory.yaml"), args.day), rate=args.rate
         )
     )
     rc_inc, wall_inc = dags_test(lake, pipelines, args.day, logs / f"bench-inc-day-sf{args.sf}.log")
+    commits_inc = _commits(lake) - commits_full
     full_id, inc_id = _run_id(lake, args.full_date), _run_id(lake, args.day)
     jobs = _in_job(lake)
     tasks = {"full": task_seconds(full_id), "incremental": task_seconds(inc_id)}
@@ -90,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         "dag_wall_s": {"full": round(wall_full, 1), "incremental": round(wall_inc, 1)},
         "dag_wall_ratio": round(wall_inc / wall_full, 3),
         "dag_in_job_ratio": round(sum(jobs[inc_id].values()) / sum(jobs[full_id].values()), 3),
+        "delta_commits": {"full": commits_full, "incremental": commits_inc},
+        "tasks_s_per_layer": {k: _per_layer(v) for k, v in tasks.items()},
+        "slowest_incremental_tasks_s": dict(sorted(((t, round(s, 1)) for t, s in tasks["incremental"].items()),
+                                                   key=lambda kv: -kv[1])[:12]),
     }  # fmt: skip
     save(f"incremental-sf{args.sf}", report)
     return 0 if rc_full == rc_inc == 0 else 1

@@ -43,7 +43,7 @@ def pipelines_dir(root: Path, schema: str = SCHEMA) -> Path:
     return folder
 
 
-def _layer(task_id: str) -> str:
+def layer_of(task_id: str) -> str:
     group = task_id.split(".")[0]
     return {"inventory_silver": "silver", "inventory_gold": "gold"}.get(group, "bronze")
 
@@ -62,7 +62,7 @@ def task_seconds(run_id: str) -> dict[str, float]:
 def _task_seconds(run_id: str) -> dict[str, float]:
     totals: dict[str, float] = {}
     for task_id, seconds in task_seconds(run_id).items():
-        totals[_layer(task_id)] = totals.get(_layer(task_id), 0.0) + seconds
+        totals[layer_of(task_id)] = totals.get(layer_of(task_id), 0.0) + seconds
     return totals
 
 

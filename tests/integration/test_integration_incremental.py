@@ -174,6 +174,39 @@ def test_rerunning_a_date_or_any_single_task_changes_nothing(scenario, spark) ->
     assert everything(spark, lake) == before
 
 
+def _version(spark, path: Path) -> int:
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()["version"]
+
+
+def test_a_day_with_nothing_new_commits_only_the_watermark_and_dq_results(scenario, spark, tmp_path) -> None:
+    """An empty window (no activity, no deletes: this runs before the test below changes the
+    source) costs no bronze slice, quarantine or silver commit (an empty ``replaceWhere`` and a
+    MERGE that matches nothing record no commit in Delta); the watermark still moves to the
+    window's end, the DQ results record the run, and every table holds what it held."""
+    cfg, lake = scenario.cfg, _copy(scenario.lakes["daily"], tmp_path / "quiet")
+    day = "2026-11-27"
+    paths = [lake / "inventory_bronze" / f"bz_{t}" for t in FOCUS]
+    paths += [lake / "inventory_silver" / t for t in FOCUS] + [
+        lake / "inventory_silver" / f"{t}_quarantine" for t in FOCUS
+    ]
+    assert all(p.is_dir() for p in paths), paths
+    versions = {p.name: _version(spark, p) for p in paths}
+    before = everything(spark, lake)
+    run = _run(cfg, lake, day, "scheduled")
+    assert {p.name: _version(spark, p) for p in paths} == versions
+    after = everything(spark, lake)
+    moved = {"inventory_bronze.bz_watermarks", "inventory_silver.dq_results"}
+    assert {t: v for t, v in after.items() if t not in moved} == {t: v for t, v in before.items() if t not in moved}
+    marks = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_watermarks"))
+    _, end = source_window(cfg, day)
+    for table in FOCUS:
+        mark = marks.where(F.col("table_name") == table).first()
+        assert mark["high_water_mark"] == end and mark["last_run_id"] == run.run_id
+    dq = spark.read.format("delta").load(str(lake / "inventory_silver" / "dq_results"))
+    summary = dq.where((F.col("run_id") == run.run_id) & (F.col("rule") == "_table")).collect()
+    assert sorted(r["table_name"] for r in summary) == sorted(FOCUS) and {r["total_rows"] for r in summary} == {0}
+
+
 def test_failed_write_keeps_table_and_watermark_then_retry_loads_once(scenario, spark, stack, monkeypatch) -> None:
     cfg, lake = scenario.cfg, scenario.lakes["backfill"]
     day = "2026-11-24"
