@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from benchmarks.pipeline import dags_test, layer_of, pipelines_dir, task_seconds
+from benchmarks.pipeline import dags_test, per_layer, pipelines_dir, task_seconds
 from benchmarks.results import save
 from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import load_pipeline
@@ -57,13 +57,6 @@ def _run_id(lake: Path, date: str) -> str:
 def _commits(lake: Path) -> int:
     """Delta commits in the lakehouse so far (every table's log entries)."""
     return sum(1 for _ in lake.glob("**/_delta_log/*.json"))
-
-
-def _per_layer(seconds: dict[str, float]) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for task_id, s in seconds.items():
-        totals[layer_of(task_id)] = round(totals.get(layer_of(task_id), 0.0) + s, 1)
-    return totals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "dag_wall_ratio": round(wall_inc / wall_full, 3),
         "dag_in_job_ratio": round(sum(jobs[inc_id].values()) / sum(jobs[full_id].values()), 3),
         "delta_commits": {"full": commits_full, "incremental": commits_inc},
-        "tasks_s_per_layer": {k: _per_layer(v) for k, v in tasks.items()},
+        "tasks_s_per_layer": {k: {layer: round(s, 1) for layer, s in per_layer(v).items()} for k, v in tasks.items()},
         "slowest_incremental_tasks_s": dict(sorted(((t, round(s, 1)) for t, s in tasks["incremental"].items()),
                                                    key=lambda kv: -kv[1])[:12]),
     }  # fmt: skip

@@ -43,7 +43,7 @@ def pipelines_dir(root: Path, schema: str = SCHEMA) -> Path:
     return folder
 
 
-def layer_of(task_id: str) -> str:
+def _layer(task_id: str) -> str:
     group = task_id.split(".")[0]
     return {"inventory_silver": "silver", "inventory_gold": "gold"}.get(group, "bronze")
 
@@ -59,11 +59,16 @@ def task_seconds(run_id: str) -> dict[str, float]:
     return {task_id: float(seconds or 0) for task_id, seconds in rows}
 
 
-def _task_seconds(run_id: str) -> dict[str, float]:
+def per_layer(seconds: dict[str, float]) -> dict[str, float]:
+    """Task id -> seconds summed per layer (bronze / silver / gold)."""
     totals: dict[str, float] = {}
-    for task_id, seconds in task_seconds(run_id).items():
-        totals[layer_of(task_id)] = totals.get(layer_of(task_id), 0.0) + seconds
+    for task_id, s in seconds.items():
+        totals[_layer(task_id)] = totals.get(_layer(task_id), 0.0) + s
     return totals
+
+
+def _task_seconds(run_id: str) -> dict[str, float]:
+    return per_layer(task_seconds(run_id))
 
 
 def dags_test(
