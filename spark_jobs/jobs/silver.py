@@ -1,8 +1,10 @@
 """silver: bronze ``bz_<table>`` -> silver ``<table>`` (contract, cleaning, expectations, PII, MERGE).
 
-Order: standardise -> deduplicate -> evaluate expectations on the clean values -> record the DQ
-results -> stop if an ``expect_or_fail`` rule broke (silver untouched) -> protect PII -> write the
-quarantine -> MERGE the valid rows by primary key (one commit).
+Order: standardise -> deduplicate -> evaluate expectations on the clean values -> stop if an
+``expect_or_fail`` rule broke (the DQ results record it; quarantine and silver untouched) -> protect
+PII -> record the DQ results, write the quarantine and MERGE the valid rows by primary key: three
+commits to three tables, side by side. Each is idempotent, so when one fails the rerun converges
+(a key can sit in both silver and the quarantine until then).
 
 Full tables: the whole bronze table, silver becomes exactly its valid rows. Incremental tables:
 the keys of the run's bronze slice, each at its newest bronze version; keys now deleted,
@@ -23,9 +25,10 @@ from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.runtime.context import RunContext
-from spark_jobs.runtime.errors import MissingStepResultError, SecretNotFoundError
+from spark_jobs.runtime.errors import ExpectationFailedError, MissingStepResultError, SecretNotFoundError
 from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.layer_step import run_layer_step
+from spark_jobs.runtime.parallel import run_all
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
 from spark_jobs.storage.delta_io import (
@@ -131,9 +134,10 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
 
 
 def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, rows: DataFrame,
-                      affected: DataFrame | None, batch: str) -> None:  # fmt: skip
+                      affected: DataFrame | None, batch: str, keyless: int) -> None:  # fmt: skip
     """Full: replace this batch's slice. Incremental: per key, the quarantine holds the key's
-    current version when that is quarantined (keys of the slice that are now valid or deleted leave)."""
+    current version when that is quarantined (keys of the slice that are now valid or deleted leave);
+    ``keyless``: how many of ``rows`` have a NULL in the key."""
     target = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
     frame = _quarantine_frame(rows, spec)
     # created from the contract's DDL, not from the frame: a string cast sent by a Spark Connect
@@ -147,16 +151,17 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     gone = keys.join(keyed.select(*spec.primary_key), list(spec.primary_key), "left_anti")
     content = tuple(c for c in frame.columns if c not in ("_batch_id", "_logical_date"))
     merge_changes(spark, target, keyed, gone, spec.primary_key, compare=content)
-    _replace_keyless(spark, ctx, spec, target, frame.where(null_key))
+    _replace_keyless(spark, ctx, spec, target, frame.where(null_key), keyless)
 
 
-def _replace_keyless(spark: SparkSession, ctx: RunContext, spec: SilverSpec, target: TableRef, rows: DataFrame) -> None:
+def _replace_keyless(spark: SparkSession, ctx: RunContext, spec: SilverSpec, target: TableRef, rows: DataFrame,
+                     count: int) -> None:  # fmt: skip
     """Rows of this slice with a NULL key (possible in file sources) are no key's version: the
     quarantine keeps this slice's set of them, replaced on a rerun (a second commit, only when the
-    slice has or had such rows)."""
+    slice has or had such rows; ``count``: how many it has now, from the DQ aggregation)."""
     null_key = " OR ".join(f"{ident(k)} IS NULL" for k in spec.primary_key)
     predicate = f"({null_key}) AND _logical_date = DATE{sql_literal(str(ctx.slice_date))}"
-    if rows.isEmpty() and target.read(spark).where(predicate).isEmpty():
+    if count == 0 and target.read(spark).where(predicate).isEmpty():
         return
     target.save(rows.write.mode("overwrite").option("replaceWhere", predicate))
 
@@ -215,20 +220,31 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
     parents = _parents(spark, ctx, spec)
     flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules, parents).persist()
     try:
-        counts = count_failures(flagged, spec.rules)
+        counts = count_failures(flagged, spec.rules, spec.primary_key)
         duplicates = rows_read - counts.total if affected is None else None
-        _write_dq(spark, ctx, spec, counts, batch, duplicates)
-        check_fail_rules(counts, spec.rules)
+        try:
+            check_fail_rules(counts, spec.rules)
+        except ExpectationFailedError:  # the DQ results record why; nothing else is written
+            _write_dq(spark, ctx, spec, counts, batch, duplicates)
+            raise
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
-        _write_quarantine(spark, ctx, spec, quarantine, affected, batch)
         valid = with_fault(to_contract(keep, spec), "silver", spec.table)  # drills only (runtime/faults.py)
         target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
         create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
-        if affected is None:
-            merged = merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
-        else:  # keys of the slice now deleted, quarantined or dropped leave silver
+
+        def merge_silver() -> dict[str, int]:
+            if affected is None:
+                return merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
+            # keys of the slice now deleted, quarantined or dropped leave silver
             removed = affected.join(valid.select(*spec.primary_key), list(spec.primary_key), "left_anti")
-            merged = merge_changes(spark, target, valid, removed, spec.primary_key)
+            return merge_changes(spark, target, valid, removed, spec.primary_key)
+
+        # three commits to three tables, independent of each other: side by side (runtime/parallel.py)
+        *_, merged = run_all([
+            lambda: _write_dq(spark, ctx, spec, counts, batch, duplicates),
+            lambda: _write_quarantine(spark, ctx, spec, quarantine, affected, batch, counts.quarantined_keyless),
+            merge_silver,
+        ])  # fmt: skip
         if spec.history == "scd2":
             _write_history(spark, ctx, spec, affected, key, parents)
     finally:

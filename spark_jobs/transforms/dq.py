@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -65,6 +66,7 @@ class DqCounts:
     per_rule: dict[str, int]
     quarantined: int = 0
     dropped: int = 0  # dropped and not quarantined (quarantine wins)
+    quarantined_keyless: int = 0  # quarantined rows with a NULL in the key (counted when keys are given)
 
     @property
     def kept(self) -> int:
@@ -80,15 +82,18 @@ def _any(rules: list[Rule]) -> Column:
     return F.greatest(*[F.col(_flag(r)) for r in rules], F.lit(False)) if rules else F.lit(False)
 
 
-def count_failures(flagged: DataFrame, rules: tuple[Rule, ...]) -> DqCounts:
-    """Per-rule failure counts, rows failing any rule, quarantined, dropped and total: one aggregation."""
+def count_failures(flagged: DataFrame, rules: tuple[Rule, ...], keys: tuple[str, ...] = ()) -> DqCounts:
+    """Per-rule failure counts, rows failing any rule, quarantined, dropped and total -- and, given
+    the ``keys``, the quarantined rows with a NULL in one of them: one aggregation."""
     quarantined = _any([r for r in rules if r.action == "expect_or_quarantine"])
     dropped = _any([r for r in rules if r.action == "expect_or_drop"]) & ~quarantined
+    keyless = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys], F.lit(False)) & quarantined
     aggs = [
         F.count(F.lit(1)).alias("__total"),
         F.sum(_any(list(rules)).cast("long")).alias("__any"),
         F.sum(quarantined.cast("long")).alias("__quarantined"),
         F.sum(dropped.cast("long")).alias("__dropped"),
+        F.sum(keyless.cast("long")).alias("__keyless"),
     ]
     aggs += [F.sum(F.col(_flag(r)).cast("long")).alias(r.name) for r in rules]
     row = flagged.agg(*aggs).first()
@@ -100,6 +105,7 @@ def count_failures(flagged: DataFrame, rules: tuple[Rule, ...]) -> DqCounts:
         per_rule={r.name: int(row[r.name] or 0) for r in rules},
         quarantined=int(row["__quarantined"] or 0),
         dropped=int(row["__dropped"] or 0),
+        quarantined_keyless=int(row["__keyless"] or 0),
     )
 
 

@@ -354,3 +354,57 @@ def test_unicode_long_strings_and_an_oversized_decimal_through_jdbc_bronze_and_s
     assert hashed == [hmac.new(KEY, n.strip().encode(), hashlib.sha256).hexdigest() for n in names.values()]
     masked = [r[0] for r in texts.select(mask(F.col("v"), "name")).collect()]
     assert masked[0] == "Æ*** 東*** 🚲*** n***" and masked[2] == "ü***"
+
+
+def test_silver_job_commits_its_three_tables_and_a_broken_expect_or_fail_rule_only_its_dq_results(
+    spark, stack, tmp_path, monkeypatch
+) -> None:
+    """The silver job writes the DQ results, the quarantine and silver side by side: after a run each
+    holds exactly its rows (oracle: SQL on the source). A run whose ``expect_or_fail`` rule breaks
+    records its DQ results and leaves silver and the quarantine at their versions."""
+    from dataclasses import replace
+
+    import psycopg
+
+    from lakehouse_airflow.config import load_pipeline
+    from lakehouse_airflow.describe.pipeline import silver_spec
+    from lakehouse_airflow.operators.secrets import jdbc_env
+    from lakehouse_contract import naming
+    from lakehouse_contract.naming import Schemas
+    from spark_jobs.jobs import dispatch
+    from support.env import ROOT
+    from support.specs import job_argv, table_specs
+
+    for k, v in jdbc_env("inventory_source").items():
+        monkeypatch.setenv(k, v)
+    root = str(tmp_path / "lake")
+    specs = table_specs("products", root, load_mode="full")
+    assert dispatch(job_argv(specs["extract"], "r1")) == 0
+    assert dispatch(job_argv(specs["write_bronze"], "r1")) == 0
+    cfg = load_pipeline(ROOT / "include" / "pipelines" / "inventory.yaml")
+    cheap = Rule("price_at_least_10", "expect_or_quarantine", "unit_price >= 10")
+    spec = replace(silver_spec(cfg, cfg.tables["products"]), dag_id="t", location=Location(root), rules=(cheap,))
+    with psycopg.connect(stack["AIRFLOW_CONN_INVENTORY_SOURCE"]) as conn:
+        rows = conn.execute("SELECT product_id, unit_price FROM it_src.products").fetchall()
+    valid = {pid: price for pid, price in rows if price >= 10}
+    cheap_ids = {pid for pid, price in rows if price < 10}
+    assert valid and cheap_ids  # the rule splits the table
+
+    def read(name: naming.TableName) -> TableRef:
+        return TableRef(name.schema, name.name, root)
+
+    silver, quarantine = read(naming.silver(Schemas(), "products")), read(naming.quarantine(Schemas(), "products"))
+    dq = read(naming.dq_results(Schemas()))
+    assert dispatch(job_argv(spec, "r1")) == 0
+    assert {r["product_id"]: r["unit_price"] for r in silver.read(spark).collect()} == valid
+    assert {r["product_id"] for r in quarantine.read(spark).collect()} == cheap_ids
+    got = {r["rule"]: r["failed_rows"] for r in dq.read(spark).where("run_id = 'r1'").collect()}
+    assert got == {"price_at_least_10": len(cheap_ids), "_table": len(cheap_ids), "_duplicate_keys": 0}
+
+    versions = silver.latest_version(spark), quarantine.latest_version(spark)
+    strict = replace(spec, rules=(cheap, Rule("id_small", "expect_or_fail", "product_id < 3")))
+    with pytest.raises(ExpectationFailedError, match=r"id_small \(\d+ rows\)"):
+        dispatch(job_argv(strict, "r2"))
+    assert (silver.latest_version(spark), quarantine.latest_version(spark)) == versions
+    got = {r["rule"]: r["failed_rows"] for r in dq.read(spark).where("run_id = 'r2'").collect()}
+    assert got["id_small"] == sum(1 for pid, _ in rows if pid >= 3)
