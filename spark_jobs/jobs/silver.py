@@ -1,10 +1,10 @@
 """silver: bronze ``bz_<table>`` -> silver ``<table>`` (contract, cleaning, expectations, PII, MERGE).
 
-Order: standardise -> deduplicate -> evaluate expectations on the clean values -> stop if an
-``expect_or_fail`` rule broke (the DQ results record it; quarantine and silver untouched) -> protect
-PII -> record the DQ results, write the quarantine and MERGE the valid rows by primary key: three
-commits to three tables, side by side. Each is idempotent, so when one fails the rerun converges
-(a key can sit in both silver and the quarantine until then).
+Order: standardise -> deduplicate -> evaluate expectations on the clean values -> record the DQ
+results -> stop if an ``expect_or_fail`` rule broke (silver and the quarantine untouched) -> protect
+PII -> write the quarantine and MERGE the valid rows by primary key: two commits to two tables, side
+by side. Each is idempotent, so when one fails the rerun converges (a key can sit in both silver
+and the quarantine until then).
 
 Full tables: the whole bronze table, silver becomes exactly its valid rows. Incremental tables:
 the keys of the run's bronze slice, each at its newest bronze version; keys now deleted,
@@ -25,7 +25,7 @@ from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.runtime.context import RunContext
-from spark_jobs.runtime.errors import ExpectationFailedError, MissingStepResultError, SecretNotFoundError
+from spark_jobs.runtime.errors import MissingStepResultError, SecretNotFoundError
 from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.layer_step import run_layer_step
 from spark_jobs.runtime.parallel import run_all
@@ -222,11 +222,8 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
     try:
         counts = count_failures(flagged, spec.rules, spec.primary_key)
         duplicates = rows_read - counts.total if affected is None else None
-        try:
-            check_fail_rules(counts, spec.rules)
-        except ExpectationFailedError:  # the DQ results record why; nothing else is written
-            _write_dq(spark, ctx, spec, counts, batch, duplicates)
-            raise
+        _write_dq(spark, ctx, spec, counts, batch, duplicates)  # first: every silver change has its DQ results
+        check_fail_rules(counts, spec.rules)
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         valid = with_fault(to_contract(keep, spec), "silver", spec.table)  # drills only (runtime/faults.py)
         target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
@@ -239,9 +236,8 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
             removed = affected.join(valid.select(*spec.primary_key), list(spec.primary_key), "left_anti")
             return merge_changes(spark, target, valid, removed, spec.primary_key)
 
-        # three commits to three tables, independent of each other: side by side (runtime/parallel.py)
-        *_, merged = run_all([
-            lambda: _write_dq(spark, ctx, spec, counts, batch, duplicates),
+        # two commits to two tables, independent of each other: side by side (runtime/parallel.py)
+        _, merged = run_all([
             lambda: _write_quarantine(spark, ctx, spec, quarantine, affected, batch, counts.quarantined_keyless),
             merge_silver,
         ])  # fmt: skip

@@ -1,10 +1,11 @@
 """Independent writes of one job, side by side.
 
-A silver run makes up to three commits to three different tables (its DQ results, its quarantine,
-silver itself). Each is a small Spark job whose cost is mostly fixed -- planning, reading the Delta
-log, scheduling, writing the commit -- so the driver is idle for much of it; run together they cost
-about as much as the slowest one. Spark schedules jobs from several threads of one session (Spark
-Connect and classic sessions alike).
+A silver run ends with two commits to two different tables (its quarantine and silver itself),
+after its DQ results. Each is a small Spark job whose cost is mostly fixed -- planning, reading the
+Delta log, scheduling, writing the commit -- so the driver is idle for much of it; run together
+they cost about as much as the slower one. Spark schedules jobs from several threads of one session
+(Spark Connect and classic sessions alike); a job that holds every core delays the other one's
+tasks, it does not block it for good.
 """
 
 from __future__ import annotations

@@ -359,9 +359,9 @@ def test_unicode_long_strings_and_an_oversized_decimal_through_jdbc_bronze_and_s
 def test_silver_job_commits_its_three_tables_and_a_broken_expect_or_fail_rule_only_its_dq_results(
     spark, stack, tmp_path, monkeypatch
 ) -> None:
-    """The silver job writes the DQ results, the quarantine and silver side by side: after a run each
-    holds exactly its rows (oracle: SQL on the source). A run whose ``expect_or_fail`` rule breaks
-    records its DQ results and leaves silver and the quarantine at their versions."""
+    """The silver job writes its DQ results, then the quarantine and silver side by side: after a run
+    each holds exactly its rows (oracle: SQL on the source). A run whose ``expect_or_fail`` rule
+    breaks records its DQ results and leaves silver and the quarantine at their versions."""
     from dataclasses import replace
 
     import psycopg
