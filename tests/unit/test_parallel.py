@@ -1,4 +1,4 @@
-"""``spark_jobs.runtime.parallel.run_all``: silver's three commits side by side."""
+"""``spark_jobs.runtime.parallel.run_all``: silver's quarantine and silver commits side by side."""
 
 from __future__ import annotations
 
