@@ -9,7 +9,8 @@
 Reports, for order_details bronze (extract + write_bronze) + silver and for the whole DAG,
 incremental / full: in-job seconds (from the audit log) and whole-task seconds (Airflow's task
 durations, process start-up included), plus the DAG wall times; the Delta commits each run made
-(log entries of every table), whole-task seconds per layer and the incremental run's slowest tasks.
+(log entries of every table), whole-task and in-job seconds per layer, the incremental run's slowest
+tasks and the peak memory of the project's processes during each run (``benchmarks.memory``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from benchmarks.memory import PeakMemory
 from benchmarks.pipeline import dags_test, per_layer, pipelines_dir, task_seconds
 from benchmarks.results import save
+from benchmarks.task_cost import task_phases
 from lakehouse_airflow.build.intervals import source_window
 from lakehouse_airflow.config import load_pipeline
 from lakehouse_airflow.paths import PROJECT_ROOT
@@ -31,6 +35,7 @@ from lakehouse_contract import naming
 from lakehouse_contract.naming import Location, Schemas
 from seed.activity import ActivityRequest, apply_activity
 from seed.load import SeedRequest, seed_database
+from seed.volumes import BASE_ROWS, rows_for
 
 SCHEMA = "bench_inc"
 FOCUS = ("order_details.extract", "order_details.write_bronze", "inventory_silver.order_details")
@@ -59,36 +64,48 @@ def _commits(lake: Path) -> int:
     return sum(1 for _ in lake.glob("**/_delta_log/*.json"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.incremental")
-    p.add_argument("--sf", type=float, default=1.0)
-    p.add_argument("--full-date", default="2026-11-20")
-    p.add_argument("--day", default="2026-11-21")
-    p.add_argument("--rate", type=float, default=0.01)
-    args = p.parse_args(argv)
+def run_log(sf: float, run: str) -> Path:
+    """The ``airflow dags test`` log of the benchmark's full or incremental run at ``sf``."""
+    return PROJECT_ROOT / ".local" / "logs" / f"bench-inc-{'full' if run == 'full' else 'day'}-sf{sf}.log"
+
+
+def _layers(lake: Path, run_id: str) -> dict[str, float]:
+    """In-job seconds of one run per layer (bronze / silver / gold), from the audit log."""
+    from spark_jobs.runtime.session import get_spark
+
+    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
+    rows = audit.where(F.col("job_run_id") == run_id).groupBy("layer").agg(F.sum("processing_time")).collect()
+    return {r[0]: round(float(r[1] or 0), 1) for r in rows}
+
+
+def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[str, object]:
+    """Seed at ``sf``, full load of ``full_date``, a day of activity, the incremental run of ``day``;
+    the peak memory of the project's processes is sampled during each of the two DAG runs."""
     dsn = os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"]
-    seed_database(SeedRequest(dsn, SCHEMA, args.sf, 42), force=True)
+    started = time.perf_counter()
+    seed_database(SeedRequest(dsn, SCHEMA, sf, 42), force=True)
+    seed_s = time.perf_counter() - started
     state = PROJECT_ROOT / ".local"
     lake, pipelines = state / "bench-inc-lake", pipelines_dir(state, SCHEMA)
     shutil.rmtree(lake, ignore_errors=True)
-    logs = state / "logs"
-    rc_full, wall_full = dags_test(lake, pipelines, args.full_date, logs / f"bench-inc-full-sf{args.sf}.log")
+    with PeakMemory(PROJECT_ROOT) as mem_full:
+        rc_full, wall_full = dags_test(lake, pipelines, full_date, run_log(sf, "full"))
     commits_full = _commits(lake)
     activity = apply_activity(
-        ActivityRequest(
-            dsn, SCHEMA, *source_window(load_pipeline(pipelines / "inventory.yaml"), args.day), rate=args.rate
-        )
+        ActivityRequest(dsn, SCHEMA, *source_window(load_pipeline(pipelines / "inventory.yaml"), day), rate=rate)
     )
-    rc_inc, wall_inc = dags_test(lake, pipelines, args.day, logs / f"bench-inc-day-sf{args.sf}.log")
+    with PeakMemory(PROJECT_ROOT) as mem_inc:
+        rc_inc, wall_inc = dags_test(lake, pipelines, day, run_log(sf, "incremental"))
     commits_inc = _commits(lake) - commits_full
-    full_id, inc_id = _run_id(lake, args.full_date), _run_id(lake, args.day)
+    full_id, inc_id = _run_id(lake, full_date), _run_id(lake, day)
     jobs = _in_job(lake)
     tasks = {"full": task_seconds(full_id), "incremental": task_seconds(inc_id)}
     targets = (str(naming.bronze(Schemas(), "order_details")), str(naming.silver(Schemas(), "order_details")))
     focus_job = {k: sum(jobs[r].get(t, 0) for t in targets) for k, r in (("full", full_id), ("incremental", inc_id))}
     focus_task = {k: sum(v.get(t, 0) for t in FOCUS) for k, v in tasks.items()}
-    report = {
-        "sf": args.sf, "rc_full": rc_full, "rc_incremental": rc_inc,
+    return {
+        "sf": sf, "source_rows": sum(rows_for(t, sf) for t in BASE_ROWS), "seed_s": round(seed_s, 1),
+        "rc_full": rc_full, "rc_incremental": rc_inc,
         "activity": {"inserted": activity.inserted, "updated": activity.updated,
                      "deleted": {t: len(k) for t, k in activity.deleted.items()}},
         "order_details_in_job_s": {k: round(v, 1) for k, v in focus_job.items()},
@@ -99,12 +116,25 @@ def main(argv: list[str] | None = None) -> int:
         "dag_wall_ratio": round(wall_inc / wall_full, 3),
         "dag_in_job_ratio": round(sum(jobs[inc_id].values()) / sum(jobs[full_id].values()), 3),
         "delta_commits": {"full": commits_full, "incremental": commits_inc},
+        "peak_memory": {"full": mem_full.report(), "incremental": mem_inc.report()},
+        "task_phases": {k: task_phases(run_log(sf, k)) for k in ("full", "incremental")},
         "tasks_s_per_layer": {k: {layer: round(s, 1) for layer, s in per_layer(v).items()} for k, v in tasks.items()},
+        "in_job_s_per_layer": {"full": _layers(lake, full_id), "incremental": _layers(lake, inc_id)},
         "slowest_incremental_tasks_s": dict(sorted(((t, round(s, 1)) for t, s in tasks["incremental"].items()),
                                                    key=lambda kv: -kv[1])[:12]),
     }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.incremental")
+    p.add_argument("--sf", type=float, default=1.0)
+    p.add_argument("--full-date", default="2026-11-20")
+    p.add_argument("--day", default="2026-11-21")
+    p.add_argument("--rate", type=float, default=0.01)
+    args = p.parse_args(argv)
+    report = measure_day_pair(args.sf, args.full_date, args.day, args.rate)
     save(f"incremental-sf{args.sf}", report)
-    return 0 if rc_full == rc_inc == 0 else 1
+    return 0 if report["rc_full"] == report["rc_incremental"] == 0 else 1
 
 
 if __name__ == "__main__":
