@@ -90,21 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=0.01)
     p.add_argument("--plot", type=Path, default=PROJECT_ROOT / "bench-results" / "scaling.png")
     p.add_argument("--replot", action="store_true", help="table and plot of the last bench-results/scaling.json")
+    p.add_argument("--update", action="store_true", help="re-measure --sf only, keep the other scale factors' runs")
     args = p.parse_args(argv)
+    saved = PROJECT_ROOT / "bench-results" / "scaling.json"
     if args.replot:
-        runs = json.loads((PROJECT_ROOT / "bench-results" / "scaling.json").read_text())["runs"]
+        runs = json.loads(saved.read_text())["runs"]
         for r in runs:  # a result saved before the phases were reported: from its runs' logs
             r.setdefault("task_phases", {k: task_phases(run_log(r["sf"], k)) for k in ("full", "incremental")})
         save("scaling", {"runs": runs})
         sys.stdout.write(table(runs) + "\n")
         plot(runs, args.plot)
         return 0
+    kept = [r for r in json.loads(saved.read_text())["runs"] if r["sf"] not in args.sf] if args.update else []
     runs = []
     for sf in args.sf:
         runs.append(measure_day_pair(sf, args.full_date, args.day, args.rate))
-        save("scaling", {"runs": runs})
+        save("scaling", {"runs": sorted([*kept, *runs], key=lambda r: r["sf"])})
         if runs[-1]["rc_full"] or runs[-1]["rc_incremental"]:
             break  # a larger scale would not get further
+    runs = sorted([*kept, *runs], key=lambda r: r["sf"])
     sys.stdout.write(table(runs) + "\n")
     plot(runs, args.plot)
     return 0 if all(r["rc_full"] == r["rc_incremental"] == 0 for r in runs) else 1
