@@ -17,6 +17,7 @@ from spark_jobs.runtime.syspath import prefer_installed_pyspark
 prefer_installed_pyspark()  # before anything imports pyspark
 
 from spark_jobs.jobs import dispatch  # noqa: E402
+from spark_jobs.runtime.session import exit_process  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(dispatch(sys.argv[1:]))
+    exit_process(dispatch(sys.argv[1:]))  # a failed job raised: Python's own exit, with its traceback

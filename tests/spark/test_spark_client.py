@@ -51,3 +51,42 @@ def test_jobs_import_the_installed_pyspark_not_the_zip(stack: dict[str, str], tm
     assert "moved: True" in out
     assert ".zip" not in out.split("pyspark:")[1].split("\n")[0]
     assert ".zip" not in out.split("py4j:")[1].split("\n")[0]
+
+
+def test_a_connect_job_exits_with_its_code_its_output_flushed_and_its_session_released(
+    stack: dict[str, str], tmp_path: Path
+) -> None:
+    """``exit_process`` (spark_jobs/run.py's exit) ends the process at once: the code reaches
+    spark-submit's caller, unterminated output and log lines are not lost, and the server-side
+    session is released as the Connect client's own exit handler would have done."""
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import logging, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from spark_jobs.runtime.session import exit_process, get_spark\n"
+        "spark = get_spark('exit-test')\n"
+        "assert spark.range(5).count() == 5\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "logging.getLogger('job').info('log line before the exit')\n"
+        "print('session', spark.session_id, end='')  # no newline: only a flush writes it\n"
+        "exit_process(7)\n"
+    )
+    done = sh(["spark-submit", "--master", "local[1]", str(job)], env=stack, check=False)
+    output = done.stdout + done.stderr  # spark-submit passes the job's stderr on as its stdout
+    assert done.returncode == 7, output[-2000:]
+    assert "log line before the exit" in output
+    session_id = output.split("session ")[1][:36]
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, sys\n"
+        "from pyspark.sql import SparkSession\n"
+        "remote = os.environ['LAKEHOUSE_SPARK_REMOTE'].rstrip('/')\n"
+        "spark = SparkSession.builder.remote(f'{remote}/;session_id={sys.argv[1]}').getOrCreate()\n"
+        "try:\n"
+        "    spark.range(1).count()\n"
+        "    print('session alive')\n"
+        "except Exception as exc:\n"
+        "    print('session gone:', type(exc).__name__, str(exc)[:200])\n"
+    )
+    out = sh(["python", str(probe), session_id], env=stack).stdout
+    assert "session gone:" in out and "SESSION_CLOSED" in out, out
