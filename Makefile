@@ -13,7 +13,7 @@ DROPS_SF ?= 1
 FILE_PIPELINES := returns media
 PYTEST_ARGS ?=
 
-.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-all test-unit test-e2e chromium bench object-store cluster down clean lock lint
+.PHONY: help venv services seed activity airflow-db airflow monitor report demo returns-demo databricks-demo export-job test test-all test-unit test-e2e chromium bench bench-scaling object-store cluster down clean lock lint
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ bench: services airflow-db ## benchmarks at SF (default 1): COPY vs bronze, whol
 	$(RUN) python -m benchmarks.compute
 	$(RUN) python -m benchmarks.incremental --sf $(BENCH_SF)
 	$(RUN) python -m benchmarks.cdc --sf $(BENCH_SF)
+
+bench-scaling: services airflow-db ## the scaling curve: full + incremental DAG runs at SF 0.1, 1 and 10 side by side (~1 h; table on stdout, plot docs/img/scaling.png)
+	$(RUN) python -m benchmarks.scaling --plot docs/img/scaling.png
 
 lint: venv ## ruff + mypy
 	$(RUN) ruff check .
