@@ -2,7 +2,8 @@
 
 For each scale factor (default 0.1, 1 and 10): seed ``bench_inc``, the full load of D0 and the
 incremental run of D1 after a day touching ~1% of rows (``benchmarks.incremental``), with the
-peak memory of the project's processes during each DAG run. Writes ``bench-results/scaling.json``
+peak memory of the project's processes during each DAG run and each Spark task's time around its
+job (``benchmarks.task_cost``). Writes ``bench-results/scaling.json``
 (after every scale factor, so a failed large run keeps the smaller ones), a Markdown table on
 stdout and the plot ``bench-results/scaling.png`` (``--plot`` to write it elsewhere).
 """
@@ -15,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.incremental import measure_day_pair, run_log
+from benchmarks.incremental import measure_day_pair
 from benchmarks.results import save
-from benchmarks.task_cost import task_phases
 from lakehouse_airflow.paths import PROJECT_ROOT
 
 LAYERS = ("bronze", "silver", "gold")
@@ -95,9 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     saved = PROJECT_ROOT / "bench-results" / "scaling.json"
     if args.replot:
         runs = json.loads(saved.read_text())["runs"]
-        for r in runs:  # a result saved before the phases were reported: from its runs' logs
-            r.setdefault("task_phases", {k: task_phases(run_log(r["sf"], k)) for k in ("full", "incremental")})
-        save("scaling", {"runs": runs})
         sys.stdout.write(table(runs) + "\n")
         plot(runs, args.plot)
         return 0
