@@ -125,12 +125,17 @@ def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[s
     }  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.incremental")
-    p.add_argument("--sf", type=float, default=1.0)
+def day_pair_arguments(p: argparse.ArgumentParser) -> None:
+    """The full load's date, the incremental day and the share of rows the day changes."""
     p.add_argument("--full-date", default="2026-11-20")
     p.add_argument("--day", default="2026-11-21")
     p.add_argument("--rate", type=float, default=0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.incremental")
+    p.add_argument("--sf", type=float, default=1.0)
+    day_pair_arguments(p)
     args = p.parse_args(argv)
     report = measure_day_pair(args.sf, args.full_date, args.day, args.rate)
     save(f"incremental-sf{args.sf}", report)

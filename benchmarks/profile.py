@@ -21,6 +21,7 @@ import sys
 import time
 from collections import defaultdict
 
+from benchmarks.incremental import day_pair_arguments
 from benchmarks.pipeline import pipelines_dir
 from benchmarks.results import save
 from lakehouse_airflow.build.intervals import source_window
@@ -42,9 +43,7 @@ def _kind(task_id: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     p.add_argument("--sf", type=float, default=0.2)
-    p.add_argument("--full-date", default="2026-11-20")
-    p.add_argument("--day", default="2026-11-21")
-    p.add_argument("--rate", type=float, default=0.01)
+    day_pair_arguments(p)
     p.add_argument("--profile", default="inventory_silver.order_details", help="task ids, comma separated")
     args = p.parse_args(argv)
     dsn = os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.incremental import measure_day_pair
+from benchmarks.incremental import day_pair_arguments, measure_day_pair
 from benchmarks.results import save
 from lakehouse_airflow.paths import PROJECT_ROOT
 
@@ -85,9 +85,7 @@ def plot(runs: list[dict[str, Any]], out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scaling")
     p.add_argument("--sf", type=float, nargs="+", default=[0.1, 1.0, 10.0])
-    p.add_argument("--full-date", default="2026-11-20")
-    p.add_argument("--day", default="2026-11-21")
-    p.add_argument("--rate", type=float, default=0.01)
+    day_pair_arguments(p)
     p.add_argument("--plot", type=Path, default=PROJECT_ROOT / "bench-results" / "scaling.png")
     p.add_argument("--replot", action="store_true", help="table and plot of the last bench-results/scaling.json")
     p.add_argument("--update", action="store_true", help="re-measure --sf only, keep the other scale factors' runs")
