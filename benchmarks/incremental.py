@@ -41,14 +41,20 @@ SCHEMA = "bench_inc"
 FOCUS = ("order_details.extract", "order_details.write_bronze", "inventory_silver.order_details")
 
 
-def _in_job(lake: Path) -> dict[str, dict[str, float]]:
-    """run id -> {target: in-job seconds} from the audit log."""
+def _audit_rows(lake: Path) -> list[tuple[str, str, str, float]]:
+    """(run id, target, layer, in-job seconds) of every audit row, read once."""
     from spark_jobs.runtime.session import get_spark
 
     audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
+    rows = audit.select("job_run_id", "target_table", "layer", "processing_time").collect()
+    return [(r[0], r[1], r[2], float(r[3] or 0)) for r in rows]
+
+
+def _in_job(rows: list[tuple[str, str, str, float]]) -> dict[str, dict[str, float]]:
+    """run id -> {target: in-job seconds}."""
     out: dict[str, dict[str, float]] = {}
-    for r in audit.select("job_run_id", "target_table", F.col("processing_time")).collect():
-        out.setdefault(r["job_run_id"], {})[r["target_table"]] = float(r["processing_time"] or 0)
+    for run_id, target, _, seconds in rows:
+        out.setdefault(run_id, {})[target] = seconds
     return out
 
 
@@ -69,13 +75,13 @@ def run_log(sf: float, run: str) -> Path:
     return PROJECT_ROOT / ".local" / "logs" / f"bench-inc-{'full' if run == 'full' else 'day'}-sf{sf}.log"
 
 
-def _layers(lake: Path, run_id: str) -> dict[str, float]:
-    """In-job seconds of one run per layer (bronze / silver / gold), from the audit log."""
-    from spark_jobs.runtime.session import get_spark
-
-    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
-    rows = audit.where(F.col("job_run_id") == run_id).groupBy("layer").agg(F.sum("processing_time")).collect()
-    return {r[0]: round(float(r[1] or 0), 1) for r in rows}
+def _layers(rows: list[tuple[str, str, str, float]], run_id: str) -> dict[str, float]:
+    """In-job seconds of one run per layer (bronze / silver / gold)."""
+    out: dict[str, float] = {}
+    for run, _, layer, seconds in rows:
+        if run == run_id:
+            out[layer] = out.get(layer, 0.0) + seconds
+    return {layer: round(seconds, 1) for layer, seconds in out.items()}
 
 
 def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[str, object]:
@@ -98,7 +104,8 @@ def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[s
         rc_inc, wall_inc = dags_test(lake, pipelines, day, run_log(sf, "incremental"))
     commits_inc = _commits(lake) - commits_full
     full_id, inc_id = _run_id(lake, full_date), _run_id(lake, day)
-    jobs = _in_job(lake)
+    audit = _audit_rows(lake)
+    jobs = _in_job(audit)
     tasks = {"full": task_seconds(full_id), "incremental": task_seconds(inc_id)}
     targets = (str(naming.bronze(Schemas(), "order_details")), str(naming.silver(Schemas(), "order_details")))
     focus_job = {k: sum(jobs[r].get(t, 0) for t in targets) for k, r in (("full", full_id), ("incremental", inc_id))}
@@ -119,7 +126,7 @@ def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[s
         "peak_memory": {"full": mem_full.report(), "incremental": mem_inc.report()},
         "task_phases": {k: task_phases(run_log(sf, k)) for k in ("full", "incremental")},
         "tasks_s_per_layer": {k: {layer: round(s, 1) for layer, s in per_layer(v).items()} for k, v in tasks.items()},
-        "in_job_s_per_layer": {"full": _layers(lake, full_id), "incremental": _layers(lake, inc_id)},
+        "in_job_s_per_layer": {"full": _layers(audit, full_id), "incremental": _layers(audit, inc_id)},
         "slowest_incremental_tasks_s": dict(sorted(((t, round(s, 1)) for t, s in tasks["incremental"].items()),
                                                    key=lambda kv: -kv[1])[:12]),
     }  # fmt: skip
