@@ -78,6 +78,10 @@ class ExtractOutcome(Outcome):
     # (what write_bronze confirms after its commit)
     cdc_from_lsn: str | None = None
     cdc_to_lsn: str | None = None
+    # full JDBC tables: the source's fingerprint (storage/fingerprint.py); ``unchanged_since``: the
+    # batch bronze already holds when that fingerprint is the one its last load recorded (nothing read)
+    source_fingerprint: str | None = None
+    unchanged_since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class LayerOutcome(Outcome):
     rows_updated: int | None = None
     rows_deleted: int | None = None
     gold_version: int | None = None
+    unchanged_since: str | None = None  # silver: the run whose build still stands (inputs unchanged)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """audit: append one row to ``bz_audit_log`` for the table's load in this run, then reconcile.
 
 Runs whatever happened upstream. Exits non-zero when the load failed or the source and bronze
-row counts disagree, so the Airflow run ends failed and alerts fire. A CDC table's count is the
+row counts disagree, so the Airflow run ends failed and alerts fire. A full table whose source
+had not changed (extract's ``unchanged_since``) is reconciled against the batch bronze still holds. A CDC table's count is the
 changes extract read (deletes included) against bronze's rows in that log range.
 """
 
@@ -48,6 +49,12 @@ def _cdc_batch(bronze: DataFrame, extract: StepResult | None) -> DataFrame | Non
     return bronze.where((F.col(CDC_LSN) > F.lit(start)) & (F.col(CDC_LSN) <= F.lit(end)))
 
 
+def _unchanged_since(extract: StepResult | None) -> str | None:
+    if extract is None or extract.status != "SUCCESS":
+        return None
+    return ExtractOutcome.of(extract).unchanged_since
+
+
 def _audit(ctx: RunContext, spec: AuditSpec, log: logging.Logger) -> int:
     spark = get_spark(f"audit-{ctx.table}")
     target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
@@ -55,8 +62,8 @@ def _audit(ctx: RunContext, spec: AuditSpec, log: logging.Logger) -> int:
     extract = read_result(ctx, "extract")
     if target.exists():
         batch = _cdc_batch(target.read(spark), extract)
-        if batch is None:
-            batch = target.read(spark).where(F.col("_batch_id") == ctx.run_id)
+        if batch is None:  # this run's batch, or the one bronze still holds for an unchanged source
+            batch = target.read(spark).where(F.col("_batch_id") == (_unchanged_since(extract) or ctx.run_id))
             if "_record_status" in batch.columns:
                 batch = batch.where(F.col("_record_status") != DELETED)  # tombstones are not source rows
         bronze_rows = batch.count()

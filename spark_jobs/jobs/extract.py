@@ -6,12 +6,18 @@ deleted keys are found by comparing source keys with bronze when due. Every read
 (the count, the partitioned read, the keys) shares one exported snapshot
 (``spark_jobs.storage.snapshot``). Only this run's landing partition
 (``landing/<table>/logical_date=<ds>``) is replaced.
+
+A full table's source is fingerprinted in PostgreSQL first (``jdbc.content_fingerprint``); when
+bronze's newest load recorded the same fingerprint, nothing is read and the outcome names the batch
+bronze already holds (``unchanged_since``): write_bronze then commits nothing and the audit
+reconciles the source count against that batch. ``params.mode=full`` always reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -24,10 +30,11 @@ from spark_jobs.runtime.errors import EmptySourceError, SourceConnectionLostErro
 from spark_jobs.runtime.faults import with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
-from spark_jobs.storage import jdbc, leases, watermarks
+from spark_jobs.storage import commit_marks, jdbc, leases, watermarks
 from spark_jobs.storage.secrets import JdbcCredentials, resolve_jdbc
 from spark_jobs.storage.snapshot import exported_snapshot
 from spark_jobs.storage.tables import TableRef, bronze_table, watermark_table
+from spark_jobs.transforms import bronze as bronze_transform
 from spark_jobs.transforms.drift import check_drift
 from spark_jobs.transforms.incremental import WatermarkWindow, deletes_due, effective_mode, in_slice, live_keys
 
@@ -94,6 +101,33 @@ def _window(
     return window.extended(dt.timedelta(minutes=spec.lookback_minutes), mark), resumed
 
 
+@dataclass(frozen=True)
+class _Read:
+    stats: jdbc.SourceStats
+    deleted: int | None
+    fingerprint: str | None  # full tables: what bronze's commit records (storage/commit_marks.py)
+    unchanged_since: str | None  # the batch bronze holds when the source has not changed since it
+
+
+def _fingerprint(spark: SparkSession, creds: JdbcCredentials, spec: ExtractSpec, columns: list[str],
+                 snapshot: str | None) -> str | None:  # fmt: skip
+    """The source rows' fingerprint with the shape bronze gives them (the columns read, the bronze
+    code): a new column or a changed bronze transform reloads an unchanged source."""
+    code = commit_marks.code_digest(bronze_transform)
+    if code is None:
+        return None
+    content = jdbc.content_fingerprint(spark, creds, spec.source, columns, snapshot)
+    return f"{content}:{commit_marks.digest({'columns': ','.join(columns), 'code': code})}"
+
+
+def _unchanged_since(spark: SparkSession, target: TableRef, fingerprint: str | None) -> str | None:
+    """The batch id bronze's newest load recorded with this same fingerprint, else None."""
+    held = commit_marks.last_data_commit(spark, target) if fingerprint else None
+    if held is None or held.mark.get("source_fingerprint") != fingerprint:
+        return None
+    return held.mark.get("batch_id") or None
+
+
 def _read(
     spark: SparkSession,
     ctx: RunContext,
@@ -104,21 +138,27 @@ def _read(
     where: str | None,
     columns: list[str],
     detect: bool,
-) -> tuple[jdbc.SourceStats, int | None]:
-    """The count, the partitioned read into landing and the delete detection, in one snapshot."""
+) -> _Read:
+    """The count, the partitioned read into landing and the delete detection, in one snapshot. A
+    full table whose source still has the rows bronze's last load recorded is not read (unless the
+    run asks for a full reload: ``params.mode=full``)."""
     with exported_snapshot(creds) as snapshot:  # every read below sees the source at one moment
         stats = jdbc.source_stats(spark, creds, spec.source, spec.partition_column, where, snapshot)
         if stats.row_count == 0 and mode == "full" and not spec.allow_empty:
             raise EmptySourceError(
                 f"source table {spec.source} is empty; refusing to load 0 rows (set allow_empty: true to permit)"
             )
+        fingerprint = _fingerprint(spark, creds, spec, columns, snapshot) if spec.load_mode == "full" else None
+        unchanged = _unchanged_since(spark, target, fingerprint) if ctx.mode != "full" else None
+        if unchanged:
+            return _Read(stats, None, fingerprint, unchanged)
         df = jdbc.read_table(
             spark, creds, spec.source, columns, stats, spec.partition_column, spec.num_partitions,
             spec.fetch_size, where, snapshot,
         )  # fmt: skip
         with_fault(df, "extract", ctx.table).write.mode("overwrite").parquet(ctx.landing_path())
         deleted = _detect_deletes(spark, target, ctx, creds, spec, snapshot) if detect else None
-    return stats, deleted
+    return _Read(stats, deleted, fingerprint, None)
 
 
 def main(argv: list[str]) -> int:
@@ -141,7 +181,7 @@ def main(argv: list[str]) -> int:
         )
         leases.acquire(ctx, log)  # one load of the table at a time (storage/leases.py)
         try:
-            stats, deleted = _read(spark, ctx, spec, creds, target, mode, where, columns, detect)
+            read = _read(spark, ctx, spec, creds, target, mode, where, columns, detect)
         except Exception as exc:
             lost = jdbc.connection_lost(exc)
             if lost is None:
@@ -150,19 +190,24 @@ def main(argv: list[str]) -> int:
                 f"the connection to the source was lost while reading {spec.source} ({lost}: the server "
                 "restarted or the network dropped); bronze is untouched: retry the task once the source is up"
             ) from exc
-        rows = spark.read.parquet(ctx.landing_path()).count()
+        if read.unchanged_since:
+            log.info("%s: the source holds the rows bronze loaded in %s: nothing read", ctx.table,
+                     read.unchanged_since)  # fmt: skip
+        rows = 0 if read.unchanged_since else spark.read.parquet(ctx.landing_path()).count()
         return ExtractOutcome(
-            source_row_count=stats.row_count,
+            source_row_count=read.stats.row_count,
             rows_read=rows,
             landing_path=ctx.landing_path(),
             load_mode=mode,
             table_load_mode=spec.load_mode,
             window_start=window.start.isoformat() if window else None,
             window_end=window.end.isoformat() if window else None,
-            rows_deleted=deleted,
+            rows_deleted=read.deleted,
             deletes_path=ctx.deletes_path() if detect else None,
             schema_changes=drift.describe(),
             resumed_from=resumed,
+            source_fingerprint=read.fingerprint,
+            unchanged_since=read.unchanged_since,
         )
 
     return run_step(ctx, "extract", body, log)

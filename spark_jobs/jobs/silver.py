@@ -9,12 +9,21 @@ and the quarantine until then).
 Full tables: the whole bronze table, silver becomes exactly its valid rows. Incremental tables:
 the keys of the run's bronze slice, each at its newest bronze version; keys now deleted,
 quarantined or dropped leave silver, others are upserted; untouched keys stay as they are.
+
+A full table whose inputs have not changed since silver's last completed build (bronze's version,
+the spec, the PII key, the parents of its foreign-key rules, the silver code: the mark on silver's
+commit, ``storage/commit_marks.py``) is not rebuilt: one commit re-stamps that build's DQ results
+for this run. ``params.mode=full`` always rebuilds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import json
 import logging
+import sys
 from dataclasses import dataclass
 from functools import reduce
 
@@ -23,6 +32,7 @@ from pyspark.sql import functions as F
 
 from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
+from lakehouse_contract.serial import to_data
 from lakehouse_contract.specs import SilverSpec
 from spark_jobs.runtime.context import RunContext
 from spark_jobs.runtime.errors import MissingStepResultError, SecretNotFoundError
@@ -31,6 +41,7 @@ from spark_jobs.runtime.layer_step import run_layer_step
 from spark_jobs.runtime.parallel import run_all
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
+from spark_jobs.storage import commit_marks
 from spark_jobs.storage.delta_io import (
     create_if_missing,
     evolve_to_contract,
@@ -39,6 +50,7 @@ from spark_jobs.storage.delta_io import (
     replace_slice,
     sql_literal,
 )
+from spark_jobs.storage.results import read_result
 from spark_jobs.storage.secrets import resolve_key
 from spark_jobs.storage.tables import (
     TableRef,
@@ -49,7 +61,8 @@ from spark_jobs.storage.tables import (
     quarantine_table,
     silver_table,
 )
-from spark_jobs.transforms import history, schema
+from spark_jobs.transforms import dq, history, pii, schema
+from spark_jobs.transforms import silver as silver_transforms
 from spark_jobs.transforms.dq import DqCounts, check_fail_rules, count_failures, split, with_outcome, with_rule_flags
 from spark_jobs.transforms.incremental import DELETED, latest_changes, latest_versions
 from spark_jobs.transforms.silver import dedupe_latest, protect_pii, standardize, to_contract
@@ -213,8 +226,78 @@ def _write_history(spark: SparkSession, ctx: RunContext, spec: SilverSpec, affec
     return merge_changes(spark, target, built, stale, on, compare=("_row_hash", naming.VALID_TO, naming.IS_CURRENT))
 
 
+def _inputs_mark(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> dict[str, str] | None:
+    """A full table's silver (with its quarantine and DQ results) is a function of bronze's rows,
+    the table's spec, the PII key, the parent tables its foreign-key rules read and the silver
+    code: their versions and digests, as the mark its build commits with. None where a run always
+    rebuilds: incremental and CDC tables (their slice is the change), row history, or an input
+    with no version to compare."""
+    if spec.load_mode != "full" or spec.history != "none":
+        return None
+    code = commit_marks.code_digest(sys.modules[__name__], silver_transforms, dq, pii, schema)
+    tables = {"bronze": bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)}
+    tables.update({f"parent:{r.fk_parent}": silver_table(ctx.tables, ctx.silver_schema, str(r.fk_parent))
+                   for r in spec.rules if r.fk_parent})  # fmt: skip
+    versions = {name: commit_marks.last_data_commit(spark, ref) for name, ref in tables.items()}
+    if code is None or any(v is None for v in versions.values()):
+        return None
+    parts = {name: str(v.version) for name, v in versions.items() if v is not None}
+    parts.update(code=code, key=commit_marks.key_digest(key),
+                 spec=commit_marks.digest({"spec": json.dumps(_what(spec), sort_keys=True, default=str)}))  # fmt: skip
+    return {"inputs": commit_marks.digest(parts), "built_by": ctx.run_id}
+
+
+def _what(spec: SilverSpec) -> object:
+    """The spec without where the lakehouse lives (a copy or a restore elsewhere is the same build)."""
+    data = to_data(spec)
+    data.pop("location", None)
+    return data
+
+
+def _built_by(spark: SparkSession, ctx: RunContext, spec: SilverSpec, mark: dict[str, str] | None) -> str | None:
+    """The run whose completed build of silver used exactly these inputs, else None: silver's newest
+    data commit carries the same inputs digest and that run's silver step ended SUCCESS (so its
+    quarantine and DQ results landed too)."""
+    if mark is None:
+        return None
+    held = commit_marks.last_data_commit(spark, silver_table(ctx.tables, ctx.silver_schema, spec.table))
+    if held is None or held.mark.get("inputs") != mark["inputs"] or not held.mark.get("built_by"):
+        return None
+    built_by = held.mark["built_by"]
+    result = read_result(dataclasses.replace(ctx, run_id=built_by), "silver")
+    return built_by if result is not None and result.status == "SUCCESS" else None
+
+
+def _unchanged(spark: SparkSession, ctx: RunContext, spec: SilverSpec, built_by: str) -> LayerOutcome | None:
+    """Nothing silver reads changed since ``built_by`` built it: silver and the quarantine stay as
+    they are, and this run's DQ results are that build's (re-stamped with this run), so per-run
+    readers (gold's ``dq_results``, the monitor) see every table. None when those rows are gone."""
+    target = dq_results_table(ctx.tables, ctx.silver_schema)
+    built = target.read(spark).where((F.col("run_id") == built_by) & (F.col("table_name") == spec.table)).collect()
+    summary = next((r for r in built if r["rule"] == "_table"), None)
+    if summary is None:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    rows = [(ctx.dag_id, ctx.run_id, ctx.logical_date, r["table_name"], r["rule"], r["action"], r["failed_rows"],
+             r["total_rows"], r["dq_score"], r["bronze_batch_id"], now) for r in built]  # fmt: skip
+    frame = spark.createDataFrame(rows, DQ_COLUMNS)
+    replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table}, partition_by=("table_name",))
+    silver = silver_table(ctx.tables, ctx.silver_schema, spec.table)
+    logging.getLogger("spark_jobs").info(
+        "%s: bronze, rules, key and parents unchanged since run %s: silver kept as it built it", spec.table, built_by
+    )
+    return LayerOutcome(rows_read=0, rows_written=0, table_rows=silver.read(spark).count(), target=silver.path,
+                        rows_quarantined=0, rows_dropped=0, dq_score=summary["dq_score"], load_mode="unchanged",
+                        unchanged_since=built_by)  # fmt: skip
+
+
 def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> LayerOutcome:
     _evolve(spark, ctx, spec)
+    mark = _inputs_mark(spark, ctx, spec, key)
+    built_by = _built_by(spark, ctx, spec, mark) if ctx.mode != "full" else None
+    kept = _unchanged(spark, ctx, spec, built_by) if built_by else None
+    if kept is not None:
+        return kept
     source = _bronze_input(spark, ctx, spec)
     live, affected, rows_read, batch = source.live, source.affected, source.rows_read, source.batch
     parents = _parents(spark, ctx, spec)
@@ -236,11 +319,13 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
             removed = affected.join(valid.select(*spec.primary_key), list(spec.primary_key), "left_anti")
             return merge_changes(spark, target, valid, removed, spec.primary_key)
 
-        # two commits to two tables, independent of each other: side by side (runtime/parallel.py)
-        _, merged = run_all([
-            lambda: _write_quarantine(spark, ctx, spec, quarantine, affected, batch, counts.quarantined_keyless),
-            merge_silver,
-        ])  # fmt: skip
+        # two commits to two tables, independent of each other: side by side (runtime/parallel.py);
+        # a full table's carry the mark of its inputs (the next run's _built_by compares it)
+        with commit_marks.marked_commits(spark, mark) if mark else contextlib.nullcontext():
+            _, merged = run_all([
+                lambda: _write_quarantine(spark, ctx, spec, quarantine, affected, batch, counts.quarantined_keyless),
+                merge_silver,
+            ])  # fmt: skip
         if spec.history == "scd2":
             _write_history(spark, ctx, spec, affected, key, parents)
     finally:

@@ -7,7 +7,9 @@ CDC tables (``spec.cdc``): the snapshot overwrites; change rows are appended (on
 newer than bronze's last), then the replication slot is confirmed -- after the commit, so a crash
 in between re-reads those changes and stores them once.
 
-Full-mode tables: one overwrite commit. Incremental tables: the logical date's slice
+Full-mode tables: one overwrite commit, marked with the source's fingerprint and the batch id
+(``storage/commit_marks.py``); when extract found the source unchanged since that mark, no commit
+(the watermark registry still moves). Incremental tables: the logical date's slice
 (``_logical_date = ds``: the window's rows plus tombstones for deleted keys; ``cadence: hourly``:
 the hour's slice in it, ``_slice_start`` = the run's interval start) replaced in one
 commit (``replaceWhere``). A job that dies before the commit leaves the previous table version
@@ -23,7 +25,7 @@ import json
 import logging
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse_contract.naming import CDC_LSN, CDC_OP, SLICE_START, SOURCE_FILE
@@ -34,7 +36,7 @@ from spark_jobs.runtime.errors import EmptySourceError, MissingStepResultError, 
 from spark_jobs.runtime.faults import fault_point, with_fault
 from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import run_step, start_job
-from spark_jobs.storage import cdc, leases, watermarks
+from spark_jobs.storage import cdc, commit_marks, leases, watermarks
 from spark_jobs.storage.delta_io import STATS_COLUMNS, replace_slice, sql_literal
 from spark_jobs.storage.file_source import load_plan, planned_rows
 from spark_jobs.storage.pgoutput import lsn_to_int
@@ -104,6 +106,56 @@ def _confirm(ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, log: 
             log.info("%s: slot %s confirmed at %s", ctx.table, spec.cdc.slot, done.cdc_to_lsn)
 
 
+def _store(ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, out: DataFrame, target: TableRef,
+           rows: int) -> int:  # fmt: skip
+    """Bronze's one commit for the table's kind; the rows it wrote."""
+    create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
+    if spec.cdc is not None:
+        return _write_changes(done, out, target, create)
+    if done.table_load_mode == "incremental":
+        replace_slice(
+            target, out, slice_keys(ctx.slice_date, ctx.slice_start), merge_schema=True, create_options=create,
+            also=_older_rows_of_files(done),
+        )  # fmt: skip
+        return rows
+    writer = out.write.mode("overwrite").option("overwriteSchema", "true")
+    if done.source_fingerprint:  # what the next run compares its source with (extract.py)
+        mark = {"source_fingerprint": done.source_fingerprint, "batch_id": ctx.run_id}
+        writer = writer.option(commit_marks.USER_METADATA, commit_marks.mark_text(mark))
+    target.save(writer, create)
+    return rows
+
+
+def _advance(spark: SparkSession, ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, rows: int) -> bool:
+    """The watermark registry moves to the window's end (after the bronze commit, never before)."""
+    return watermarks.advance(
+        spark,
+        watermark_table(ctx.tables, ctx.bronze_schema),
+        table=ctx.table,
+        watermark_column=spec.watermark_column,
+        high_water_mark=dt.datetime.fromisoformat(done.window_end) if done.window_end else dt.datetime.now(),
+        load_mode=done.load_mode or "full",
+        run_id=ctx.run_id,
+        logical_date=ctx.logical_date,
+        rows=rows,
+        epoch=watermarks.restore_epoch(ctx.root),
+    )
+
+
+def _unchanged(
+    spark: SparkSession, ctx: RunContext, spec: WriteBronzeSpec, done: ExtractOutcome, log: logging.Logger
+) -> WriteOutcome:
+    """The source still holds what bronze loaded in ``done.unchanged_since``: no bronze commit; the
+    registry still records that the table is current as of this run's window."""
+    target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
+    moved = _advance(spark, ctx, spec, done, 0)
+    leases.release(ctx, log)
+    log.info("%s: source unchanged since batch %s: bronze not rewritten", ctx.table, done.unchanged_since)
+    return WriteOutcome(rows_written=0, rows_deleted=None, load_mode=done.load_mode or "full",
+                        watermark_advanced=int(moved), bronze_version=target.latest_version(spark),
+                        target=target.path)  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     ctx, spec, log = start_job(argv, WriteBronzeSpec)
 
@@ -114,6 +166,8 @@ def main(argv: list[str]) -> int:
             raise MissingStepResultError(f"extract result for run {ctx.run_id} is {state}; run extract first")
         done = ExtractOutcome.of(extract)
         spark = get_spark(f"write_bronze-{ctx.table}")
+        if done.unchanged_since:
+            return _unchanged(spark, ctx, spec, done, log)
         if spec.files is not None:  # the landing folder holds the read plan: read the claimed files
             landing = planned_rows(spark, spec.files, load_plan(spark, ctx.landing_path()), dict(spec.columns))
         else:
@@ -129,30 +183,8 @@ def main(argv: list[str]) -> int:
         if rows == 0 and mode == "full" and not spec.allow_empty:
             raise EmptySourceError(f"landing for {ctx.table} is empty; refusing to overwrite bronze with 0 rows")
         target = bronze_table(ctx.tables, ctx.bronze_schema, ctx.table, ctx.schemas.bronze_prefix)
-        out = _bronze_frame(ctx, spec, extract, done, landing)
-        create = {STATS_COLUMNS: ",".join(spec.stats_columns)} if spec.stats_columns else None
-        written = rows
-        if spec.cdc is not None:
-            written = _write_changes(done, out, target, create)
-        elif done.table_load_mode == "incremental":
-            replace_slice(
-                target, out, slice_keys(ctx.slice_date, ctx.slice_start), merge_schema=True, create_options=create,
-                also=_older_rows_of_files(done),
-            )  # fmt: skip
-        else:
-            target.save(out.write.mode("overwrite").option("overwriteSchema", "true"), create)
-        moved = watermarks.advance(
-            spark,
-            watermark_table(ctx.tables, ctx.bronze_schema),
-            table=ctx.table,
-            watermark_column=spec.watermark_column,
-            high_water_mark=dt.datetime.fromisoformat(done.window_end) if done.window_end else dt.datetime.now(),
-            load_mode=mode,
-            run_id=ctx.run_id,
-            logical_date=ctx.logical_date,
-            rows=rows,
-            epoch=watermarks.restore_epoch(ctx.root),
-        )
+        written = _store(ctx, spec, done, _bronze_frame(ctx, spec, extract, done, landing), target, rows)
+        moved = _advance(spark, ctx, spec, done, rows)
         if spec.cdc is not None:
             _confirm(ctx, spec, done, log)
         leases.release(ctx, log)  # the table is loaded: the next run may extract it

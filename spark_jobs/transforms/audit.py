@@ -85,7 +85,7 @@ def build_record(inp: AuditInputs, now: dt.datetime | None = None) -> AuditRow:
         extract_seconds=inp.extract.seconds if inp.extract else None,
         write_seconds=inp.write.seconds if inp.write else None,
         layer="bronze",
-        load_mode=extracted.get("load_mode"),  # type: ignore[arg-type]
+        load_mode="unchanged" if extracted.get("unchanged_since") else extracted.get("load_mode"),  # type: ignore[arg-type]
         rows_deleted=_int(extracted.get("rows_deleted")),
         schema_changes=extracted.get("schema_changes"),  # type: ignore[arg-type]
     )

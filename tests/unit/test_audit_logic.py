@@ -55,3 +55,13 @@ def test_killed_step_without_result_is_failed() -> None:
     assert rec["status"] == "FAILED" and rec["error_details"] == "write_bronze ended failed"
     rec = build_record(_inputs(states="", write=running))
     assert rec["error_details"] == "write_bronze did not complete (RUNNING)"
+
+
+def test_an_unchanged_source_is_recorded_as_such_and_still_reconciled() -> None:
+    metrics = {"source_row_count": 10, "rows_read": 0, "load_mode": "full", "unchanged_since": "r0"}
+    extract = StepResult("extract", "SUCCESS", "r1", 1, 0.0, 2.0, metrics)
+    write = StepResult("write_bronze", "SUCCESS", "r1", 1, 3.0, 4.0, {"rows_written": 0})
+    rec = build_record(_inputs(extract=extract, write=write))
+    assert (rec["status"], rec["load_mode"], rec["row_count"], rec["rows_read"]) == ("SUCCESS", "unchanged", 10, 0)
+    rec = build_record(_inputs(extract=extract, write=write, bronze_rows=9))  # the batch bronze holds is short
+    assert rec["status"] == "FAILED" and "source has 10 rows, bronze has 9" in str(rec["error_details"])

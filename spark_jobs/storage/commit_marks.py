@@ -1,0 +1,96 @@
+"""What a commit records about the inputs it was built from, and how a later run reads it back.
+
+A job that may find its inputs unchanged (a full table whose source did not change, its silver
+whose bronze, rules, key and parents did not) writes a *mark* into the ``userMetadata`` of the
+commit that stores its result: ``{"lakehouse": {...}}``, in the same commit as the data, so a mark
+never describes data that did not land. The next run computes the mark its inputs would give and
+compares it with the one on the table's newest data-changing commit (maintenance that only
+rewrites files -- OPTIMIZE, VACUUM -- is looked through; any other commit, a RESTORE, an ALTER,
+a write by hand, carries no mark and so forces a rebuild). Equal marks: nothing to do. A mark is a
+digest, never a value: no source row and no secret reaches the table's history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from pyspark.sql import SparkSession
+
+from spark_jobs.storage.tables import TableRef
+
+KEY = "lakehouse"
+USER_METADATA = "userMetadata"  # the DataFrameWriter option
+SESSION_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # MERGE and SQL commits
+FILE_ONLY = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})  # rewrite or delete files, never rows
+HISTORY_DEPTH = 20
+
+
+@dataclass(frozen=True)
+class DataCommit:
+    version: int
+    mark: dict[str, str]  # empty when the commit carries none
+
+
+def mark_text(mark: dict[str, str]) -> str:
+    return json.dumps({KEY: mark}, sort_keys=True)
+
+
+def _parse(text: str | None) -> dict[str, str]:
+    try:
+        found = json.loads(text or "")[KEY]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def last_data_commit(spark: SparkSession, table: TableRef) -> DataCommit | None:
+    """The newest commit of ``table`` that changed rows, with its mark; None when the table does not
+    exist or only file maintenance is in its last ``HISTORY_DEPTH`` commits."""
+    if not table.exists():
+        return None
+    rows = spark.sql(f"DESCRIBE HISTORY {table.sql_name} LIMIT {HISTORY_DEPTH}")
+    for row in rows.select("version", "operation", USER_METADATA).collect():  # newest first
+        if row["operation"] not in FILE_ONLY:
+            return DataCommit(int(row["version"]), _parse(row[USER_METADATA]))
+    return None
+
+
+@contextmanager
+def marked_commits(spark: SparkSession, mark: dict[str, str]) -> Iterator[None]:
+    """Every commit this session makes inside the block carries ``mark`` (MERGE, SQL, writes)."""
+    spark.conf.set(SESSION_METADATA, mark_text(mark))
+    try:
+        yield
+    finally:
+        spark.conf.unset(SESSION_METADATA)
+
+
+def digest(parts: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def key_digest(key: bytes) -> str:
+    """A keyed hash's key, as a mark may hold it: an HMAC of a constant (the key cannot be derived)."""
+    return hmac.new(key, b"lakehouse commit mark", hashlib.sha256).hexdigest()[:16] if key else ""
+
+
+def code_digest(*modules: ModuleType) -> str | None:
+    """The source of ``modules``: a rebuild after a deploy that changed how the data is made.
+    None when a module's source file cannot be read (then nothing is ever judged unchanged)."""
+    h = hashlib.sha256()
+    for module in modules:
+        source = getattr(module, "__file__", None)
+        if not source:
+            return None
+        try:
+            h.update(Path(source).read_bytes())
+        except OSError:
+            return None
+    return h.hexdigest()[:16]
