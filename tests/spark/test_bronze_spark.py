@@ -67,15 +67,23 @@ def test_extract_then_write_bronze_then_failed_write_keeps_previous_version(spar
     files = list(Path(target.path).glob("*.parquet"))
     assert files and {pq.read_schema(f).field("_load_timestamp").type.unit for f in files} == {"us"}
 
-    # a second run whose landing was tampered with (row count no longer matches) must not write
+    # the same source again: extract reads nothing and names the batch bronze holds; no commit
     specs = _specs(tmp_path, source_system="pg")
-    assert dispatch(job_argv(specs["extract"], "r2")) == 0
+    assert dispatch(job_argv(specs["extract"], "same")) == 0
+    same = json.loads((tmp_path / "_control/step_results/t/same/warehouses/extract.json").read_text())["metrics"]
+    assert (same["unchanged_since"], same["rows_read"], same["source_row_count"]) == ("r1", 0, 5)
+    assert dispatch(job_argv(specs["write_bronze"], "same")) == 0
+    assert target.latest_version(spark) == version
+
+    # a second run (a forced reload: it reads) whose landing was tampered with (row count no
+    # longer matches) must not write
+    assert dispatch(job_argv(specs["extract"], "r2", mode="full")) == 0
     result = tmp_path / "_control/step_results/t/r2/warehouses/extract.json"
     doc = json.loads(result.read_text())
     doc["metrics"]["rows_read"] = 999
     result.write_text(json.dumps(doc))
     with pytest.raises(Exception, match="landing has 5 rows but extract recorded 999"):
-        dispatch(job_argv(specs["write_bronze"], "r2"))
+        dispatch(job_argv(specs["write_bronze"], "r2", mode="full"))
     assert target.latest_version(spark) == version
     assert sorted(map(tuple, target.read(spark).collect())) == sorted(map(tuple, first))
     failed = json.loads((tmp_path / "_control/step_results/t/r2/warehouses/write_bronze.json").read_text())
