@@ -2,8 +2,9 @@
 
 Runs whatever happened upstream. Exits non-zero when the load failed or the source and bronze
 row counts disagree, so the Airflow run ends failed and alerts fire. A full table whose source
-had not changed (extract's ``unchanged_since``) is reconciled against the batch bronze still holds. A CDC table's count is the
-changes extract read (deletes included) against bronze's rows in that log range.
+had not changed (extract's ``unchanged_since``) is reconciled against the batch bronze still
+holds. A CDC table's count is the changes extract read (deletes included) against bronze's rows
+in that log range.
 """
 
 from __future__ import annotations
