@@ -97,7 +97,11 @@ class Scenario:
 
 
 def source_sql(dsn: str, *statements: str) -> None:
+    """Each change flushed to the WAL when its commit returns (the local server runs with
+    ``synchronous_commit = off``, and logical decoding reads flushed WAL only): what the test does
+    next sees it in the log, however busy the machine is."""
     with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = on")
         for statement in statements:
             conn.execute(statement)  # each its own transaction (several statements: one)
 
