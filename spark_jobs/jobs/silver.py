@@ -97,10 +97,9 @@ def _dq_rows(ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str, du
     return rows
 
 
-def _write_dq(
-    spark: SparkSession, ctx: RunContext, spec: SilverSpec, counts: DqCounts, batch: str, duplicates: int | None
-) -> None:
-    frame = spark.createDataFrame(_dq_rows(ctx, spec, counts, batch, duplicates), DQ_COLUMNS)
+def _write_dq(spark: SparkSession, ctx: RunContext, spec: SilverSpec, rows: list[tuple]) -> None:
+    """This run's DQ results of the table (``DQ_COLUMNS`` rows), replacing any earlier attempt's."""
+    frame = spark.createDataFrame(rows, DQ_COLUMNS)
     target = dq_results_table(ctx.tables, ctx.silver_schema)
     # shared by the parallel silver tasks: one partition per table keeps their writes apart
     replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table}, partition_by=("table_name",))
@@ -272,16 +271,15 @@ def _unchanged(spark: SparkSession, ctx: RunContext, spec: SilverSpec, built_by:
     """Nothing silver reads changed since ``built_by`` built it: silver and the quarantine stay as
     they are, and this run's DQ results are that build's (re-stamped with this run), so per-run
     readers (gold's ``dq_results``, the monitor) see every table. None when those rows are gone."""
-    target = dq_results_table(ctx.tables, ctx.silver_schema)
-    built = target.read(spark).where((F.col("run_id") == built_by) & (F.col("table_name") == spec.table)).collect()
+    results = dq_results_table(ctx.tables, ctx.silver_schema).read(spark)
+    built = results.where((F.col("run_id") == built_by) & (F.col("table_name") == spec.table)).collect()
     summary = next((r for r in built if r["rule"] == "_table"), None)
     if summary is None:
         return None
     now = dt.datetime.now(dt.UTC)
-    rows = [(ctx.dag_id, ctx.run_id, ctx.logical_date, r["table_name"], r["rule"], r["action"], r["failed_rows"],
-             r["total_rows"], r["dq_score"], r["bronze_batch_id"], now) for r in built]  # fmt: skip
-    frame = spark.createDataFrame(rows, DQ_COLUMNS)
-    replace_slice(target, frame, {"run_id": ctx.run_id, "table_name": spec.table}, partition_by=("table_name",))
+    _write_dq(spark, ctx, spec, [(ctx.dag_id, ctx.run_id, ctx.logical_date, r["table_name"], r["rule"], r["action"],
+                                  r["failed_rows"], r["total_rows"], r["dq_score"], r["bronze_batch_id"], now)
+                                 for r in built])  # fmt: skip
     silver = silver_table(ctx.tables, ctx.silver_schema, spec.table)
     logging.getLogger("spark_jobs").info(
         "%s: bronze, rules, key and parents unchanged since run %s: silver kept as it built it", spec.table, built_by
@@ -305,7 +303,8 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
     try:
         counts = count_failures(flagged, spec.rules, spec.primary_key)
         duplicates = rows_read - counts.total if affected is None else None
-        _write_dq(spark, ctx, spec, counts, batch, duplicates)  # first: every silver change has its DQ results
+        # first: every silver change has its DQ results
+        _write_dq(spark, ctx, spec, _dq_rows(ctx, spec, counts, batch, duplicates))
         check_fail_rules(counts, spec.rules)
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         valid = with_fault(to_contract(keep, spec), "silver", spec.table)  # drills only (runtime/faults.py)
