@@ -128,8 +128,8 @@ class Run:
     @property
     def life_cycle_state(self) -> str:
         states = [t.life_cycle_state for t in self.latest()]
-        if all(s in TERMINAL for s in states):
-            return "TERMINATED"
+        if all(s in TERMINAL for s in states):  # ended once its job clusters have (end_time set after them)
+            return "TERMINATED" if self.end_time else "TERMINATING"
         return "RUNNING" if any(s != "PENDING" for s in states) else "PENDING"
 
     def result_state(self) -> str | None:

@@ -251,8 +251,8 @@ class Workspace:
                 thread.start()
                 running.append(thread)
             time.sleep(0.1)
-        run.end_time = now_ms()
         self.clusters.end_job_clusters(run.run_id)
+        run.end_time = now_ms()  # the run reads TERMINATED from here on: its job clusters have ended
 
     def _attempts(self, run: Run, task: TaskRun) -> None:
         """The task's first try and its retries."""
