@@ -240,7 +240,7 @@ def _inputs_mark(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: by
     versions = {name: commit_marks.last_data_commit(spark, ref) for name, ref in tables.items()}
     if code is None or any(v is None for v in versions.values()):
         return None
-    parts = {name: str(v.version) for name, v in versions.items() if v is not None}
+    parts = {name: v.identity for name, v in versions.items() if v is not None}
     parts.update(code=code, key=commit_marks.key_digest(key),
                  spec=commit_marks.digest({"spec": json.dumps(_what(spec), sort_keys=True, default=str)}))  # fmt: skip
     return {"inputs": commit_marks.digest(parts), "built_by": ctx.run_id}

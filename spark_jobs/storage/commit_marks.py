@@ -38,6 +38,12 @@ log = logging.getLogger("spark_jobs")
 class DataCommit:
     version: int
     mark: dict[str, str]  # empty when the commit carries none
+    timestamp: str = ""
+
+    @property
+    def identity(self) -> str:
+        """Version and time: a table dropped and rebuilt up to the same version is another commit."""
+        return f"{self.version}@{self.timestamp}"
 
 
 def mark_text(mark: dict[str, str]) -> str:
@@ -58,9 +64,9 @@ def last_data_commit(spark: SparkSession, table: TableRef) -> DataCommit | None:
     if not table.exists():
         return None
     rows = spark.sql(f"DESCRIBE HISTORY {table.sql_name} LIMIT {HISTORY_DEPTH}")
-    for row in rows.select("version", "operation", USER_METADATA).collect():  # newest first
+    for row in rows.select("version", "timestamp", "operation", USER_METADATA).collect():  # newest first
         if row["operation"] not in FILE_ONLY:
-            return DataCommit(int(row["version"]), _parse(row[USER_METADATA]))
+            return DataCommit(int(row["version"]), _parse(row[USER_METADATA]), str(row["timestamp"]))
     return None
 
 

@@ -32,6 +32,7 @@ from support.inprocess import Run, run_pipeline, run_task, spark_specs
 INC_SCHEMA = "it_inc"
 DAYS = ("2026-11-21", "2026-11-22", "2026-11-23")
 FOCUS = ("orders", "order_details")
+KEPT_GOLD = ("daily_sales", "returns_by_reason", "supplier_performance", "customer_summary")
 
 
 @dataclass
@@ -181,8 +182,9 @@ def _version(spark, path: Path) -> int:
 def test_a_day_with_nothing_new_commits_only_the_watermark_and_dq_results(scenario, spark, tmp_path) -> None:
     """An empty window (no activity, no deletes: this runs before the test below changes the
     source) costs no bronze slice, quarantine or silver commit (an empty ``replaceWhere`` and a
-    MERGE that matches nothing record no commit in Delta); the watermark still moves to the
-    window's end, the DQ results record the run, and every table holds what it held."""
+    MERGE that matches nothing record no commit in Delta) and no commit of a gold model over
+    silver alone; the watermark still moves to the window's end, the DQ results record the run,
+    and every table holds what it held."""
     cfg, lake = scenario.cfg, _copy(scenario.lakes["daily"], tmp_path / "quiet")
     day = "2026-11-27"
     paths = [lake / "inventory_bronze" / f"bz_{t}" for t in FOCUS]
@@ -190,12 +192,19 @@ def test_a_day_with_nothing_new_commits_only_the_watermark_and_dq_results(scenar
         lake / "inventory_silver" / f"{t}_quarantine" for t in FOCUS
     ]
     assert all(p.is_dir() for p in paths), paths
+    # gold models over silver alone keep their tables too; those reading the run are recomputed
+    paths += [lake / "inventory_gold" / m for m in KEPT_GOLD]
+    per_run = {f"inventory_gold.{m}" for m in ("inventory_health", "executive_summary")}
     versions = {p.name: _version(spark, p) for p in paths}
     before = everything(spark, lake)
-    run = _run(cfg, lake, day, "scheduled")
+    run = _run(cfg, lake, day, "scheduled", layers=("bronze", "silver", "gold"))
     assert {p.name: _version(spark, p) for p in paths} == versions
     after = everything(spark, lake)
-    moved = {"inventory_bronze.bz_watermarks", "inventory_silver.dq_results"}
+    moved = {"inventory_bronze.bz_watermarks", "inventory_silver.dq_results", *per_run}
+    audit = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_audit_log"))
+    gold = {r["target_table"]: r["load_mode"] for r in audit.where(f"job_run_id = '{run.run_id}' AND layer = 'gold'")
+            .collect()}  # fmt: skip
+    assert gold == {**{f"inventory_gold.{m}": "unchanged" for m in KEPT_GOLD}, **dict.fromkeys(per_run)}
     assert {t: v for t, v in after.items() if t not in moved} == {t: v for t, v in before.items() if t not in moved}
     marks = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_watermarks"))
     _, end = source_window(cfg, day)

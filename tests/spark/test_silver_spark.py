@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -252,6 +253,52 @@ def test_gold_sql_failing_at_run_time_names_the_error_and_keeps_the_previous_tab
     audit = TableRef("inventory_bronze", "bz_audit_log", root).read(spark).where("job_run_id = 'run-2'").collect()
     assert [(r["layer"], r["status"]) for r in audit] == [("gold", "FAILED")]
     assert "no_such_column" in audit[0]["error_details"]
+
+
+def test_gold_keeps_its_table_while_its_inputs_stay_and_rebuilds_when_one_changes(spark, tmp_path) -> None:
+    """A second run over the same inputs commits nothing; OPTIMIZE of an input is looked through; a
+    changed input, ``mode=full`` or SQL reading ``run_context`` rebuild, and every rebuild equals
+    the model computed afresh (the oracle: build_model over the inputs as they are)."""
+    from spark_jobs.jobs import dispatch
+    from support.specs import job_argv
+
+    root = str(tmp_path / "lake")
+    inputs = _gold_inputs(spark, root)
+    sql_file = Path(__file__).parents[2] / "include/sql/gold/daily_sales.sql"
+    spec = _gold_spec(root, inputs, str(sql_file))
+    target = TableRef("inventory_gold", "daily_sales", root)
+    audit = TableRef("inventory_bronze", "bz_audit_log", root)
+
+    def run(run_id: str, gold: GoldSpec = spec, **flags: str) -> tuple[int, str]:
+        assert dispatch(job_argv(gold, run_id, **flags)) == 0
+        (row,) = audit.read(spark).where(F.col("job_run_id") == run_id).collect()
+        return target.latest_version(spark), row["load_mode"]
+
+    def fresh(run_id: str) -> list:
+        ctx = RunContext(spec=spec, run_id=run_id, try_number=1, logical_date=D)
+        return sorted(map(tuple, build_model(spark, ctx, sql_file.read_text(), list(inputs)).collect()))
+
+    built, mode = run("run-1")
+    assert mode is None and sorted(map(tuple, target.read(spark).collect())) == fresh("run-1")
+    assert run("run-2") == (built, "unchanged")
+    spark.sql(f"OPTIMIZE delta.`{root}/inventory_silver/orders`")  # rewrites files, not rows
+    assert run("run-3") == (built, "unchanged")
+
+    orders = TableRef("inventory_silver", "orders", root)
+    changed = orders.read(spark).withColumn("status", F.when(F.col("order_id") == 2, "DELIVERED")
+                                            .otherwise(F.col("status"))).localCheckpoint()  # fmt: skip
+    orders.save(changed.write.mode("overwrite"))
+    before = sorted(map(tuple, target.read(spark).collect()))
+    version, mode = run("run-4")
+    after = sorted(map(tuple, target.read(spark).collect()))
+    assert version == built + 1 and mode is None and after == fresh("run-4") and after != before
+    assert run("run-5", mode="full") == (built + 2, None)  # a forced run always recomputes
+
+    per_run = tmp_path / "per_run.sql"
+    per_run.write_text(sql_file.read_text() + " HAVING max(o.order_date) <= (SELECT logical_date FROM run_context)")
+    reads_the_run = dataclasses.replace(spec, sql_file=str(per_run))
+    assert run("run-6", reads_the_run)[0] == built + 3
+    assert run("run-7", reads_the_run)[0] == built + 4  # never kept
 
 
 def test_replace_slice_replaces_only_its_slice_even_with_quotes_in_values(spark, tmp_path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from spark_jobs.jobs import silver
 from spark_jobs.storage import commit_marks
 
@@ -29,3 +31,21 @@ def test_a_module_without_a_source_file_means_no_code_digest() -> None:
     import sys
 
     assert commit_marks.code_digest(sys) is None  # built in: nothing is ever judged unchanged
+
+
+@pytest.mark.parametrize(
+    ("sql", "per_run"),
+    [
+        ("SELECT * FROM orders CROSS JOIN run_context AS rc", True),
+        ("SELECT current_date() AS d FROM orders", True),
+        ("SELECT CURRENT_TIMESTAMP AS t FROM orders", True),
+        ("SELECT rand() AS r FROM orders", True),
+        ("SELECT uuid() AS id FROM orders", True),
+        ("SELECT brand, random_sku, known_at, order_date FROM orders", False),
+        ("SELECT o.order_date, sum(d.quantity) FROM order_details d JOIN orders o USING (order_id) GROUP BY 1", False),
+    ],
+)
+def test_gold_sql_reading_the_run_or_the_clock_is_recomputed_every_run(sql: str, per_run: bool) -> None:
+    from spark_jobs.jobs.gold import PER_RUN_SQL
+
+    assert bool(PER_RUN_SQL.search(sql)) is per_run
