@@ -4,7 +4,9 @@
 2. full load: the whole DAG through ``airflow dags test`` for D0 (incremental tables load in full
    the first time);
 3. one day of source activity touching ~1% of rows (inserts, updates, deletes) inside D1's window;
-4. the incremental run of D1 through ``airflow dags test``.
+4. the incremental run of D1 through ``airflow dags test``;
+5. the run of D2, a day in which the source did not change (``--quiet-day ''`` leaves it out):
+   what an empty window costs, and which steps kept what an earlier run built.
 
 Reports, for order_details bronze (extract + write_bronze) + silver and for the whole DAG,
 incremental / full: in-job seconds (from the audit log) and whole-task seconds (Airflow's task
@@ -71,8 +73,9 @@ def _commits(lake: Path) -> int:
 
 
 def run_log(sf: float, run: str) -> Path:
-    """The ``airflow dags test`` log of the benchmark's full or incremental run at ``sf``."""
-    return PROJECT_ROOT / ".local" / "logs" / f"bench-inc-{'full' if run == 'full' else 'day'}-sf{sf}.log"
+    """The ``airflow dags test`` log of the benchmark's full, incremental or quiet run at ``sf``."""
+    name = {"full": "full", "quiet": "quiet"}.get(run, "day")
+    return PROJECT_ROOT / ".local" / "logs" / f"bench-inc-{name}-sf{sf}.log"
 
 
 def _layers(rows: list[tuple[str, str, str, float]], run_id: str) -> dict[str, float]:
@@ -84,9 +87,12 @@ def _layers(rows: list[tuple[str, str, str, float]], run_id: str) -> dict[str, f
     return {layer: round(seconds, 1) for layer, seconds in out.items()}
 
 
-def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[str, object]:
+def measure_day_pair(
+    sf: float, full_date: str, day: str, rate: float, quiet_day: str | None = None
+) -> dict[str, object]:
     """Seed at ``sf``, full load of ``full_date``, a day of activity, the incremental run of ``day``;
-    the peak memory of the project's processes is sampled during each of the two DAG runs."""
+    the peak memory of the project's processes is sampled during each of the two DAG runs. With
+    ``quiet_day``, then the run of that day with no activity at all (an empty window)."""
     dsn = os.environ["AIRFLOW_CONN_INVENTORY_SOURCE"]
     started = time.perf_counter()
     seed_database(SeedRequest(dsn, SCHEMA, sf, 42), force=True)
@@ -103,6 +109,7 @@ def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[s
     with PeakMemory(PROJECT_ROOT) as mem_inc:
         rc_inc, wall_inc = dags_test(lake, pipelines, day, run_log(sf, "incremental"))
     commits_inc = _commits(lake) - commits_full
+    quiet = _quiet(lake, pipelines, sf, quiet_day, wall_full) if quiet_day else {}
     full_id, inc_id = _run_id(lake, full_date), _run_id(lake, day)
     audit = _audit_rows(lake)
     jobs = _in_job(audit)
@@ -129,7 +136,33 @@ def measure_day_pair(sf: float, full_date: str, day: str, rate: float) -> dict[s
         "in_job_s_per_layer": {"full": _layers(audit, full_id), "incremental": _layers(audit, inc_id)},
         "slowest_incremental_tasks_s": dict(sorted(((t, round(s, 1)) for t, s in tasks["incremental"].items()),
                                                    key=lambda kv: -kv[1])[:12]),
+        **quiet,
     }  # fmt: skip
+
+
+def _quiet(lake: Path, pipelines: Path, sf: float, day: str, wall_full: float) -> dict[str, object]:
+    """The run of a day in which the source did not change: what an empty window costs."""
+    commits = _commits(lake)
+    rc, wall = dags_test(lake, pipelines, day, run_log(sf, "quiet"))
+    run_id = _run_id(lake, day)
+    modes = _load_modes(lake, run_id)
+    return {
+        "rc_quiet": rc,
+        "quiet_day": {"dag_wall_s": round(wall, 1), "dag_wall_ratio_to_full": round(wall / wall_full, 3),
+                      "delta_commits": _commits(lake) - commits,
+                      "tasks_s_per_layer": {k: round(v, 1) for k, v in per_layer(task_seconds(run_id)).items()},
+                      "steps_kept": sorted(t for t, m in modes.items() if m == "unchanged"),
+                      "steps_run": sorted(t for t, m in modes.items() if m != "unchanged")},
+    }  # fmt: skip
+
+
+def _load_modes(lake: Path, run_id: str) -> dict[str, str]:
+    """Audit target -> load mode of one run (``unchanged``: the step kept what an earlier run built)."""
+    from spark_jobs.runtime.session import get_spark
+
+    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
+    rows = audit.where(F.col("job_run_id") == run_id).select("target_table", "layer", "load_mode").collect()
+    return {f"{r['layer']}:{r['target_table']}": str(r["load_mode"]) for r in rows}
 
 
 def day_pair_arguments(p: argparse.ArgumentParser) -> None:
@@ -143,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.incremental")
     p.add_argument("--sf", type=float, default=1.0)
     day_pair_arguments(p)
+    p.add_argument("--quiet-day", default="2026-11-22", help="then a day with no activity ('' to skip)")
     args = p.parse_args(argv)
-    report = measure_day_pair(args.sf, args.full_date, args.day, args.rate)
+    report = measure_day_pair(args.sf, args.full_date, args.day, args.rate, args.quiet_day or None)
     save(f"incremental-sf{args.sf}", report)
-    return 0 if report["rc_full"] == report["rc_incremental"] == 0 else 1
+    return 0 if report["rc_full"] == report["rc_incremental"] == report.get("rc_quiet", 0) == 0 else 1
 
 
 if __name__ == "__main__":
