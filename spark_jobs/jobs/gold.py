@@ -69,8 +69,8 @@ def inputs_mark(spark: SparkSession, ctx: RunContext, spec: GoldSpec, sql: str) 
     if any(i in naming.CONTROL_INPUTS for i in spec.inputs) or PER_RUN_SQL.search(sql):
         return None
     code = commit_marks.code_digest(sys.modules[__name__])
-    commits = {i: commit_marks.last_data_commit(spark, gold_input_table(ctx.tables, ctx.silver_schema, i))
-               for i in spec.inputs}  # fmt: skip
+    refs = [gold_input_table(ctx.tables, ctx.silver_schema, i) for i in spec.inputs]
+    commits = dict(zip(spec.inputs, commit_marks.last_data_commits(spark, refs), strict=True))
     if code is None or any(c is None for c in commits.values()):
         return None
     parts = {f"input:{i}": c.identity for i, c in commits.items() if c is not None}

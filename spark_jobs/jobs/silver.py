@@ -237,7 +237,7 @@ def _inputs_mark(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: by
     tables = {"bronze": bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)}
     tables.update({f"parent:{r.fk_parent}": silver_table(ctx.tables, ctx.silver_schema, str(r.fk_parent))
                    for r in spec.rules if r.fk_parent})  # fmt: skip
-    versions = {name: commit_marks.last_data_commit(spark, ref) for name, ref in tables.items()}
+    versions = dict(zip(tables, commit_marks.last_data_commits(spark, list(tables.values())), strict=True))
     if code is None or any(v is None for v in versions.values()):
         return None
     parts = {name: v.identity for name, v in versions.items() if v is not None}

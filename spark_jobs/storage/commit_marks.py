@@ -12,11 +12,12 @@ digest, never a value: no source row and no secret reaches the table's history.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from types import ModuleType
 
 from pyspark.sql import SparkSession
 
+from spark_jobs.runtime.parallel import run_all
 from spark_jobs.storage.tables import TableRef
 
 KEY = "lakehouse"
@@ -68,6 +70,11 @@ def last_data_commit(spark: SparkSession, table: TableRef) -> DataCommit | None:
         if row["operation"] not in FILE_ONLY:
             return DataCommit(int(row["version"]), _parse(row[USER_METADATA]), str(row["timestamp"]))
     return None
+
+
+def last_data_commits(spark: SparkSession, tables: Sequence[TableRef]) -> list[DataCommit | None]:
+    """``last_data_commit`` of each table, side by side (each is a small history read), in order."""
+    return run_all([functools.partial(last_data_commit, spark, table) for table in tables])
 
 
 @contextmanager
