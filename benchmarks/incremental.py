@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from benchmarks.memory import PeakMemory
@@ -43,12 +44,16 @@ SCHEMA = "bench_inc"
 FOCUS = ("order_details.extract", "order_details.write_bronze", "inventory_silver.order_details")
 
 
-def _audit_rows(lake: Path) -> list[tuple[str, str, str, float]]:
-    """(run id, target, layer, in-job seconds) of every audit row, read once."""
+def _audit(lake: Path) -> DataFrame:
+    """The lakehouse's audit log."""
     from spark_jobs.runtime.session import get_spark
 
-    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
-    rows = audit.select("job_run_id", "target_table", "layer", "processing_time").collect()
+    return get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
+
+
+def _audit_rows(lake: Path) -> list[tuple[str, str, str, float]]:
+    """(run id, target, layer, in-job seconds) of every audit row, read once."""
+    rows = _audit(lake).select("job_run_id", "target_table", "layer", "processing_time").collect()
     return [(r[0], r[1], r[2], float(r[3] or 0)) for r in rows]
 
 
@@ -61,10 +66,7 @@ def _in_job(rows: list[tuple[str, str, str, float]]) -> dict[str, dict[str, floa
 
 
 def _run_id(lake: Path, date: str) -> str:
-    from spark_jobs.runtime.session import get_spark
-
-    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
-    return audit.where(F.col("logical_date") == date).select("job_run_id").first()["job_run_id"]
+    return _audit(lake).where(F.col("logical_date") == date).select("job_run_id").first()["job_run_id"]
 
 
 def _commits(lake: Path) -> int:
@@ -158,10 +160,7 @@ def _quiet(lake: Path, pipelines: Path, sf: float, day: str, wall_full: float) -
 
 def _load_modes(lake: Path, run_id: str) -> dict[str, str]:
     """Audit target -> load mode of one run (``unchanged``: the step kept what an earlier run built)."""
-    from spark_jobs.runtime.session import get_spark
-
-    audit = get_spark("bench").read.format("delta").load(Location(str(lake)).path(naming.audit_log(Schemas())))
-    rows = audit.where(F.col("job_run_id") == run_id).select("target_table", "layer", "load_mode").collect()
+    rows = _audit(lake).where(F.col("job_run_id") == run_id).select("target_table", "layer", "load_mode").collect()
     return {f"{r['layer']}:{r['target_table']}": str(r["load_mode"]) for r in rows}
 
 

@@ -32,7 +32,7 @@ from spark_jobs.runtime.session import get_spark
 from spark_jobs.runtime.steps import start_job
 from spark_jobs.storage import commit_marks
 from spark_jobs.storage.paths import local_path
-from spark_jobs.storage.tables import TableRef, gold_input_table, gold_table
+from spark_jobs.storage.tables import gold_input_table, gold_table
 
 
 def _input_frame(spark: SparkSession, ctx: RunContext, name: str) -> DataFrame:
@@ -63,28 +63,15 @@ PER_RUN_SQL = re.compile(
 
 
 def inputs_mark(spark: SparkSession, ctx: RunContext, spec: GoldSpec, sql: str) -> dict[str, str] | None:
-    """The mark of what the model reads (each input's newest data commit: version and time, so a
-    table dropped and rebuilt to the same version differs), its SQL, partitioning and code; None for
-    a model that is recomputed every run (per-run inputs or SQL) or an input with no version."""
+    """The mark of what the model reads (its inputs' newest data commits), its SQL, partitioning and
+    code; None for a model that is recomputed every run (per-run inputs or SQL)."""
     if any(i in naming.CONTROL_INPUTS for i in spec.inputs) or PER_RUN_SQL.search(sql):
         return None
-    code = commit_marks.code_digest(sys.modules[__name__])
-    refs = [gold_input_table(ctx.tables, ctx.silver_schema, i) for i in spec.inputs]
-    commits = dict(zip(spec.inputs, commit_marks.last_data_commits(spark, refs), strict=True))
-    if code is None or any(c is None for c in commits.values()):
-        return None
-    parts = {f"input:{i}": c.identity for i, c in commits.items() if c is not None}
-    parts.update(code=code, sql=commit_marks.digest({"sql": sql}), partition_by=",".join(spec.partition_by))
-    return {"inputs": commit_marks.digest(parts), "built_by": ctx.run_id}
-
-
-def built_by(spark: SparkSession, target: TableRef, mark: dict[str, str] | None) -> str | None:
-    """The run whose commit of the model came from exactly these inputs, else None (one overwrite
-    commit holds the whole model: a mark on it means the build landed)."""
-    held = commit_marks.last_data_commit(spark, target) if mark else None
-    if mark is None or held is None or held.mark.get("inputs") != mark["inputs"]:
-        return None
-    return held.mark.get("built_by") or None
+    tables = {f"input:{i}": gold_input_table(ctx.tables, ctx.silver_schema, i) for i in spec.inputs}
+    return commit_marks.inputs_mark(
+        spark, tables, ctx.run_id, code=commit_marks.code_digest(sys.modules[__name__]),
+        sql=commit_marks.digest({"sql": sql}), partition_by=",".join(spec.partition_by),
+    )  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
@@ -95,7 +82,7 @@ def main(argv: list[str]) -> int:
         sql = Path(local_path(spec.sql_file)).read_text()
         target = gold_table(ctx.tables, ctx.gold_schema, ctx.table)
         mark = inputs_mark(spark, ctx, spec, sql)
-        kept = built_by(spark, target, mark) if ctx.mode != "full" else None
+        kept = commit_marks.built_by(spark, target, mark) if ctx.mode != "full" else None
         if kept is not None:
             logging.getLogger("spark_jobs").info("%s: inputs unchanged since run %s: gold kept", ctx.table, kept)
             rows = target.read(spark).count()

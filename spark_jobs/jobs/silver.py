@@ -233,17 +233,15 @@ def _inputs_mark(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: by
     with no version to compare."""
     if spec.load_mode != "full" or spec.history != "none":
         return None
-    code = commit_marks.code_digest(sys.modules[__name__], silver_transforms, dq, pii, schema)
     tables = {"bronze": bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)}
     tables.update({f"parent:{r.fk_parent}": silver_table(ctx.tables, ctx.silver_schema, str(r.fk_parent))
                    for r in spec.rules if r.fk_parent})  # fmt: skip
-    versions = dict(zip(tables, commit_marks.last_data_commits(spark, list(tables.values())), strict=True))
-    if code is None or any(v is None for v in versions.values()):
-        return None
-    parts = {name: v.identity for name, v in versions.items() if v is not None}
-    parts.update(code=code, key=commit_marks.key_digest(key),
-                 spec=commit_marks.digest({"spec": json.dumps(_what(spec), sort_keys=True, default=str)}))  # fmt: skip
-    return {"inputs": commit_marks.digest(parts), "built_by": ctx.run_id}
+    return commit_marks.inputs_mark(
+        spark, tables, ctx.run_id, code=commit_marks.code_digest(sys.modules[__name__], silver_transforms, dq, pii,
+                                                                 schema),
+        key=commit_marks.key_digest(key),
+        spec=commit_marks.digest({"spec": json.dumps(_what(spec), sort_keys=True, default=str)}),
+    )  # fmt: skip
 
 
 def _what(spec: SilverSpec) -> object:
@@ -257,12 +255,9 @@ def _built_by(spark: SparkSession, ctx: RunContext, spec: SilverSpec, mark: dict
     """The run whose completed build of silver used exactly these inputs, else None: silver's newest
     data commit carries the same inputs digest and that run's silver step ended SUCCESS (so its
     quarantine and DQ results landed too)."""
-    if mark is None:
+    built_by = commit_marks.built_by(spark, silver_table(ctx.tables, ctx.silver_schema, spec.table), mark)
+    if built_by is None:
         return None
-    held = commit_marks.last_data_commit(spark, silver_table(ctx.tables, ctx.silver_schema, spec.table))
-    if held is None or held.mark.get("inputs") != mark["inputs"] or not held.mark.get("built_by"):
-        return None
-    built_by = held.mark["built_by"]
     result = read_result(dataclasses.replace(ctx, run_id=built_by), "silver")
     return built_by if result is not None and result.status == "SUCCESS" else None
 

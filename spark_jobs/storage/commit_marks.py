@@ -77,6 +77,32 @@ def last_data_commits(spark: SparkSession, tables: Sequence[TableRef]) -> list[D
     return run_all([functools.partial(last_data_commit, spark, table) for table in tables])
 
 
+def inputs_mark(
+    spark: SparkSession, tables: dict[str, TableRef], built_by: str, **digests: str | None
+) -> dict[str, str] | None:
+    """The mark a build from ``tables`` (name -> table, each at its newest data commit: version and
+    time, so a table dropped and rebuilt to the same version differs) and ``digests`` (spec, code,
+    ...) commits with, naming ``built_by`` as its run; None when a digest or a table's version is
+    missing (such a build is never judged unchanged)."""
+    if any(d is None for d in digests.values()):
+        return None
+    commits = last_data_commits(spark, list(tables.values()))
+    if any(c is None for c in commits):
+        return None
+    parts = {name: c.identity for name, c in zip(tables, commits, strict=True) if c is not None}
+    parts.update({name: d for name, d in digests.items() if d is not None})
+    return {"inputs": digest(parts), "built_by": built_by}
+
+
+def built_by(spark: SparkSession, table: TableRef, mark: dict[str, str] | None) -> str | None:
+    """The run named by ``table``'s newest data commit when that commit carries ``mark``'s inputs
+    digest, else None."""
+    held = last_data_commit(spark, table) if mark is not None else None
+    if mark is None or held is None or held.mark.get("inputs") != mark["inputs"]:
+        return None
+    return held.mark.get("built_by") or None
+
+
 @contextmanager
 def marked_commits(spark: SparkSession, mark: dict[str, str]) -> Iterator[None]:
     """Every commit this session makes inside the block carries ``mark`` (MERGE, SQL, writes).
