@@ -8,7 +8,9 @@ and the quarantine until then).
 
 Full tables: the whole bronze table, silver becomes exactly its valid rows. Incremental tables:
 the keys of the run's bronze slice, each at its newest bronze version; keys now deleted,
-quarantined or dropped leave silver, others are upserted; untouched keys stay as they are.
+quarantined or dropped leave silver, others are upserted; untouched keys stay as they are. An
+empty slice (nothing changed in the window) settles no key: the run writes its DQ results only
+(``load_mode = empty``).
 
 A full table whose inputs have not changed since silver's last completed build (bronze's version,
 the spec, the PII key, the parents of its foreign-key rules, the silver code: the mark on silver's
@@ -284,11 +286,35 @@ def _unchanged(spark: SparkSession, ctx: RunContext, spec: SilverSpec, built_by:
                         unchanged_since=built_by)  # fmt: skip
 
 
+def _empty_window(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> LayerOutcome | None:
+    """An incremental table whose bronze slice for this date holds no row (no change and no delete
+    in the window: a quiet day, an empty hour) settles no key: silver, its quarantine and history
+    stay as they are, with no Spark pipeline over bronze and the parents. The run's DQ results
+    (zero rows) are written as for any run, and NULL-key rows an earlier attempt of this slice
+    quarantined leave, as a full pass would do. None when the slice has rows."""
+    if spec.load_mode != "incremental":
+        return None
+    bronze = bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)
+    if not bronze.exists() or not bronze.read(spark).where(F.col("_logical_date") == F.lit(ctx.slice_date)).isEmpty():
+        return None
+    none = DqCounts(total=0, failed_any=0, per_rule={r.name: 0 for r in spec.rules})
+    _write_dq(spark, ctx, spec, _dq_rows(ctx, spec, none, ctx.run_id, None))
+    target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
+    quarantine = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
+    create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
+    create_if_missing(spark, quarantine, schema.quarantine_contract(spec))
+    _replace_keyless(spark, ctx, spec, quarantine, spark.createDataFrame([], schema.quarantine_contract(spec)), 0)
+    logging.getLogger("spark_jobs").info("%s: nothing in bronze's slice of %s: silver unchanged", spec.table,
+                                         ctx.slice_date)  # fmt: skip
+    return LayerOutcome(rows_read=0, rows_written=0, table_rows=target.read(spark).count(), target=target.path,
+                        rows_quarantined=0, rows_dropped=0, dq_score=None, load_mode="empty")  # fmt: skip
+
+
 def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> LayerOutcome:
     _evolve(spark, ctx, spec)
     mark = _inputs_mark(spark, ctx, spec, key)
     built_by = _built_by(spark, ctx, spec, mark) if ctx.mode != "full" else None
-    kept = _unchanged(spark, ctx, spec, built_by) if built_by else None
+    kept = _unchanged(spark, ctx, spec, built_by) if built_by else _empty_window(spark, ctx, spec)
     if kept is not None:
         return kept
     source = _bronze_input(spark, ctx, spec)

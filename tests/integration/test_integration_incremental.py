@@ -182,9 +182,9 @@ def _version(spark, path: Path) -> int:
 def test_a_day_with_nothing_new_commits_only_the_watermark_and_dq_results(scenario, spark, tmp_path) -> None:
     """An empty window (no activity, no deletes: this runs before the test below changes the
     source) costs no bronze slice, quarantine or silver commit (an empty ``replaceWhere`` and a
-    MERGE that matches nothing record no commit in Delta) and no commit of a gold model over
-    silver alone; the watermark still moves to the window's end, the DQ results record the run,
-    and every table holds what it held."""
+    MERGE that matches nothing record no commit in Delta; silver does not even run them: its
+    audit says ``empty``) and no commit of a gold model over silver alone; the watermark still
+    moves to the window's end, the DQ results record the run, and every table holds what it held."""
     cfg, lake = scenario.cfg, _copy(scenario.lakes["daily"], tmp_path / "quiet")
     day = "2026-11-27"
     paths = [lake / "inventory_bronze" / f"bz_{t}" for t in FOCUS]
@@ -205,6 +205,9 @@ def test_a_day_with_nothing_new_commits_only_the_watermark_and_dq_results(scenar
     gold = {r["target_table"]: r["load_mode"] for r in audit.where(f"job_run_id = '{run.run_id}' AND layer = 'gold'")
             .collect()}  # fmt: skip
     assert gold == {**{f"inventory_gold.{m}": "unchanged" for m in KEPT_GOLD}, **dict.fromkeys(per_run)}
+    silver = {r["target_table"]: (r["load_mode"], r["rows_read"])
+              for r in audit.where(f"job_run_id = '{run.run_id}' AND layer = 'silver'").collect()}  # fmt: skip
+    assert silver == {f"inventory_silver.{t}": ("empty", 0) for t in FOCUS}  # no pipeline over bronze ran
     assert {t: v for t, v in after.items() if t not in moved} == {t: v for t, v in before.items() if t not in moved}
     marks = spark.read.format("delta").load(str(lake / "inventory_bronze" / "bz_watermarks"))
     _, end = source_window(cfg, day)

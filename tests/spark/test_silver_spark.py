@@ -342,3 +342,49 @@ def test_a_table_follows_a_contract_that_gained_a_column_and_refuses_one_that_lo
     with pytest.raises(SchemaContractError, match=r"changes the type of \['id \(bigint -> string\)'\]"):
         evolve_to_contract(spark, target, retyped)
     assert target.latest_version(spark) == evolved  # refused: nothing written
+
+
+def test_an_empty_slice_settles_no_key_and_clears_an_earlier_attempts_null_key_rows(spark, tmp_path) -> None:
+    """An incremental table whose bronze slice holds nothing records ``load_mode = empty``: silver
+    keeps every row (no key of the slice to settle, as the full pass would conclude), the run's DQ
+    results say zero rows, and NULL-key rows an earlier attempt of that slice quarantined leave."""
+    from spark_jobs.jobs import dispatch
+    from support.specs import job_argv
+
+    root = str(tmp_path / "lake")
+    spec = SilverSpec(
+        dag_id="d", task_id="inventory_silver.items", table="items", location=Location(root), primary_key=("id",),
+        columns={"id": "bigint", "v": "string", "updated_at": "timestamp"}, required=(), lowercase=(), pii={},
+        hashed_id=None, load_mode="incremental", watermark_column="updated_at", pii_key_secret=None, audit_table="a",
+        rules=(Rule("id_not_null", "expect_or_quarantine", "id IS NOT NULL"),),
+    )  # fmt: skip
+    bronze = TableRef("inventory_bronze", "bz_items", root)
+    cols = ("id bigint, v string, updated_at timestamp, _record_status string, _logical_date date, "
+            "_load_timestamp timestamp, _batch_id string")  # fmt: skip
+    slice_rows = [(1, "a", T1, "ACTIVE", D, T2, "b1"), (2, "b", T1, "ACTIVE", D, T2, "b1"),
+                  (None, "no key", T1, "ACTIVE", D, T2, "b1")]  # fmt: skip
+    bronze.save(spark.createDataFrame(slice_rows, cols).write.mode("overwrite"))
+    silver, quarantine = (
+        TableRef("inventory_silver", "items", root),
+        TableRef("inventory_silver", "items_quarantine", root),
+    )
+    audit, dq = TableRef("inventory_bronze", "a", root), TableRef("inventory_silver", "dq_results", root)
+
+    def run(run_id: str, day: dt.date = D) -> tuple[str, int]:
+        assert dispatch(job_argv(spec, run_id, logical_date=str(day))) == 0
+        (row,) = audit.read(spark).where(F.col("job_run_id") == run_id).collect()
+        return row["load_mode"], row["rows_read"]
+
+    assert run("run-1") == ("incremental", 3)
+    assert [r["v"] for r in quarantine.read(spark).collect()] == ["no key"]
+    rows, version = sorted(map(tuple, silver.read(spark).collect())), silver.latest_version(spark)
+    assert [r[0] for r in rows] == [1, 2]
+
+    replace_slice(bronze, spark.createDataFrame([], cols), {"_logical_date": str(D)})  # the window now holds nothing
+    assert run("run-2") == ("empty", 0)
+    assert sorted(map(tuple, silver.read(spark).collect())) == rows and silver.latest_version(spark) == version
+    assert quarantine.read(spark).count() == 0  # the earlier attempt's NULL-key row of this slice left
+    summary = dq.read(spark).where((F.col("run_id") == "run-2") & (F.col("rule") == "_table")).collect()
+    assert [(r["total_rows"], r["dq_score"]) for r in summary] == [(0, None)]
+    assert run("run-3", D + dt.timedelta(days=1)) == ("empty", 0)  # a date bronze never loaded
+    assert silver.latest_version(spark) == version
