@@ -303,6 +303,10 @@ def _empty_window(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Lay
     quarantine = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
     create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
     create_if_missing(spark, quarantine, schema.quarantine_contract(spec))
+    if spec.history == "scd2":  # readers of the history find it from the first run on, empty or not
+        create_if_missing(
+            spark, history_table(ctx.tables, ctx.silver_schema, spec.table), schema.history_contract(spec)
+        )
     _replace_keyless(spark, ctx, spec, quarantine, spark.createDataFrame([], schema.quarantine_contract(spec)), 0)
     logging.getLogger("spark_jobs").info("%s: nothing in bronze's slice of %s: silver unchanged", spec.table,
                                          ctx.slice_date)  # fmt: skip
