@@ -31,6 +31,7 @@ from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from lakehouse_contract import naming
 from lakehouse_contract.results import LayerOutcome
@@ -120,13 +121,13 @@ class BronzeInput:
     cached: DataFrame | None = None
 
 
-def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput:
+def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> BronzeInput | None:
     """Full tables: all of bronze. Incremental tables: for each key of this date's slice (an hourly
     table: the hourly slices of the day its interval starts on), its newest
     version in all of bronze (tombstones win), so the result does not depend on the load order.
     CDC tables: for each key of this date's slice, its last change in log order; a re-snapshot
     (mode=full) makes silver exactly the live keys of bronze (keys deleted while the log was lost
-    leave)."""
+    leave). None for an incremental table whose slice holds no row (``_empty_window``)."""
     bronze_ref = bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)
     if not bronze_ref.exists():
         raise MissingStepResultError(f"bronze table {bronze_ref.schema}.{bronze_ref.name} does not exist")
@@ -138,11 +139,13 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
     if spec.load_mode == "cdc" and ctx.mode == "full":  # a re-snapshot: silver becomes what bronze holds
         live = latest_changes(bronze, spec.primary_key, None).where(F.col("_record_status") != DELETED)
         return BronzeInput(live, None, bronze.count(), ctx.run_id)
+    rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.slice_date)).count()
+    if rows_read == 0 and spec.load_mode == "incremental":
+        return None
     if spec.load_mode == "cdc":  # change rows: the log's order decides
         current = latest_changes(bronze, spec.primary_key, ctx.slice_date).persist()
     else:
         current = latest_versions(bronze, spec.primary_key, ctx.slice_date, spec.watermark_column).persist()
-    rows_read = bronze.where(F.col("_logical_date") == F.lit(ctx.slice_date)).count()
     live = current.where(F.col("_record_status") != DELETED)
     return BronzeInput(live, current.select(*spec.primary_key), rows_read, ctx.run_id, current)
 
@@ -180,15 +183,21 @@ def _replace_keyless(spark: SparkSession, ctx: RunContext, spec: SilverSpec, tar
     target.save(rows.write.mode("overwrite").option("replaceWhere", predicate))
 
 
+def _owned(ctx: RunContext, spec: SilverSpec) -> list[tuple[TableRef, StructType]]:
+    """The tables a silver run writes, each with its contract: silver, the quarantine (and history)."""
+    tables = [
+        (silver_table(ctx.tables, ctx.silver_schema, spec.table), schema.contract(spec)),
+        (quarantine_table(ctx.tables, ctx.silver_schema, spec.table), schema.quarantine_contract(spec)),
+    ]
+    if spec.history == "scd2":
+        tables.append((history_table(ctx.tables, ctx.silver_schema, spec.table), schema.history_contract(spec)))
+    return tables
+
+
 def _evolve(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> None:
     """The silver, quarantine (and history) tables follow a contract that gained columns; a contract that lost
     or retyped one is refused before anything of this run is written."""
-    silver = silver_table(ctx.tables, ctx.silver_schema, spec.table)
-    quarantine = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
-    tables = [(silver, schema.contract(spec)), (quarantine, schema.quarantine_contract(spec))]
-    if spec.history == "scd2":
-        tables.append((history_table(ctx.tables, ctx.silver_schema, spec.table), schema.history_contract(spec)))
-    for ref, wanted in tables:
+    for ref, wanted in _owned(ctx, spec):
         added = evolve_to_contract(spark, ref, wanted)
         if added:
             logging.getLogger("spark_jobs").warning(
@@ -286,28 +295,20 @@ def _unchanged(spark: SparkSession, ctx: RunContext, spec: SilverSpec, built_by:
                         unchanged_since=built_by)  # fmt: skip
 
 
-def _empty_window(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> LayerOutcome | None:
+def _empty_window(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> LayerOutcome:
     """An incremental table whose bronze slice for this date holds no row (no change and no delete
-    in the window: a quiet day, an empty hour) settles no key: silver, its quarantine and history
-    stay as they are, with no Spark pipeline over bronze and the parents. The run's DQ results
-    (zero rows) are written as for any run, and NULL-key rows an earlier attempt of this slice
-    quarantined leave, as a full pass would do. None when the slice has rows."""
-    if spec.load_mode != "incremental":
-        return None
-    bronze = bronze_table(ctx.tables, ctx.bronze_schema, spec.table, ctx.schemas.bronze_prefix)
-    if not bronze.exists() or not bronze.read(spark).where(F.col("_logical_date") == F.lit(ctx.slice_date)).isEmpty():
-        return None
+    in the window: a quiet day; an hourly table's day with no row in any hour) settles no key:
+    silver, its quarantine and history stay as they are, with no Spark pipeline over bronze and the
+    parents. The run's DQ results (zero rows) are written as for any run, missing tables are
+    created (readers find them from the first run on), and NULL-key rows an earlier attempt of
+    this slice quarantined leave, as a full pass would do."""
     none = DqCounts(total=0, failed_any=0, per_rule={r.name: 0 for r in spec.rules})
     _write_dq(spark, ctx, spec, _dq_rows(ctx, spec, none, ctx.run_id, None))
-    target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
-    quarantine = quarantine_table(ctx.tables, ctx.silver_schema, spec.table)
-    create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
-    create_if_missing(spark, quarantine, schema.quarantine_contract(spec))
-    if spec.history == "scd2":  # readers of the history find it from the first run on, empty or not
-        create_if_missing(
-            spark, history_table(ctx.tables, ctx.silver_schema, spec.table), schema.history_contract(spec)
-        )
-    _replace_keyless(spark, ctx, spec, quarantine, spark.createDataFrame([], schema.quarantine_contract(spec)), 0)
+    owned = _owned(ctx, spec)
+    (target, _), (quarantine, quarantine_contract) = owned[:2]
+    for ref, contract in owned:
+        create_if_missing(spark, ref, contract, partition_by=spec.partition_by if ref == target else ())
+    _replace_keyless(spark, ctx, spec, quarantine, spark.createDataFrame([], quarantine_contract), 0)
     logging.getLogger("spark_jobs").info("%s: nothing in bronze's slice of %s: silver unchanged", spec.table,
                                          ctx.slice_date)  # fmt: skip
     return LayerOutcome(rows_read=0, rows_written=0, table_rows=target.read(spark).count(), target=target.path,
@@ -318,10 +319,12 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
     _evolve(spark, ctx, spec)
     mark = _inputs_mark(spark, ctx, spec, key)
     built_by = _built_by(spark, ctx, spec, mark) if ctx.mode != "full" else None
-    kept = _unchanged(spark, ctx, spec, built_by) if built_by else _empty_window(spark, ctx, spec)
+    kept = _unchanged(spark, ctx, spec, built_by) if built_by else None
     if kept is not None:
         return kept
     source = _bronze_input(spark, ctx, spec)
+    if source is None:
+        return _empty_window(spark, ctx, spec)
     live, affected, rows_read, batch = source.live, source.affected, source.rows_read, source.batch
     parents = _parents(spark, ctx, spec)
     flagged = with_rule_flags(dedupe_latest(standardize(live, spec), spec.primary_key), spec.rules, parents).persist()
