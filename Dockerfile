@@ -35,6 +35,4 @@ COPY --chown=airflow:root lakehouse_contract /opt/airflow/lakehouse_contract
 COPY --chown=airflow:root spark_jobs /opt/airflow/spark_jobs
 COPY --chown=airflow:root seed /opt/airflow/seed
 COPY --chown=airflow:root scripts /opt/airflow/scripts
-# class-data-sharing archives for the JVMs every Spark task's spark-submit starts (~1 s less per task)
-RUN /opt/airflow/scripts/client_cds.sh
 ENV PYTHONPATH=/opt/airflow:/opt/airflow/plugins

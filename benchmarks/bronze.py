@@ -1,8 +1,8 @@
 """Bronze benchmark: PostgreSQL COPY vs the pipeline's extract + write_bronze for order_details.
 
-Runs the exact spark-submit commands the Airflow tasks run (same factory settings and argv) and
-reports in-job seconds (from the step results) and whole-process seconds, each the median of
-``--repeat`` runs, plus the ratios to ``COPY (SELECT * FROM order_details) TO STDOUT (FORMAT binary)``.
+Runs the exact commands the Airflow tasks run (the factory's settings and argv: a Spark Connect
+client through ``scripts/spark-connect-submit``, or ``spark-submit``) and reports in-job seconds
+(from the step results) and whole-process seconds, each the median of ``--repeat`` runs, plus the ratios to ``COPY (SELECT * FROM order_details) TO STDOUT (FORMAT binary)``.
 Two cases, each a full load (``params.mode=full``): ``first_load`` into an empty lakehouse, and
 ``reload``, the next day's full load over that table (its landing, slice check and MERGE-free
 replace of the day's slice against an existing table).
@@ -32,8 +32,8 @@ from lakehouse_airflow.config import PipelineConfig
 from lakehouse_airflow.describe.pipeline import bronze_specs
 from lakehouse_airflow.describe.tasks import SparkTask
 from lakehouse_airflow.operators.secrets import jdbc_env
-from lakehouse_airflow.operators.spark_env import spark_submit_settings
-from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
+from lakehouse_airflow.operators.spark_env import submit_command
+from lakehouse_airflow.paths import PROJECT_ROOT
 from seed.load import SeedRequest, seed_database
 
 SCHEMA = "bench_src"
@@ -65,15 +65,9 @@ def _render(args: list[str], run_id: str, day: dt.date) -> list[str]:
     return [env.from_string(a).render(context) for a in args]
 
 
-def _command(job: str, args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The spark-submit command line and extra environment the operator factory would use."""
-    settings = spark_submit_settings()
-    cmd = ["spark-submit", "--master", "local[1]"]
-    for k, v in settings["conf"].items():  # type: ignore[union-attr]
-        cmd += ["--conf", f"{k}={v}"]
-    if "packages" in settings:
-        cmd += ["--packages", str(settings["packages"])]
-    return [*cmd, str(SPARK_ENTRYPOINT), job, *args], dict(settings.get("env_vars", {}))  # type: ignore[call-overload]
+def _command(job: str, args: list[str]) -> list[str]:
+    """The command line the operator factory's settings give the task."""
+    return submit_command([job, *args])
 
 
 def run_tasks(cfg: PipelineConfig, table: str, lake: str, run_id: str, day: dt.date) -> dict[str, float]:
@@ -84,8 +78,8 @@ def run_tasks(cfg: PipelineConfig, table: str, lake: str, run_id: str, day: dt.d
         task = specs[step]
         spec = replace(task.spec, dag_id="bench", location=replace(task.spec.location, root=lake))
         argv = _render(replace(task, spec=spec).argv()[1:], run_id, day)
-        cmd, extra_env = _command(step, argv)
-        env = {**os.environ, **extra_env, **jdbc_env(cfg.source.conn_id), "LAKEHOUSE_ROOT": lake}
+        cmd = _command(step, argv)
+        env = {**os.environ, **jdbc_env(cfg.source.conn_id), "LAKEHOUSE_ROOT": lake}
         start = time.perf_counter()
         subprocess.run(cmd, env=env, check=True, capture_output=True)
         timings[f"{step}_process"] = time.perf_counter() - start

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local Spark Connect server owned by the project: one warm JVM (local[N]) with Delta Lake and the
-# PostgreSQL JDBC driver, shared by every job that spark-submit starts (LAKEHOUSE_SPARK_REMOTE).
+# PostgreSQL JDBC driver, shared by every job a task starts as its client (LAKEHOUSE_SPARK_REMOTE).
 # Jars are resolved from Maven Central by Spark's --packages and cached in $LAKEHOUSE_IVY_DIR
 # (default ~/.cache/inventory-lakehouse/ivy, shared by every clone on the machine).
 #   scripts/localspark.sh up | down | status
@@ -72,7 +72,6 @@ is_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 cmd_up() {
   mkdir -p "$STATE"
-  "$ROOT/scripts/client_cds.sh"  # faster start of every task's spark-submit (once per Java/Spark version)
   if is_up; then
     if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
       running="$(cat "$STATE/connect.master" 2>/dev/null || echo "local[$CORES]")"

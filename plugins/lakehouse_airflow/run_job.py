@@ -1,6 +1,7 @@
 """Run one Spark job from a terminal as a task would: ``python -m lakehouse_airflow.run_job <job> [args]``.
 
-``spark-submit`` of ``spark_jobs/run.py`` with the local backend's settings; when the lakehouse
+``spark_jobs/run.py`` with the local backend's command line (``spark-submit``, or
+``scripts/spark-connect-submit`` for a Spark Connect client); when the lakehouse
 root (``$LAKEHOUSE_ROOT``) or a root named in the arguments is on an object store, the key pair of
 the ``aws`` connection (``$LAKEHOUSE_STORAGE_CONN_ID``, default ``lakehouse_s3``) is resolved into
 the job's environment, as the operator does at execute time (never into argv). ``make report``
@@ -13,19 +14,8 @@ import os
 import subprocess
 import sys
 
-from lakehouse_airflow.operators.spark_env import spark_submit_settings
-from lakehouse_airflow.paths import SPARK_ENTRYPOINT
+from lakehouse_airflow.operators.spark_env import submit_command
 from lakehouse_contract.storage import DEFAULT_STORAGE_CONN_ID, is_object_store
-
-
-def submit_argv(job_args: list[str]) -> list[str]:
-    settings = spark_submit_settings()
-    argv = ["spark-submit", "--master", "local[1]"]
-    for key, value in settings["conf"].items():
-        argv += ["--conf", f"{key}={value}"]
-    if settings.get("packages"):
-        argv += ["--packages", settings["packages"]]
-    return [*argv, str(SPARK_ENTRYPOINT), *job_args]
 
 
 def with_pipeline_schemas(job_args: list[str]) -> list[str]:
@@ -56,7 +46,7 @@ def run_job(job_args: list[str], storage_conn_id: str | None = None) -> int:
         from lakehouse_airflow.operators.secrets import object_store_env
 
         env.update(object_store_env(conn_id))
-    return subprocess.run(submit_argv(job_args), env=env).returncode
+    return subprocess.run(submit_command(job_args), env=env).returncode
 
 
 if __name__ == "__main__":

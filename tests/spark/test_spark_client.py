@@ -1,37 +1,66 @@
-"""Start-up of the local backend's spark-submit clients: both JVMs map the class-data-sharing
-archives that scripts/localspark.sh up dumps (scripts/client_cds.sh), and the job's Python imports
-the installed pyspark (cached bytecode) rather than spark-submit's pyspark.zip."""
+"""Start-up of the local backend's jobs: a Spark Connect client runs through
+``scripts/spark-connect-submit`` (the operator's command line, no JVM on the client side), and a
+job under ``spark-submit`` imports the installed pyspark (cached bytecode) rather than its
+pyspark.zip."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lakehouse_airflow.operators.spark_env import CDS_DIR, spark_submit_settings
+from lakehouse_airflow.operators.spark_env import CONNECT_SUBMIT, spark_submit_settings, submit_command
 from support.env import ROOT, sh
 
 
-def test_both_spark_submit_jvms_map_their_archive(stack: dict[str, str], tmp_path: Path) -> None:
-    settings = spark_submit_settings()  # LAKEHOUSE_SPARK_REMOTE is set: thin Connect clients
-    client = str(settings["conf"]["spark.driver.extraJavaOptions"])  # type: ignore[index]
-    launcher = str(settings["env_vars"]["SPARK_LAUNCHER_OPTS"])  # type: ignore[index]
-    assert f"-XX:SharedArchiveFile={CDS_DIR / 'client.jsa'}" in client
-    assert f"-XX:SharedArchiveFile={CDS_DIR / 'launcher.jsa'}" in launcher
-    # -Xshare:on instead of auto: a JVM that cannot map its archive refuses to start
-    strict = {k: v.replace("-Xshare:auto", "-Xshare:on") for k, v in (("client", client), ("launcher", launcher))}
+def test_a_connect_client_job_runs_as_python_would_run_it_with_no_jvm(stack: dict[str, str], tmp_path: Path) -> None:
+    """The factory's settings name the launcher; the command line the hook builds from them runs the
+    application in a Python process whose ancestors hold no JVM, with the argv, ``__name__`` and
+    ``sys.path[0]`` that ``python <application> [args]`` gives it."""
+    assert spark_submit_settings() == {"spark_binary": str(CONNECT_SUBMIT)}  # LAKEHOUSE_SPARK_REMOTE is set
     job = tmp_path / "job.py"
-    job.write_text("print('client started')\n")
-    out = sh(
-        [
-            "spark-submit",
-            "--master",
-            "local[1]",
-            "--conf",
-            f"spark.driver.extraJavaOptions={strict['client']}",
-            str(job),
-        ],
-        env={**stack, "SPARK_LAUNCHER_OPTS": strict["launcher"]},
+    job.write_text(
+        "import os, sys\n"
+        "def cmdline(pid):\n"
+        "    with open(f'/proc/{pid}/cmdline', 'rb') as f:\n"
+        "        return f.read().replace(b'\\0', b' ').decode()\n"
+        "def parent(pid):\n"
+        "    with open(f'/proc/{pid}/stat') as f:\n"
+        "        return int(f.read().rsplit(')', 1)[1].split()[1])\n"
+        "chain, pid = [], os.getpid()\n"
+        "while pid > 1 and len(chain) < 3:\n"
+        "    chain.append(cmdline(pid)); pid = parent(pid)\n"
+        "print('name:', __name__)\n"
+        "print('argv:', sys.argv[1:])\n"
+        "print('path0:', sys.path[0])\n"
+        "print('java:', any('java' in c.split(' ')[0] for c in chain))\n"
+        "print('chain:', chain)\n"
     )
-    assert "client started" in out.stdout
+    cmd = submit_command(["extract", "--spec", "{}"])
+    cmd[cmd.index(str(ROOT / "spark_jobs" / "run.py"))] = str(job)
+    out = sh(cmd, env=stack).stdout
+    assert "name: __main__" in out
+    assert "argv: ['extract', '--spec', '{}']" in out
+    assert f"path0: {tmp_path}" in out
+    assert "java: False" in out, out
+    assert str(CONNECT_SUBMIT) not in out.split("chain:")[1].split(",")[0]  # exec'd: the job is that process
+
+
+def test_the_launcher_refuses_what_a_connect_client_cannot_honour(stack: dict[str, str], tmp_path: Path) -> None:
+    """Packages, Spark settings, cluster deploy mode or no server: a clear error, the job never runs."""
+    job = tmp_path / "job.py"
+    job.write_text("print('job ran')\n")
+    cases = {
+        ("--packages", "io.delta:delta-spark_4.2_2.13:4.4.0"): "--packages: not supported",
+        ("--conf", "spark.sql.shuffle.partitions=8"): "--conf spark.sql.shuffle.partitions: a Spark Connect client",
+        ("--deploy-mode", "cluster"): "--deploy-mode cluster",
+    }
+    for options, message in cases.items():
+        done = sh([str(CONNECT_SUBMIT), "--master", "local[1]", *options, str(job)], env=stack, check=False)
+        assert done.returncode == 2 and message in done.stderr, (options, done.stderr)
+        assert "job ran" not in done.stdout
+    no_server = {**stack, "LAKEHOUSE_SPARK_REMOTE": ""}
+    done = sh([str(CONNECT_SUBMIT), str(job)], env=no_server, check=False)
+    assert done.returncode == 2 and "LAKEHOUSE_SPARK_REMOTE is empty" in done.stderr
+    assert "job ran" not in done.stdout
 
 
 def test_jobs_import_the_installed_pyspark_not_the_zip(stack: dict[str, str], tmp_path: Path) -> None:
@@ -57,7 +86,7 @@ def test_a_connect_job_exits_with_its_code_its_output_flushed_and_its_session_re
     stack: dict[str, str], tmp_path: Path
 ) -> None:
     """``exit_process`` (spark_jobs/run.py's exit) ends the process at once: the code reaches
-    spark-submit's caller, unterminated output and log lines are not lost, and the server-side
+    the operator's hook, unterminated output and log lines are not lost, and the server-side
     session is released as the Connect client's own exit handler would have done."""
     job = tmp_path / "job.py"
     job.write_text(
@@ -71,8 +100,8 @@ def test_a_connect_job_exits_with_its_code_its_output_flushed_and_its_session_re
         "print('session', spark.session_id, end='')  # no newline: only a flush writes it\n"
         "exit_process(7)\n"
     )
-    done = sh(["spark-submit", "--master", "local[1]", str(job)], env=stack, check=False)
-    output = done.stdout + done.stderr  # spark-submit passes the job's stderr on as its stdout
+    done = sh(submit_command([])[:-1] + [str(job)], env=stack, check=False)  # the operator's command line
+    output = done.stdout + done.stderr
     assert done.returncode == 7, output[-2000:]
     assert "log line before the exit" in output
     session_id = output.split("session ")[1][:36]
