@@ -29,6 +29,6 @@ echo "running airflow dags test $DAG $DATE on the emulated Databricks backend (l
 rc=0
 airflow dags test "$DAG" "$DATE" >"$LOG" 2>&1 || rc=$?
 LAKE="$STORE/Volumes/emulated/inventory/lakehouse"
-spark-submit --master 'local[1]' "$ROOT/spark_jobs/run.py" report --lakehouse-root "$LAKE" --dag-id "$DAG" 2>/dev/null
+python -m lakehouse_airflow.run_job report --lakehouse-root "$LAKE" --dag-id "$DAG" 2>/dev/null
 echo "runs, driver logs and tables: $STORE (tables under $LAKE)"
 exit "$rc"
