@@ -4,7 +4,7 @@ replication throughput (a first, full copy to an empty replica), the time to res
 from the replica into an empty bucket (RTO of a lost bucket); RPO is the age of the newest restore
 point when disaster strikes: the DR DAG's schedule (daily by default) bounds it.
 
-Each action is ``python -m lakehouse_airflow.dr`` as an operator would run it (its spark-submit
+Each action is ``python -m lakehouse_airflow.dr`` as an operator would run it (its process
 start-up included); throughput comes from the job's own step result (bytes copied / copy seconds).
 """
 

@@ -3,9 +3,9 @@
 A process belongs to the project when its command line, or an ancestor's, names the project
 directory: the embedded PostgreSQL (its postmaster runs with ``-D <project>/.local/pg/data``, the
 backends are its children), the Spark Connect server, ``airflow dags test`` and every
-``spark-submit`` and job process under it, and the benchmark itself. Each process counts with its
-proportional set size (PSS: shared pages split between the processes that map them), so
-PostgreSQL's shared buffers are not counted once per backend.
+job process under it (with a classic ``spark-submit``'s JVMs), and the benchmark itself. Each
+process counts with its proportional set size (PSS: shared pages split between the processes that
+map them), so PostgreSQL's shared buffers are not counted once per backend.
 """
 
 from __future__ import annotations

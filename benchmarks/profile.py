@@ -1,7 +1,7 @@
 """Where a task's time goes: every Spark task of a full day and of an incremental day, in process.
 
 The tasks run through the test suite's in-process runner (``tests/support/inprocess.py``: the
-DAG's own specs and argument lists against the shared Spark Connect server, no ``spark-submit``
+DAG's own specs and argument lists against the shared Spark Connect server, no process
 start, no Airflow), so each task's seconds are its job's alone. The tasks named by ``--profile``
 run under cProfile in the incremental day; ``.local/profile/<task>.txt`` lists their calls by
 cumulative time (a Spark Connect job's time shows as the client call that waited for it).

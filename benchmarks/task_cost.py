@@ -1,17 +1,18 @@
 """Where a Spark task's time goes around its job, from an ``airflow dags test`` log.
 
-Every Spark task logs, in order: Airflow starts the task, the hook prints the ``spark-submit``
-command, the job logs ``<step> started`` (after both JVMs of ``spark-submit`` and the job's Python
-imports, before its Spark session) and ``<step> succeeded`` (or the audit's ``audit recorded``),
+Every Spark task logs, in order: Airflow starts the task, the hook prints its command
+(``scripts/spark-connect-submit`` for a Spark Connect client, else ``spark-submit``), the job logs
+``<step> started`` (after the process start -- and ``spark-submit``'s two JVMs -- and the job's
+Python imports, before its Spark session) and ``<step> succeeded`` (or the audit's ``audit recorded``),
 Airflow ends the task. The phases summed over the run's Spark tasks:
 
 * ``airflow_before_s``: task start -> command (templates, connections, secrets);
-* ``launch_s``: command -> job started (spark-submit's launcher and client JVMs, Python start-up,
-  the job's imports and spec);
+* ``launch_s``: command -> job started (Python start-up, the job's imports and spec; under
+  ``spark-submit`` also its launcher and client JVMs);
 * ``job_s``: job started -> job done (its Spark Connect session included);
 * ``audit_launch_and_job_s``: command -> done of the audit tasks (their job logs no start);
 * ``exit_and_airflow_after_s``: job done -> task end (Python's exit with the Connect client's
-  session release, the client JVM's exit, Airflow recording the task);
+  session release, Airflow recording the task);
 * ``other_tasks_s``: the tasks without a Spark job (validate_connection, summary).
 """
 
