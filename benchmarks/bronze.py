@@ -2,7 +2,8 @@
 
 Runs the exact commands the Airflow tasks run (the factory's settings and argv: a Spark Connect
 client through ``scripts/spark-connect-submit``, or ``spark-submit``) and reports in-job seconds
-(from the step results) and whole-process seconds, each the median of ``--repeat`` runs, plus the ratios to ``COPY (SELECT * FROM order_details) TO STDOUT (FORMAT binary)``.
+(from the step results) and whole-process seconds, each the median of ``--repeat`` runs, plus
+the ratios to ``COPY (SELECT * FROM order_details) TO STDOUT (FORMAT binary)``.
 Two cases, each a full load (``params.mode=full``): ``first_load`` into an empty lakehouse, and
 ``reload``, the next day's full load over that table (its landing, slice check and MERGE-free
 replace of the day's slice against an existing table).
@@ -65,11 +66,6 @@ def _render(args: list[str], run_id: str, day: dt.date) -> list[str]:
     return [env.from_string(a).render(context) for a in args]
 
 
-def _command(job: str, args: list[str]) -> list[str]:
-    """The command line the operator factory's settings give the task."""
-    return submit_command([job, *args])
-
-
 def run_tasks(cfg: PipelineConfig, table: str, lake: str, run_id: str, day: dt.date) -> dict[str, float]:
     """extract then write_bronze of ``table`` for ``day`` into ``lake``; in-job and whole-process seconds."""
     specs = {s.task_id: s for s in bronze_specs(cfg, cfg.tables[table]) if isinstance(s, SparkTask)}
@@ -78,7 +74,7 @@ def run_tasks(cfg: PipelineConfig, table: str, lake: str, run_id: str, day: dt.d
         task = specs[step]
         spec = replace(task.spec, dag_id="bench", location=replace(task.spec.location, root=lake))
         argv = _render(replace(task, spec=spec).argv()[1:], run_id, day)
-        cmd = _command(step, argv)
+        cmd = submit_command([step, *argv])  # the operator factory's command line
         env = {**os.environ, **jdbc_env(cfg.source.conn_id), "LAKEHOUSE_ROOT": lake}
         start = time.perf_counter()
         subprocess.run(cmd, env=env, check=True, capture_output=True)

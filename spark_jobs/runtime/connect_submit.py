@@ -5,7 +5,7 @@ Spark is the shared server's, and ``spark-submit`` would only start a launcher J
 client JVM that hosts the job's Python process and nothing else (~0.8 s of every task on two
 cores, docs/performance.md). The provider's SparkSubmitOperator runs ``scripts/spark-connect-submit``
 instead (its ``spark_binary``: the hook, its command line, log streaming, environment and kill are
-the provider's), which runs this module with the Python ``spark-submit`` would have used.
+the provider's), which runs this module (``-m``) with the Python ``spark-submit`` would have used.
 
 It takes the command line the hook builds (``[options] <application.py> [application args]``),
 refuses anything a JVM-less client cannot honour -- no silent difference from ``spark-submit`` --
@@ -21,7 +21,8 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 
-REMOTE_ENV = "LAKEHOUSE_SPARK_REMOTE"
+from lakehouse_contract.runtime import SPARK_REMOTE_ENV
+
 PROG = "spark-connect-submit"
 # options the hook sends from the connection and the operator that mean nothing to a Connect client
 # (where its queries run is the server's business): taken and not used
@@ -61,19 +62,21 @@ def parse(argv: list[str]) -> Submission:
             raise UsageError(
                 f"--conf {value.split('=', 1)[0]}: a Spark Connect client has no Spark of its own; "
                 "configure the Spark Connect server (scripts/localspark.sh) or run spark-submit without "
-                f"{REMOTE_ENV}"
+                f"{SPARK_REMOTE_ENV}"
             )
         raise UsageError(
             f"{name}: not supported for a Spark Connect client (the server holds the packages, jars and "
-            f"resources); run spark-submit without {REMOTE_ENV}"
+            f"resources); run spark-submit without {SPARK_REMOTE_ENV}"
         )
     raise UsageError("no application (a .py file) given")
 
 
 def main(argv: list[str]) -> None:
     try:
-        if not os.environ.get(REMOTE_ENV, "").strip():
-            raise UsageError(f"{REMOTE_ENV} is empty: no Spark Connect server to run the job on; use spark-submit")
+        if not os.environ.get(SPARK_REMOTE_ENV, "").strip():
+            raise UsageError(
+                f"{SPARK_REMOTE_ENV} is empty: no Spark Connect server to run the job on; use spark-submit"
+            )
         submission = parse(argv)
         if not submission.application.endswith(".py"):
             raise UsageError(f"{submission.application}: only Python applications run as Spark Connect clients")
@@ -81,7 +84,7 @@ def main(argv: list[str]) -> None:
         print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     application = os.path.abspath(submission.application)
-    sys.path.insert(0, os.path.dirname(application))  # as `python <application>` has it (the wrapper runs python -P)
+    sys.path.insert(0, os.path.dirname(application))  # as `python <application>` has it (-P: not the cwd)
     sys.argv = [application, *submission.args]
     runpy.run_path(application, run_name="__main__")
 

@@ -20,10 +20,10 @@ from typing import NoReturn
 
 from pyspark.sql import SparkSession
 
+from lakehouse_contract.runtime import SPARK_REMOTE_ENV
 from lakehouse_contract.storage import is_object_store
 from spark_jobs.runtime.errors import SparkServerUnavailableError, UnsafeCommitConfigurationError
 
-REMOTE_ENV = "LAKEHOUSE_SPARK_REMOTE"
 # set to `dynamodb` when classic drivers commit to S3 through Delta's S3DynamoDBLogStore
 S3_LOGSTORE_ENV = "LAKEHOUSE_S3_LOGSTORE"
 RECONNECT_ENV = "LAKEHOUSE_SPARK_RECONNECT_RETRIES"
@@ -33,7 +33,7 @@ _SERVER_GONE = ("StatusCode.UNAVAILABLE", "INVALID_HANDLE.SESSION_CHANGED", "INV
 
 
 def get_spark(app_name: str) -> SparkSession:
-    remote = os.environ.get(REMOTE_ENV, "").strip()
+    remote = os.environ.get(SPARK_REMOTE_ENV, "").strip()
     if remote:
         # spark-submit exports MASTER for the (idle) driver JVM; a Connect client must not see it.
         os.environ.pop("MASTER", None)
@@ -58,7 +58,7 @@ def exit_process(code: int) -> NoReturn:
     at once: Python's own interpreter shutdown with the Connect client's modules loaded (gRPC,
     pandas, pyarrow) costs ~0.3 s a task and does nothing a finished job needs. A classic session
     exits the ordinary way (its JVM-side shutdown belongs to Spark)."""
-    if not os.environ.get(REMOTE_ENV, "").strip():
+    if not os.environ.get(SPARK_REMOTE_ENV, "").strip():
         sys.exit(code)
     session = SparkSession.getActiveSession()
     if session is not None:
@@ -71,7 +71,7 @@ def exit_process(code: int) -> NoReturn:
 
 def server_unavailable(exc: BaseException, step: str) -> SparkServerUnavailableError | None:
     """A clear error when ``exc`` means the Connect server went away (not a query error)."""
-    remote = os.environ.get(REMOTE_ENV, "").strip()
+    remote = os.environ.get(SPARK_REMOTE_ENV, "").strip()
     seen: set[int] = set()
     cause: BaseException | None = exc
     while remote and cause is not None and id(cause) not in seen:
@@ -100,7 +100,7 @@ def require_safe_commits(root: str) -> None:
     """
     if not is_object_store(root):
         return
-    if os.environ.get(REMOTE_ENV, "").strip() or os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+    if os.environ.get(SPARK_REMOTE_ENV, "").strip() or os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         return
     if os.environ.get(S3_LOGSTORE_ENV, "").strip().lower() == "dynamodb":
         return
@@ -108,6 +108,6 @@ def require_safe_commits(root: str) -> None:
         f"the lakehouse root {root} is on an object store, and this job runs its own Spark driver: "
         "Delta's S3 log store only keeps commits from overwriting each other inside one driver, so "
         "parallel tasks could lose each other's commits. Run the jobs through the shared Spark server "
-        f"({REMOTE_ENV}=sc://host:port, the default of `make`), on Databricks, or configure Delta's "
+        f"({SPARK_REMOTE_ENV}=sc://host:port, the default of `make`), on Databricks, or configure Delta's "
         f"S3DynamoDBLogStore and set {S3_LOGSTORE_ENV}=dynamodb"
     )

@@ -8,7 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakehouse_airflow.operators.spark_env import CONNECT_SUBMIT, spark_submit_settings, submit_command
+from lakehouse_airflow.paths import SPARK_ENTRYPOINT
 from support.env import ROOT, sh
+
+
+def _operator_command(job: Path, *args: str) -> list[str]:
+    """The command line the operator's settings give a task, with ``job`` as its application."""
+    return [str(job) if a == str(SPARK_ENTRYPOINT) else a for a in submit_command(list(args))]
 
 
 def test_a_connect_client_job_runs_as_python_would_run_it_with_no_jvm(stack: dict[str, str], tmp_path: Path) -> None:
@@ -34,9 +40,7 @@ def test_a_connect_client_job_runs_as_python_would_run_it_with_no_jvm(stack: dic
         "print('java:', any('java' in c.split(' ')[0] for c in chain))\n"
         "print('chain:', chain)\n"
     )
-    cmd = submit_command(["extract", "--spec", "{}"])
-    cmd[cmd.index(str(ROOT / "spark_jobs" / "run.py"))] = str(job)
-    out = sh(cmd, env=stack).stdout
+    out = sh(_operator_command(job, "extract", "--spec", "{}"), env=stack).stdout
     assert "name: __main__" in out
     assert "argv: ['extract', '--spec', '{}']" in out
     assert f"path0: {tmp_path}" in out
@@ -100,7 +104,7 @@ def test_a_connect_job_exits_with_its_code_its_output_flushed_and_its_session_re
         "print('session', spark.session_id, end='')  # no newline: only a flush writes it\n"
         "exit_process(7)\n"
     )
-    done = sh(submit_command([])[:-1] + [str(job)], env=stack, check=False)  # the operator's command line
+    done = sh(_operator_command(job), env=stack, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 7, output[-2000:]
     assert "log line before the exit" in output

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse_airflow.paths import PROJECT_ROOT, SPARK_ENTRYPOINT
+from lakehouse_contract.runtime import SPARK_REMOTE_ENV
 
 DEFAULT_PACKAGES = "io.delta:delta-spark_4.2_2.13:4.4.0,org.postgresql:postgresql:42.7.8"
 CONNECT_SUBMIT = PROJECT_ROOT / "scripts" / "spark-connect-submit"
@@ -26,7 +27,7 @@ IVY_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "in
 def spark_submit_settings() -> dict[str, Any]:
     """The SparkSubmitOperator arguments of the local backend: a Spark Connect client's binary, or a
     classic ``spark-submit``'s configuration and packages."""
-    if os.environ.get("LAKEHOUSE_SPARK_REMOTE", "").strip():
+    if os.environ.get(SPARK_REMOTE_ENV, "").strip():
         return {"spark_binary": str(CONNECT_SUBMIT)}
     conf = {
         "spark.ui.enabled": "false",
@@ -41,11 +42,11 @@ def spark_submit_settings() -> dict[str, Any]:
     return {"conf": conf, "packages": os.environ.get("LAKEHOUSE_SPARK_PACKAGES", DEFAULT_PACKAGES)}
 
 
-def submit_command(job_args: list[str], master: str = "local[1]") -> list[str]:
+def submit_command(job_args: list[str]) -> list[str]:
     """The command line a task of ``job_args`` runs (what the operator's hook builds), for the
     callers that start a job themselves (``run_job``, the benchmarks)."""
     settings = spark_submit_settings()
-    argv = [settings.get("spark_binary", "spark-submit"), "--master", master]
+    argv = [settings.get("spark_binary", "spark-submit"), "--master", "local[1]"]
     for key, value in settings.get("conf", {}).items():
         argv += ["--conf", f"{key}={value}"]
     if settings.get("packages"):
