@@ -145,7 +145,11 @@ def _bronze_input(spark: SparkSession, ctx: RunContext, spec: SilverSpec) -> Bro
     if spec.load_mode == "cdc":  # change rows: the log's order decides
         current = latest_changes(bronze, spec.primary_key, ctx.slice_date).persist()
     else:
-        current = latest_versions(bronze, spec.primary_key, ctx.slice_date, spec.watermark_column).persist()
+        # silver's first load: when bronze holds this slice only (its count: Delta's metadata), no
+        # key has a version elsewhere to look for
+        first = not silver_table(ctx.tables, ctx.silver_schema, spec.table).exists() and bronze.count() == rows_read
+        current = latest_versions(bronze, spec.primary_key, ctx.slice_date, spec.watermark_column,
+                                  only_slice=first).persist()  # fmt: skip
     live = current.where(F.col("_record_status") != DELETED)
     return BronzeInput(live, current.select(*spec.primary_key), rows_read, ctx.run_id, current)
 
@@ -159,7 +163,7 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     frame = _quarantine_frame(rows, spec)
     # created from the contract's DDL, not from the frame: a string cast sent by a Spark Connect
     # client makes Delta record "string collate UTF8_BINARY", which kernel readers refuse
-    create_if_missing(spark, target, schema.quarantine_contract(spec))
+    new = create_if_missing(spark, target, schema.quarantine_contract(spec))
     if affected is None:
         replace_slice(target, frame, {"_batch_id": batch})
         return
@@ -167,7 +171,7 @@ def _write_quarantine(spark: SparkSession, ctx: RunContext, spec: SilverSpec, ro
     keyed, keys = frame.where(~null_key), affected.where(~null_key)
     gone = keys.join(keyed.select(*spec.primary_key), list(spec.primary_key), "left_anti")
     content = tuple(c for c in frame.columns if c not in ("_batch_id", "_logical_date"))
-    merge_changes(spark, target, keyed, gone, spec.primary_key, compare=content)
+    merge_changes(spark, target, keyed, gone, spec.primary_key, compare=content, new=new)
     _replace_keyless(spark, ctx, spec, target, frame.where(null_key), keyless)
 
 
@@ -222,7 +226,7 @@ def _write_history(spark: SparkSession, ctx: RunContext, spec: SilverSpec, affec
     )
     rows = rows.localCheckpoint()  # the transforms' plan is deep: cut it before the windows (Spark Connect's limit)
     target = history_table(ctx.tables, ctx.silver_schema, spec.table)
-    create_if_missing(spark, target, schema.history_contract(spec))
+    new = create_if_missing(spark, target, schema.history_contract(spec))
     existing = target.read(spark)
     if affected is not None:
         existing = existing.join(affected.distinct(), list(keys), "left_semi")
@@ -233,7 +237,8 @@ def _write_history(spark: SparkSession, ctx: RunContext, spec: SilverSpec, affec
     built = built.select(*[F.col(f.name).cast(f.dataType) for f in contract.fields]).localCheckpoint()
     on = (*keys, naming.VALID_FROM)
     stale = existing.select(*on).join(built.select(*on), list(on), "left_anti")
-    return merge_changes(spark, target, built, stale, on, compare=("_row_hash", naming.VALID_TO, naming.IS_CURRENT))
+    compare = ("_row_hash", naming.VALID_TO, naming.IS_CURRENT)
+    return merge_changes(spark, target, built, stale, on, compare=compare, new=new)
 
 
 def _inputs_mark(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes) -> dict[str, str] | None:
@@ -337,14 +342,14 @@ def transform(spark: SparkSession, ctx: RunContext, spec: SilverSpec, key: bytes
         keep, quarantine = split(protect_pii(with_outcome(flagged, spec.rules), spec, key))
         valid = with_fault(to_contract(keep, spec), "silver", spec.table)  # drills only (runtime/faults.py)
         target = silver_table(ctx.tables, ctx.silver_schema, spec.table)
-        create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
+        new = create_if_missing(spark, target, schema.contract(spec), partition_by=spec.partition_by)
 
         def merge_silver() -> dict[str, int]:
             if affected is None:
-                return merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True)
+                return merge_by_key(spark, target, valid, spec.primary_key, delete_missing=True, new=new)
             # keys of the slice now deleted, quarantined or dropped leave silver
             removed = affected.join(valid.select(*spec.primary_key), list(spec.primary_key), "left_anti")
-            return merge_changes(spark, target, valid, removed, spec.primary_key)
+            return merge_changes(spark, target, valid, removed, spec.primary_key, new=new)
 
         # two commits to two tables, independent of each other: side by side (runtime/parallel.py);
         # a full table's carry the mark of its inputs (the next run's _built_by compares it)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -125,32 +125,69 @@ def evolve_to_contract(spark: SparkSession, table: TableRef, schema: StructType)
 
 
 def merge_by_key(
-    spark: SparkSession, table: TableRef, source: DataFrame, keys: tuple[str, ...], *, delete_missing: bool
+    spark: SparkSession,
+    table: TableRef,
+    source: DataFrame,
+    keys: tuple[str, ...],
+    *,
+    delete_missing: bool,
+    new: bool = False,
 ) -> dict[str, int]:
     """Upsert ``source`` by ``keys``: changed rows (different ``_row_hash``) are updated, new rows
     inserted, and with ``delete_missing`` rows absent from ``source`` deleted. One commit; re-running
-    the same source is a no-op. Returns the MERGE metrics."""
+    the same source is a no-op. ``new``: the caller just created the table (``_merge``'s first-load
+    path). Returns the MERGE metrics."""
     on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)
-    delete = "WHEN NOT MATCHED BY SOURCE THEN DELETE" if delete_missing else ""
-    return _merge(
-        spark,
-        source,
-        lambda view: (
-            f"MERGE INTO {table.sql_name} AS t USING {view} AS s ON {on} "
-            "WHEN MATCHED AND t._row_hash <> s._row_hash THEN UPDATE SET * "
-            f"WHEN NOT MATCHED THEN INSERT * {delete}"
-        ),
-    )
+    delete = " WHEN NOT MATCHED BY SOURCE THEN DELETE" if delete_missing else ""
+    changed = "WHEN MATCHED AND t._row_hash <> s._row_hash THEN UPDATE SET *"
+    return _merge(spark, table, source, on, changed, "WHEN NOT MATCHED THEN INSERT *", delete, new=new)
 
 
-def _merge(spark: SparkSession, source: DataFrame, statement: Callable[[str], str]) -> dict[str, int]:
-    """Run the MERGE ``statement(view)`` with ``source`` as a temporary view; its metrics."""
+def _empty_at(spark: SparkSession, table: TableRef) -> int | None:
+    """The table's newest version when it holds no row in it, else None."""
+    version = table.latest_version(spark)
+    held = spark.sql(f"SELECT 1 FROM {table.sql_name} VERSION AS OF {version} LIMIT 1").collect()
+    return None if held else version
+
+
+def _merge(
+    spark: SparkSession,
+    table: TableRef,
+    source: DataFrame,
+    on: str,
+    matched: str,
+    insert: str,
+    not_matched_by_source: str = "",
+    *,
+    new: bool,
+) -> dict[str, int]:
+    """Run ``MERGE INTO table USING source ON on <matched> <insert><not_matched_by_source>`` with
+    ``source`` as a temporary view; its metrics.
+
+    A first load (``new``: the caller has just created the table) into a table with no row runs the
+    MERGE with its ``insert`` clause alone instead: Delta then reads the source once, without
+    materialising it and joining it against the target for the update and delete clauses, which
+    have nothing to match in an empty table (order_details' first silver MERGE at SF=1: 14.6 ->
+    8.9 s). That is exact only when nobody committed to the table between
+    the check and the insert: the table's version after it must be the checked one plus this
+    commit, else the whole MERGE runs as well, and since it is idempotent the table converges to
+    what it alone gives."""
     view = f"merge_src_{uuid.uuid4().hex[:12]}"
+    head = f"MERGE INTO {table.sql_name} AS t USING {view} AS s ON {on}"
     source.createOrReplaceTempView(view)
     try:
-        row = spark.sql(statement(view)).first()
+        first: dict[str, int] = {}
+        if new and (empty := _empty_at(spark, table)) is not None:
+            first = _metrics(spark.sql(f"{head} {insert}").first())
+            if first.get("num_inserted_rows") and table.latest_version(spark) == empty + 1:
+                return first
+        metrics = _metrics(spark.sql(f"{head} {matched} {insert}{not_matched_by_source}").first())
     finally:
         spark.catalog.dropTempView(view)
+    return {k: metrics.get(k, 0) + first.get(k, 0) for k in {*metrics, *first}}
+
+
+def _metrics(row: Row | None) -> dict[str, int]:
     return {k: int(v) for k, v in (row.asDict() if row else {}).items() if v is not None}
 
 
@@ -162,10 +199,12 @@ def merge_changes(
     keys: tuple[str, ...],
     *,
     compare: tuple[str, ...] = ("_row_hash",),
+    new: bool = False,
 ) -> dict[str, int]:
     """One MERGE by ``keys`` (NULL-safe): ``upserts`` inserted, or updated when any ``compare``
     column differs; target rows whose key is in ``delete_keys`` deleted; every other row untouched.
-    Keys in the two inputs must be disjoint. Re-running the same inputs is a no-op."""
+    Keys in the two inputs must be disjoint. Re-running the same inputs is a no-op. ``new``: the
+    caller just created the table (``_merge``'s first-load path)."""
     columns = [f.name for f in table.read(spark).schema.fields]
     # a delete key with a NULL in it names no row (silver keys are NOT NULL), and Delta 4.4 fails
     # the whole MERGE on such a source row ("Unexpected row: did not match any merge clause")
@@ -180,16 +219,12 @@ def merge_changes(
     assign = ", ".join(f"t.{ident(c)} = s.{ident(c)}" for c in columns)
     names = ", ".join(ident(c) for c in columns)
     values = ", ".join(f"s.{ident(c)}" for c in columns)
-    return _merge(
-        spark,
-        source,
-        lambda view: (
-            f"MERGE INTO {table.sql_name} AS t USING {view} AS s ON {on} "
-            "WHEN MATCHED AND s._op = 'delete' THEN DELETE "
-            f"WHEN MATCHED AND s._op = 'upsert'{changed} THEN UPDATE SET {assign} "
-            f"WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({names}) VALUES ({values})"
-        ),
+    matched = (
+        "WHEN MATCHED AND s._op = 'delete' THEN DELETE "
+        f"WHEN MATCHED AND s._op = 'upsert'{changed} THEN UPDATE SET {assign}"
     )
+    insert = f"WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({names}) VALUES ({values})"
+    return _merge(spark, table, source, on, matched, insert, new=new)
 
 
 def replace_slice(

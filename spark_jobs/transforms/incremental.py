@@ -133,15 +133,22 @@ def tombstones(deleted_keys: DataFrame, like: DataFrame) -> DataFrame:
     )
 
 
-def latest_versions(bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.date, watermark: str) -> DataFrame:
+def latest_versions(
+    bronze: DataFrame, keys: tuple[str, ...], logical_date: dt.date, watermark: str, *, only_slice: bool = False
+) -> DataFrame:
     """For each key in ``logical_date``'s slice, its newest record in all of bronze: a tombstone
     first, then the highest watermark, then the latest slice and load. Rows of the slice with a
     NULL in a key column are no key's version: each is kept as it is, for the key's
-    ``<col>_not_null`` rule to quarantine (never collapsed, never dropped by the key join)."""
+    ``<col>_not_null`` rule to quarantine (never collapsed, never dropped by the key join).
+    ``only_slice``: bronze holds this slice's rows only (a first load), so every key of bronze is
+    one of the slice and the join that finds their other versions is skipped (same result)."""
     this_slice = bronze.where(F.col("_logical_date") == F.lit(logical_date))
     null_key = reduce(lambda a, b: a | b, [F.col(k).isNull() for k in keys])
-    affected = this_slice.where(~null_key).select(*keys).distinct()
-    candidates = bronze.join(affected, list(keys), "left_semi")
+    if only_slice:
+        candidates = this_slice.where(~null_key)
+    else:
+        affected = this_slice.where(~null_key).select(*keys).distinct()
+        candidates = bronze.join(affected, list(keys), "left_semi")
     order = [
         F.when(F.col("_record_status") == DELETED, 0).otherwise(1),
         F.col(watermark).desc_nulls_last(),
