@@ -10,6 +10,8 @@
 # each, default 2g); scripts/localcluster.sh starts one on this machine (`make cluster`).
 # LAKEHOUSE_SPARK_BIND (default 127.0.0.1) is the address the Connect port listens on.
 # LAKEHOUSE_SPARK_UI_PORT, when set, turns the Spark UI (and its REST API) on at that port.
+# LAKEHOUSE_SPARK_DETACHED_TIMEOUT (default 60s): how long an operation whose client died is left
+# running before the server interrupts it (the crash drills use a shorter one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${LAKEHOUSE_SPARK_STATE:-${LAKEHOUSE_STATE_DIR:-$ROOT/.local}/spark}"  # pid, log, scratch
@@ -48,8 +50,8 @@ SERVER_ARGS=(
   --conf "spark.connect.grpc.binding.port=$PORT"
   --conf spark.executor.memory="${LAKEHOUSE_SPARK_EXECUTOR_MEMORY:-2g}"
   # a job whose process died (SIGKILL, lost worker) leaves its operation detached: interrupt it
-  # after 60 s (default 5 min) so its tasks stop and it never commits behind the retry's back
-  --conf spark.connect.execute.manager.detachedTimeout=60s
+  # after 60 s (Spark's default 5 min) so its tasks stop and it never commits behind the retry's back
+  --conf "spark.connect.execute.manager.detachedTimeout=${LAKEHOUSE_SPARK_DETACHED_TIMEOUT:-60s}"
   --conf spark.connect.execute.manager.maintenanceInterval=10s
   --conf spark.sql.session.timeZone=UTC
   --conf spark.sql.shuffle.partitions=4

@@ -20,7 +20,8 @@ from support.env import IT_SCHEMA, IT_SF, MONITOR_DB, project_env, sh
 TESTS = Path(__file__).resolve().parent
 TIER_MARKERS = {"spark": pytest.mark.spark, "integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
 # scenarios `make test` (and so CI, 90 minutes on 2 cores) leaves to `make test-all`: each re-proves,
-# on other infrastructure or another pipeline, what a module in `make test` proves (docs/tests.md)
+# on other infrastructure or another pipeline, what a module in `make test` proves (docs/tests.md);
+# a single scenario of a module in `make test` carries `@pytest.mark.long` itself
 LONG = {
     "integration/test_spark_cluster.py",  # the standalone cluster (own master, workers, Spark server)
     "integration/test_object_store.py",  # the S3 server's basics; test_lakehouse_on_s3 runs the DAG there

@@ -58,6 +58,7 @@ def private_spark(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         "LAKEHOUSE_SPARK_MEMORY": "2g",
         "LAKEHOUSE_SPARK_REMOTE": f"sc://127.0.0.1:{port}",
         "LAKEHOUSE_SPARK_RECONNECT_RETRIES": "4",  # a job gives up on a dead server after ~4 s, not ~2 min
+        "LAKEHOUSE_SPARK_DETACHED_TIMEOUT": "10s",  # a killed job's operation stops within ~20 s, not ~70
     }
     server = PrivateSpark(env, state / "spark" / "connect.pid")
     server.restart()

@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lakehouse_airflow.build.dag import build_dag
@@ -48,6 +49,7 @@ def _clear_and_run(env: dict[str, str], dag_id: str, run_id: str, task_id: str) 
     return sh(["airflow", "tasks", "test", dag_id, task_id, run_id], env=env, check=False).stdout
 
 
+@pytest.mark.long  # ~4.5 min: make test-all (tests/conftest.py LONG); the payload is unit-tested
 def test_workflow_mode_is_one_job_run_and_a_cleared_task_is_repaired_in_it(
     deployed: Emulator, first, spark, tmp_path: Path
 ) -> None:
